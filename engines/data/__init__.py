@@ -1,0 +1,34 @@
+"""Datasets for Latent Explorer (Qt-free).
+
+Build a `DataSpec` and call `load_dataset(spec, train)`; every dataset returns float32
+images (C, S, S) in [0, 1] and float32 label vectors named by `label_names`, and offers a
+vectorised `get_batch(indices)` for training loops.
+"""
+
+from .base import ImageDataset, TensorImageDataset
+from .faces import FacesDataset
+from .folder import FolderDataset
+from .loader import load_dataset
+from .procedural import ProceduralDataset
+from .shapes import SHAPE_NAMES, ShapesDataset
+from .spec import BINARIZE_MODES, DATASET_NAMES, IMAGE_SIZES, DatasetError, DataSpec, default_shape
+from .torchvision_sets import MNIST_CLASSES, CelebADataset
+
+__all__ = [
+    "BINARIZE_MODES",
+    "DATASET_NAMES",
+    "IMAGE_SIZES",
+    "MNIST_CLASSES",
+    "SHAPE_NAMES",
+    "CelebADataset",
+    "DataSpec",
+    "DatasetError",
+    "FacesDataset",
+    "FolderDataset",
+    "ImageDataset",
+    "ProceduralDataset",
+    "ShapesDataset",
+    "TensorImageDataset",
+    "default_shape",
+    "load_dataset",
+]

@@ -1,0 +1,73 @@
+"""Dataset description shared by training, checkpoints and the CLI (no torch needed here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+DATASET_NAMES: tuple[str, ...] = ("mnist", "fashion-mnist", "cifar10", "celeba", "shapes", "faces", "folder")
+IMAGE_SIZES: tuple[int, ...] = (28, 32, 64)
+CHANNEL_COUNTS: tuple[int, ...] = (1, 3)
+BINARIZE_MODES: tuple[str, ...] = ("none", "threshold", "stochastic")
+
+# Natural (image_size, channels) of each dataset, i.e. the shape that needs no conversion.
+_DEFAULT_SHAPES: dict[str, tuple[int, int]] = {
+    "mnist": (28, 1),
+    "fashion-mnist": (28, 1),
+    "cifar10": (32, 3),
+    "celeba": (64, 3),
+    "shapes": (32, 3),
+    "faces": (64, 3),
+    "folder": (64, 3),
+}
+
+
+class DatasetError(Exception):
+    """A dataset cannot be loaded; the message is meant to be shown to the user as is."""
+
+
+def _check_name(name: str) -> None:
+    if name not in DATASET_NAMES:
+        raise DatasetError(f"Unknown dataset {name!r}; choose one of: {', '.join(DATASET_NAMES)}")
+
+
+def default_shape(name: str) -> tuple[int, int]:
+    """Natural (image_size, channels) of dataset `name`."""
+    _check_name(name)
+    return _DEFAULT_SHAPES[name]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What to load and how to present it; JSON-able so checkpoints can record it."""
+
+    name: str
+    root: str | None = None  # torchvision root dir, or the image folder for "folder"; ignored by procedural sets
+    image_size: int = 28  # output images are image_size x image_size
+    channels: int = 1  # 1 (ITU-R 601 luma) or 3 (gray is replicated)
+    binarize: str = "none"  # "none" | "threshold" (x > 0.5) | "stochastic" (fixed Bernoulli sample per image)
+    download: bool = False  # passed through to torchvision
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        # bool is an int subclass; reject it so a JSON mix-up does not pass silently.
+        if isinstance(self.image_size, bool) or self.image_size not in IMAGE_SIZES:
+            raise DatasetError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size!r}")
+        if isinstance(self.channels, bool) or self.channels not in CHANNEL_COUNTS:
+            raise DatasetError(f"channels must be 1 or 3, got {self.channels!r}")
+        if self.binarize not in BINARIZE_MODES:
+            raise DatasetError(f"binarize must be one of {BINARIZE_MODES}, got {self.binarize!r}")
+        if self.root is not None and not isinstance(self.root, str):
+            # Accept os.PathLike for convenience but keep the stored value JSON-able.
+            object.__setattr__(self, "root", str(self.root))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataSpec:
+        """Inverse of to_dict; unknown keys (from newer versions) are ignored."""
+        if "name" not in d:
+            raise DatasetError("Dataset description has no 'name'")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

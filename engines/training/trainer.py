@@ -1,0 +1,281 @@
+"""The Qt-free trainer: an iterator of events, steerable from another thread between steps."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from ..device import pick_device
+from ..images import to_grid
+from ..models import GenerativeModel, build_model
+from .events import (
+    CheckpointSaved, Diverged, EpochEnd, Event, Finished, Paused, Resumed, SampleGrid, Started, StepDone,
+)
+from .recipes import RECIPES, finite
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float | None = None  # None: the recipe's default (Adam 1e-3; GAN 2e-4 / WGAN-GP 1e-4)
+    max_steps: int | None = None  # stop after this many steps in all, whatever `epochs` says
+    seed: int = 0
+    device: str | None = None  # None/"auto": CUDA, then MPS, then CPU
+    sample_every: int = 200  # steps between sample grids; 0 = only at the end of each epoch
+    n_samples: int = 64
+    checkpoint_every: int = 0  # steps between checkpoints; 0 = at epoch ends (and at stop/finish)
+    checkpoint_path: str | None = None
+    eval_batches: int | None = None  # held-out batches evaluated at each epoch end; None = all
+
+
+def create_model(kind: str, config: dict[str, Any], seed: int = 0) -> GenerativeModel:
+    """A freshly initialised model whose weights depend only on (kind, config, seed)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(kind, config)
+
+
+class Trainer:
+    """Trains `model` on `train_data` (an engines.data dataset) and yields events from `run()`.
+
+    `pause()`, `resume()` and `stop()` may be called from any thread; they take effect between steps.
+    A stop, the end of the run and every epoch end write a resumable checkpoint (if a path is set);
+    a non-finite loss ends the run with a Diverged event and leaves the last good checkpoint alone.
+    """
+
+    def __init__(self, model: GenerativeModel, train_data, config: TrainConfig = TrainConfig(), test_data=None,
+                 train_state: dict[str, Any] | None = None, summary: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.device = pick_device(config.device)
+        self.model = model.to(self.device).train()
+        self.recipe = RECIPES[model.kind]
+        self.train_data, self.test_data = train_data, test_data
+        self.batch_size = max(1, min(config.batch_size, len(train_data)))
+        self.steps_per_epoch = len(train_data) // self.batch_size
+        self.total_steps = config.max_steps if config.max_steps is not None else config.epochs * self.steps_per_epoch
+        self.optimizers = self.recipe.optimizers(self.model, config.lr)
+        self.step = 0
+        self.history: list[dict[str, Any]] = []  # one entry per finished epoch
+        self.seconds = 0.0  # training wall time, carried over a resume
+        self._resume_rng = None
+        self._epoch_sums: dict[str, float] = {}  # running sums of the current epoch's losses
+        if train_state is not None:
+            self._load_train_state(train_state)
+        self.summary = summary or {}
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        # Fixed noise for sample grids: the same for the whole run, across resumes, on any device.
+        gen = torch.Generator().manual_seed(config.seed + 1)
+        latent = getattr(model.config, "latent_dim", None)
+        self._fixed_z = torch.randn((config.n_samples, latent), generator=gen) if latent else None
+
+    # --- steering (any thread) ------------------------------------------------------------------
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # a paused run wakes up to stop
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    # --- resuming -----------------------------------------------------------------------------
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, train_data, config: TrainConfig, test_data=None) -> Trainer:
+        """Continue a run from a resumable checkpoint: same weights, optimizer state, step and RNG."""
+        ckpt: Checkpoint = load_checkpoint(path, with_train_state=True)
+        if ckpt.train_state is None:
+            raise CheckpointError(f"{Path(path).name} holds no training state to resume from")
+        return cls(ckpt.model, train_data, config, test_data, train_state=ckpt.train_state, summary=ckpt.training)
+
+    def _load_train_state(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        extra = state.get("extra", {})
+        self.history = list(extra.get("history", []))
+        self.seconds = float(extra.get("seconds", 0.0))
+        self._epoch_sums = dict(extra.get("epoch_sums", {}))
+        self._resume_rng = state.get("rng", {}).get("torch")
+
+    def _train_state(self, epoch_sums: dict[str, float]) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "rng": {"torch": torch.get_rng_state()},
+            "extra": {"history": self.history, "seconds": self.seconds, "epoch_sums": epoch_sums},
+        }
+
+    def save(self, epoch_sums: dict[str, float] | None = None) -> Path | None:
+        """Write a resumable checkpoint now, if the run has a checkpoint path."""
+        path = self.config.checkpoint_path
+        if not path:
+            return None
+        data = self.train_data
+        spec = getattr(data, "spec", None)
+        training = {
+            **self.summary,
+            "step": self.step,
+            "epoch": self.step / max(1, self.steps_per_epoch),
+            "total_steps": self.total_steps,
+            "seconds": round(self.seconds, 2),
+            "device": str(self.device),
+            "train_config": {k: v for k, v in asdict(self.config).items() if k != "checkpoint_path"},
+            "history": self.history,
+        }
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return save_checkpoint(
+                path, self.model, dataset=spec.to_dict() if spec is not None else {},
+                label_names=list(getattr(data, "label_names", [])), training=training,
+                train_state=self._train_state(epoch_sums or {}),
+            )
+        finally:
+            self.model.train(was_training)
+
+    # --- the loop -----------------------------------------------------------------------------
+    def _epoch_order(self, epoch: int) -> torch.Tensor:
+        """The data order of an epoch depends only on (seed, epoch), so a resumed run sees the same."""
+        gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.train_data), generator=gen)
+
+    def _batch(self, data, indices: torch.Tensor) -> torch.Tensor:
+        if hasattr(data, "get_batch"):
+            images, _ = data.get_batch(indices)
+        else:
+            images = torch.stack([data[int(i)][0] for i in indices])
+        return images.to(self.device, non_blocking=True)
+
+    @torch.no_grad()
+    def sample_grid(self) -> Any:
+        """A grid of samples from the fixed noise (or fixed seed), as (H, W, C) uint8."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            if self._fixed_z is not None:
+                images = self.model.decode(self._fixed_z.to(self.device))
+            else:  # PixelCNN: a fixed sampling seed stands in for fixed noise
+                n = min(self.config.n_samples, 16)
+                images = self.model.sample(n, generator=torch.Generator().manual_seed(self.config.seed + 1))
+            return to_grid(images)
+        finally:
+            self.model.train(was_training)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean held-out losses per image (empty without test data or for models that have none)."""
+        if self.test_data is None or len(self.test_data) == 0:
+            return {}
+        was_training = self.model.training
+        self.model.eval()
+        gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 2)  # leaves training RNG alone
+        sums: dict[str, float] = {}
+        count = 0
+        order = torch.arange(len(self.test_data))
+        try:
+            for b, start in enumerate(range(0, len(order), self.batch_size)):
+                if self.config.eval_batches is not None and b >= self.config.eval_batches:
+                    break
+                images = self._batch(self.test_data, order[start:start + self.batch_size])
+                for k, v in self.recipe.evaluate(self.model, images, gen).items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += images.shape[0]
+        finally:
+            self.model.train(was_training)
+        return {k: v / count for k, v in sums.items()} if count else {}
+
+    def run(self) -> Iterator[Event]:
+        cfg = self.config
+        resumed = self.step > 0
+        if resumed and self._resume_rng is not None:
+            torch.set_rng_state(self._resume_rng)
+        elif not resumed:
+            torch.manual_seed(cfg.seed)
+        yield Started(self.step, self.total_steps, self.steps_per_epoch, str(self.device), resumed)
+        if self.steps_per_epoch == 0:
+            yield Finished(self.step, "completed", 0.0)
+            return
+
+        run_start = time.perf_counter()
+        seconds_before = self.seconds
+        epoch_sums = dict(self._epoch_sums)
+        epoch_start = time.perf_counter()
+        rate = None
+        reason = "completed"
+        while self.step < self.total_steps:
+            if self._stop.is_set():
+                reason = "stopped"
+                break
+            if not self._running.is_set():
+                yield Paused(self.step)
+                paused_at = time.perf_counter()
+                self._running.wait()
+                epoch_start += time.perf_counter() - paused_at
+                run_start += time.perf_counter() - paused_at
+                if self._stop.is_set():
+                    reason = "stopped"
+                    break
+                yield Resumed(self.step)
+
+            epoch, offset = divmod(self.step, self.steps_per_epoch)
+            t0 = time.perf_counter()
+            start = offset * self.batch_size
+            images = self._batch(self.train_data, self._epoch_order(epoch)[start:start + self.batch_size])
+            losses = self.recipe.step(self.model, images, self.optimizers, self.step)
+            if not finite(losses):
+                bad = ", ".join(f"{k}={v}" for k, v in losses.items())
+                msg = f"training diverged at step {self.step + 1} ({bad}); the last good checkpoint was kept"
+                log.warning(msg)
+                self.seconds = seconds_before + time.perf_counter() - run_start
+                yield Diverged(self.step + 1, msg)
+                yield Finished(self.step, "diverged", self.seconds)
+                return
+            self.step += 1
+            dt = time.perf_counter() - t0
+            instant = images.shape[0] / max(dt, 1e-9)
+            rate = instant if rate is None else 0.9 * rate + 0.1 * instant
+            for k, v in losses.items():
+                epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+            epoch_sums["_steps"] = epoch_sums.get("_steps", 0) + 1
+            yield StepDone(self.step, epoch, losses, rate)
+            self.seconds = seconds_before + time.perf_counter() - run_start
+
+            epoch_done = self.step % self.steps_per_epoch == 0
+            if cfg.sample_every and self.step % cfg.sample_every == 0 and not epoch_done:
+                yield SampleGrid(self.step, self.sample_grid())
+            if epoch_done:
+                steps = epoch_sums.pop("_steps", 1)
+                means = {k: v / steps for k, v in epoch_sums.items()}
+                test = self.evaluate()
+                self.history.append({"epoch": epoch + 1, "step": self.step, "train": means, "test": test})
+                yield EpochEnd(epoch, self.step, means, test, time.perf_counter() - epoch_start)
+                yield SampleGrid(self.step, self.sample_grid())
+                epoch_sums, epoch_start = {}, time.perf_counter()
+                if cfg.checkpoint_path:
+                    yield CheckpointSaved(self.step, str(self.save()))
+            elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and cfg.checkpoint_path:
+                yield CheckpointSaved(self.step, str(self.save(epoch_sums)))
+
+        self.seconds = seconds_before + time.perf_counter() - run_start
+        last_saved_here = self.step % self.steps_per_epoch == 0 and reason == "completed" and self.step > 0
+        if cfg.checkpoint_path and not last_saved_here:
+            yield CheckpointSaved(self.step, str(self.save(epoch_sums)))
+        yield Finished(self.step, reason, self.seconds)

@@ -1,0 +1,1 @@
+"""Latent Explorer's Qt GUI: thin views over an explorer state, built on `engines`."""

@@ -1,0 +1,177 @@
+"""The one object that owns what the user is exploring: the model, the current latent z, undo
+history, bookmarks and attribute vectors. Widgets are views: they write here and redraw on signals."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, Signal
+
+from engines.checkpoint import Checkpoint, load_checkpoint
+from engines.device import pick_device
+
+
+@dataclass
+class Bookmark:
+    name: str
+    z: np.ndarray
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ExplorerState(QObject):
+    modelChanged = Signal()  # a checkpoint was opened (or the device changed)
+    latentChanged = Signal()  # z changed; read state.z
+    historyChanged = Signal()  # undo/redo availability changed
+    bookmarksChanged = Signal()
+    vectorsChanged = Signal()
+
+    MAX_HISTORY = 200
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.checkpoint: Checkpoint | None = None
+        self.device = torch.device("cpu")
+        self.z = np.zeros(0, dtype=np.float32)
+        self.seed = 0
+        self.bookmarks: list[Bookmark] = []
+        self.vectors: dict[str, np.ndarray] = {}
+        self._undo: list[np.ndarray] = []
+        self._redo: list[np.ndarray] = []
+        self._edit_start: np.ndarray | None = None  # z before a continuous edit (a slider drag)
+
+    # --- model ---------------------------------------------------------------------------------
+    @property
+    def model(self):
+        return self.checkpoint.model if self.checkpoint else None
+
+    @property
+    def kind(self) -> str | None:
+        return self.checkpoint.kind if self.checkpoint else None
+
+    @property
+    def latent_dim(self) -> int:
+        model = self.model
+        return int(getattr(model.config, "latent_dim", 0)) if model is not None else 0
+
+    def open_checkpoint(self, path: str | Path, device: str | None = None) -> None:
+        """Load a checkpoint (raises engines.checkpoint.CheckpointError) and reset z to the origin."""
+        target = pick_device(device) if device else self.device
+        checkpoint = load_checkpoint(path, device=target)
+        self.checkpoint, self.device = checkpoint, target
+        self.vectors = dict(checkpoint.vectors)
+        self.bookmarks = []
+        self._undo.clear()
+        self._redo.clear()
+        self.z = np.zeros(self.latent_dim, dtype=np.float32)
+        self.modelChanged.emit()
+        self.vectorsChanged.emit()
+        self.bookmarksChanged.emit()
+        self.historyChanged.emit()
+        self.latentChanged.emit()
+
+    def set_device(self, device: str) -> None:
+        target = pick_device(device)
+        self.device = target
+        if self.checkpoint is not None:
+            self.checkpoint.model.to(target)
+        self.modelChanged.emit()
+        self.latentChanged.emit()
+
+    # --- the current latent, with undo ---------------------------------------------------------
+    def set_z(self, z: np.ndarray, record: bool = True) -> None:
+        """Make `z` current. `record=False` is for the middle of a continuous edit (see begin_edit)."""
+        z = np.asarray(z, dtype=np.float32).reshape(-1)
+        if z.shape != (self.latent_dim,):
+            raise ValueError(f"z must have {self.latent_dim} values, not {z.shape[0]}")
+        if np.array_equal(z, self.z):
+            return
+        if record and self._edit_start is None:
+            self._push_undo(self.z)
+        self.z = z.copy()
+        self.latentChanged.emit()
+
+    def begin_edit(self) -> None:
+        """Start a continuous edit (slider or marker drag): it becomes one undo step."""
+        if self._edit_start is None:
+            self._edit_start = self.z.copy()
+
+    def end_edit(self) -> None:
+        start, self._edit_start = self._edit_start, None
+        if start is not None and not np.array_equal(start, self.z):
+            self._push_undo(start)
+
+    def _push_undo(self, z: np.ndarray) -> None:
+        self._undo.append(z.copy())
+        del self._undo[: -self.MAX_HISTORY]
+        self._redo.clear()
+        self.historyChanged.emit()
+
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def undo(self) -> None:
+        if self._undo:
+            self._redo.append(self.z.copy())
+            self.z = self._undo.pop()
+            self.historyChanged.emit()
+            self.latentChanged.emit()
+
+    def redo(self) -> None:
+        if self._redo:
+            self._undo.append(self.z.copy())
+            self.z = self._redo.pop()
+            self.historyChanged.emit()
+            self.latentChanged.emit()
+
+    def randomize(self, seed: int | None = None, temperature: float = 1.0) -> None:
+        """z ~ N(0, temperature^2 I) from a visible seed (the next one when none is given)."""
+        self.seed = self.seed + 1 if seed is None else int(seed)
+        rng = np.random.default_rng(self.seed)
+        self.set_z(rng.standard_normal(self.latent_dim).astype(np.float32) * temperature)
+
+    def reset(self) -> None:
+        self.set_z(np.zeros(self.latent_dim, dtype=np.float32))
+
+    # --- bookmarks and vectors -----------------------------------------------------------------
+    def add_bookmark(self, name: str | None = None) -> Bookmark:
+        mark = Bookmark(name or f"#{len(self.bookmarks) + 1}", self.z.copy())
+        self.bookmarks.append(mark)
+        self.bookmarksChanged.emit()
+        return mark
+
+    def remove_bookmark(self, index: int) -> None:
+        del self.bookmarks[index]
+        self.bookmarksChanged.emit()
+
+    def set_vector(self, name: str, vector: np.ndarray) -> None:
+        vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if vector.shape != (self.latent_dim,):
+            raise ValueError(f"vector {name!r} has {vector.shape[0]} values; the model's latent has {self.latent_dim}")
+        self.vectors[name] = vector
+        self.vectorsChanged.emit()
+
+    def remove_vector(self, name: str) -> None:
+        self.vectors.pop(name, None)
+        self.vectorsChanged.emit()
+
+    # --- decoding (callers on worker threads use their own no-grad context) ---------------------
+    @torch.no_grad()
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """(D,) or (N, D) latents -> (N, H, W, C) float images in [0, 1]."""
+        model = self.model
+        batch = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32, device=self.device)
+        return model.decode(batch).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
