@@ -184,7 +184,7 @@ def binarize_uint8(pixels: np.ndarray, indices: np.ndarray, mode: str, salt: int
     if mode == "none":
         return pixels
     if mode == "threshold":
-        return np.where(pixels > 127, 255, 0).astype(np.uint8)  # v/255 > 0.5  <=>  v >= 128
+        return (pixels > 127).astype(np.uint8) * np.uint8(255)  # v/255 > 0.5  <=>  v >= 128
     if mode != "stochastic":
         raise ValueError(f"unknown binarize mode {mode!r}")
     out = np.empty_like(pixels)
@@ -192,7 +192,8 @@ def binarize_uint8(pixels: np.ndarray, indices: np.ndarray, mode: str, salt: int
     for s in range(0, pixels.shape[0], _CHUNK):
         flat = pixels[s : s + _CHUNK].reshape(-1, per_item)
         u = _uniform_noise(indices[s : s + _CHUNK], per_item, salt)
-        out[s : s + _CHUNK] = np.where(u * 255.0 < flat, 255, 0).astype(np.uint8).reshape(flat.shape[0], *pixels.shape[1:])
+        hit = (u * 255.0 < flat).astype(np.uint8) * np.uint8(255)  # P(hit) = v / 255
+        out[s : s + _CHUNK] = hit.reshape(flat.shape[0], *pixels.shape[1:])
     return out
 
 

@@ -60,7 +60,14 @@ class FacesDataset(ProceduralDataset):
         }
 
     def labels_of(self, p: dict[str, Any]) -> list[float]:
-        return [float(p["smiling"]), float(p["glasses"]), p["hair_color"], p["face_width"], p["skin_tone"], p["eye_size"]]
+        return [
+            float(p["smiling"]),
+            float(p["glasses"]),
+            p["hair_color"],
+            p["face_width"],
+            p["skin_tone"],
+            p["eye_size"],
+        ]
 
     def draw(self, p: dict[str, Any], canvas: int) -> Image.Image:
         S = float(canvas)
@@ -72,7 +79,12 @@ class FacesDataset(ProceduralDataset):
         ry = FACE_RY * S
 
         # Face.
-        d.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=lerp_color(SKIN_LIGHT, SKIN_DARK, p["skin_tone"]), outline=OUTLINE, width=lw)
+        d.ellipse(
+            [cx - rx, cy - ry, cx + rx, cy + ry],
+            fill=lerp_color(SKIN_LIGHT, SKIN_DARK, p["skin_tone"]),
+            outline=OUTLINE,
+            width=lw,
+        )
 
         # Hair: a cap, i.e. the top of a slightly larger ellipse cut by a horizontal chord above the eyes
         # (the chord from 210 to 330 degrees lies at sin(30 deg) = half the cap radius above its centre).
@@ -104,7 +116,9 @@ class FacesDataset(ProceduralDataset):
         mw = max(1, round(MOUTH_W * S))
         my = MOUTH_Y * S
         if p["smiling"]:
-            d.arc([cx - 0.13 * S, my - 0.10 * S, cx + 0.13 * S, my + 0.065 * S], start=15, end=165, fill=MOUTH, width=mw)
+            d.arc(
+                [cx - 0.13 * S, my - 0.10 * S, cx + 0.13 * S, my + 0.065 * S], start=15, end=165, fill=MOUTH, width=mw
+            )
         else:
             d.line([(cx - 0.09 * S, my + 0.02 * S), (cx + 0.09 * S, my + 0.02 * S)], fill=MOUTH, width=mw)
         return im

@@ -101,7 +101,11 @@ class FolderDataset(TensorImageDataset):
         if skipped_files:
             logger.warning(
                 "Image folder %s: skipped %d of %d files (%s), e.g. %s",
-                root, len(skipped_files), len(files), _describe(skipped), skipped_files[0][0],
+                root,
+                len(skipped_files),
+                len(files),
+                _describe(skipped),
+                skipped_files[0][0],
             )
         if not arrays:
             if not files:
@@ -114,7 +118,8 @@ class FolderDataset(TensorImageDataset):
         images = binarize_tensor_uint8(images, spec.binarize, salt=0)  # same images for both "splits"
         super().__init__(spec, images, torch.zeros((len(arrays), 0)), [], {})
         self.train = train
-        self.files = [p for p in files if p not in {s for s, _ in skipped_files}]
+        bad = {p for p, _ in skipped_files}
+        self.files = [p for p in files if p not in bad]  # source path of each loaded image, in order
         self.skipped = skipped
         self.skipped_files = skipped_files
 

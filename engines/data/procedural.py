@@ -34,13 +34,29 @@ class ProceduralDataset(ImageDataset):
         n = length if length is not None else (TRAIN_LENGTH if train else TEST_LENGTH)
         if n <= 0:
             raise ValueError(f"length must be positive, got {n}")
-        s, c = spec.image_size, spec.channels
+        self._length = n
+        self._reset_cache()
+
+    def _reset_cache(self) -> None:
+        n, s, c = self._length, self.spec.image_size, self.spec.channels
         self._pixels = np.zeros((n, c, s, s), dtype=np.uint8)
         self._labels = np.zeros((n, len(self.LABEL_NAMES)), dtype=np.float32)
         self._done = np.zeros(n, dtype=bool)
 
+    # Pickle without the cache: DataLoader workers started with "spawn" would otherwise receive
+    # the whole preallocated array (614 MB at 64x64x3); each worker fills its own cache instead.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for key in ("_pixels", "_labels", "_done"):
+            del state[key]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reset_cache()
+
     def __len__(self) -> int:
-        return self._done.shape[0]
+        return self._length
 
     # --- to implement -------------------------------------------------------------------
     def sample_params(self, rng: np.random.Generator) -> dict[str, Any]:

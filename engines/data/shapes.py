@@ -73,6 +73,9 @@ class ShapesDataset(ProceduralDataset):
             big_r = r * _CIRCUM[kind]
             # rotation 0: square axis-aligned, triangle pointing up.
             start = -math.pi / 2 + (math.pi / 4 if n == 4 else 0.0) + p["rotation"] * 2 * math.pi / n
-            pts = [(cx + big_r * math.cos(start + 2 * math.pi * k / n), cy + big_r * math.sin(start + 2 * math.pi * k / n)) for k in range(n)]
+            pts = [
+                (cx + big_r * math.cos(start + 2 * math.pi * k / n), cy + big_r * math.sin(start + 2 * math.pi * k / n))
+                for k in range(n)
+            ]
             d.polygon(pts, fill=rgb)
         return im

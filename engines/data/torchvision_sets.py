@@ -47,7 +47,7 @@ def _open(name: str, factory: Callable[..., Any], root: str, download: bool, **k
         elif "not found" in str(e).lower():
             msg = (
                 f"{name} files not found under data root {where!r}: expected {where}/{_LAYOUT[name]}. "
-                f"Pass download=True (CLI: --download) to fetch them, or point --data-root at the folder that contains them."
+                f"Pass download=True to fetch them (needs internet), or point --data-root at the folder that contains them."
             )
         else:
             msg = f"Could not read {name} from data root {where!r}: {e}"
