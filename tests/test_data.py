@@ -446,10 +446,11 @@ def test_folder_errors(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- hygiene
 
 
-def test_engines_data_does_not_import_qt() -> None:
+def test_engines_do_not_import_qt() -> None:
     # In a fresh interpreter: pytest plugins (pytest-qt) may already have imported PySide6 here.
     code = (
-        "import sys, engines.data; "
+        "import sys, engines, engines.data, engines.models, engines.training, engines.checkpoint, "
+        "engines.evaluation, engines.cli; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'explorer')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -1,7 +1,16 @@
 """Training: a Qt-free trainer that yields events, and the per-model recipes it runs."""
 
 from .events import (
-    CheckpointSaved, Diverged, EpochEnd, Event, Finished, Paused, Resumed, SampleGrid, Started, StepDone,
+    CheckpointSaved,
+    Diverged,
+    EpochEnd,
+    Event,
+    Finished,
+    Paused,
+    Resumed,
+    SampleGrid,
+    Started,
+    StepDone,
 )
 from .recipes import RECIPES
 from .trainer import TrainConfig, Trainer, create_model

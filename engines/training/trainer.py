@@ -17,7 +17,16 @@ from ..device import pick_device
 from ..images import to_grid
 from ..models import GenerativeModel, build_model
 from .events import (
-    CheckpointSaved, Diverged, EpochEnd, Event, Finished, Paused, Resumed, SampleGrid, Started, StepDone,
+    CheckpointSaved,
+    Diverged,
+    EpochEnd,
+    Event,
+    Finished,
+    Paused,
+    Resumed,
+    SampleGrid,
+    Started,
+    StepDone,
 )
 from .recipes import RECIPES, finite
 
@@ -32,7 +41,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many steps in all, whatever `epochs` says
     seed: int = 0
     device: str | None = None  # None/"auto": CUDA, then MPS, then CPU
-    sample_every: int = 200  # steps between sample grids; 0 = only at the end of each epoch
+    sample_every: int | None = 200  # steps between sample grids; 0 = at epoch ends only; None = never
     n_samples: int = 64
     checkpoint_every: int = 0  # steps between checkpoints; 0 = at epoch ends (and at stop/finish)
     checkpoint_path: str | None = None
@@ -267,7 +276,8 @@ class Trainer:
                 test = self.evaluate()
                 self.history.append({"epoch": epoch + 1, "step": self.step, "train": means, "test": test})
                 yield EpochEnd(epoch, self.step, means, test, time.perf_counter() - epoch_start)
-                yield SampleGrid(self.step, self.sample_grid())
+                if cfg.sample_every is not None:
+                    yield SampleGrid(self.step, self.sample_grid())
                 epoch_sums, epoch_start = {}, time.perf_counter()
                 if cfg.checkpoint_path:
                     yield CheckpointSaved(self.step, str(self.save()))

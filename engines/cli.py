@@ -1,0 +1,259 @@
+"""The command line: `latent-explorer train | eval | sample`. No Qt is imported here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
+from .data import BINARIZE_MODES, DATASET_NAMES, DatasetError, DataSpec, default_shape, load_dataset
+from .device import pick_device
+from .images import save_png, to_grid
+from .models import MODEL_CLASSES
+from .training import (
+    CheckpointSaved,
+    Diverged,
+    EpochEnd,
+    Finished,
+    SampleGrid,
+    Started,
+    StepDone,
+    TrainConfig,
+    Trainer,
+    create_model,
+)
+
+log = logging.getLogger(__name__)
+
+
+class CLIError(Exception):
+    """A user mistake reported as one line."""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="latent-explorer", description="Train, evaluate and sample generative image models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--model", choices=sorted(MODEL_CLASSES), required=True)
+    t.add_argument("--dataset", choices=DATASET_NAMES, required=True)
+    t.add_argument("--data-root", help="torchvision root folder, or the image folder for --dataset folder")
+    t.add_argument("--epochs", type=_positive, default=10)
+    t.add_argument("--max-steps", type=_positive, help="stop after this many steps in all")
+    t.add_argument("--latent-dim", type=int, help="VAE/GAN latent size (VAE default 16, GAN 64)")
+    t.add_argument("--batch-size", type=_positive, default=128)
+    t.add_argument("--lr", type=float, help="learning rate (default: the model's: Adam 1e-3, GAN 2e-4, WGAN-GP 1e-4)")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--image-size", type=int, choices=(28, 32, 64), help="default: the dataset's own")
+    t.add_argument("--channels", type=int, choices=(1, 3), help="default: the dataset's own")
+    t.add_argument("--binarize", choices=BINARIZE_MODES, help="default: stochastic for a 2-level PixelCNN, else none")
+    t.add_argument("--gan-loss", choices=("ns", "wgan-gp"), default="ns", help="non-saturating GAN or WGAN-GP")
+    t.add_argument("--d-steps", type=int, default=0, help="discriminator steps per generator step (0: 1 for ns, 5 for wgan-gp)")
+    t.add_argument("--levels", type=int, help="PixelCNN intensity levels (default 2 for grayscale, 16 for colour)")
+    t.add_argument("--hidden", type=int, help="PixelCNN hidden channels (default 64; a multiple of the channels)")
+    t.add_argument("--layers", type=int, help="PixelCNN gated layers (default 10)")
+    t.add_argument("--beta", type=float, default=1.0, help="VAE KL weight (1 = the ELBO)")
+    t.add_argument("--sample-every", type=int, default=0, help="steps between sample grids (0: each epoch end)")
+    t.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: each epoch end)")
+    t.add_argument("--resume", metavar="FILE", help="continue the run saved in FILE (writes back to --out, default FILE)")
+    t.add_argument("--out", help="checkpoint file (default: runs/<model>-<dataset>.safetensors)")
+
+    e = sub.add_parser("eval", help="held-out metrics of a checkpoint")
+    e.add_argument("file")
+    e.add_argument("--data-root")
+    e.add_argument("--k", type=_positive, default=100, help="importance samples for the VAE's NLL estimate")
+    e.add_argument("--limit", type=_positive, help="evaluate the first N test images only")
+    e.add_argument("--binarize", choices=BINARIZE_MODES, help="override the binarization of the test data")
+    e.add_argument("--batch-size", type=_positive, default=100)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.add_argument("--save", action="store_true", help="store the metrics in the checkpoint's metadata")
+
+    s = sub.add_parser("sample", help="write a grid of samples")
+    s.add_argument("file")
+    s.add_argument("--n", type=_positive, default=64)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--temperature", type=float, default=1.0, help="latent scale (VAE), softmax temperature (PixelCNN)")
+    s.add_argument("--truncation", type=float, help="GAN truncation threshold")
+    s.add_argument("--scale", type=_positive, default=4, help="enlarge each pixel this many times")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--out", required=True, help="PNG file to write")
+    return parser
+
+
+# --- train ------------------------------------------------------------------------------------------
+def _data_spec(args: argparse.Namespace) -> DataSpec:
+    size, channels = default_shape(args.dataset)
+    size = args.image_size or size
+    channels = args.channels or channels
+    binarize = args.binarize
+    if binarize is None:
+        levels = args.levels or (2 if channels == 1 else 16)
+        binarize = "stochastic" if args.model == "pixelcnn" and levels == 2 else "none"
+    root = args.data_root
+    if args.dataset == "folder" and not root:
+        raise CLIError("--dataset folder needs --data-root pointing at a folder of images")
+    return DataSpec(args.dataset, root=root, image_size=size, channels=channels, binarize=binarize)
+
+
+def _model_config(args: argparse.Namespace, spec: DataSpec) -> dict[str, Any]:
+    config: dict[str, Any] = {"image_size": spec.image_size, "channels": spec.channels}
+    if args.model == "vae":
+        config["latent_dim"] = args.latent_dim or 16
+        config["likelihood"] = "bernoulli" if spec.channels == 1 else "gaussian"
+        config["beta"] = args.beta
+    elif args.model == "gan":
+        config.update(latent_dim=args.latent_dim or 64, loss=args.gan_loss, d_steps=args.d_steps)
+    else:
+        config["levels"] = args.levels or (2 if spec.channels == 1 else 16)
+        hidden = args.hidden or (64 if spec.channels == 1 else 96)
+        config.update(hidden=hidden, n_layers=args.layers or 10)
+    return config
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    out = Path(args.out or args.resume or f"runs/{args.model}-{args.dataset}.safetensors")
+    if out.suffix != ".safetensors":
+        raise CLIError(f"--out must end in .safetensors, not {out.name}")
+    pick_device(args.device)  # fail early on a device that is not present
+    spec = _data_spec(args)
+    if args.resume:
+        resumed = load_checkpoint(args.resume)
+        spec = DataSpec.from_dict({**resumed.dataset, **({"root": args.data_root} if args.data_root else {})})
+    train_data = load_dataset(spec, train=True)
+    test_data = None if spec.name == "folder" else load_dataset(spec, train=False)
+    skipped = getattr(train_data, "skipped", {})
+    if skipped:
+        print(f"skipped {sum(skipped.values())} file(s): " + ", ".join(f"{n} {why}" for why, n in skipped.items()), file=sys.stderr)
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, seed=args.seed,
+        device=args.device, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+        checkpoint_path=str(out), n_samples=64 if args.model != "pixelcnn" else 16,
+    )
+    if args.resume:
+        trainer = Trainer.from_checkpoint(args.resume, train_data, config, test_data)
+    else:
+        model = create_model(args.model, _model_config(args, spec), seed=args.seed)
+        command = "latent-explorer " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
+        trainer = Trainer(model, train_data, config, test_data, summary={"command": command} if command else None)
+    return _run_training(trainer, out, main_loss=trainer.recipe.main_loss)
+
+
+def _run_training(trainer: Trainer, out: Path, main_loss: str) -> int:
+    from tqdm import tqdm
+
+    def on_interrupt(signum, frame):  # first Ctrl+C: stop cleanly after this step, with a checkpoint
+        tqdm.write("stopping after this step (Ctrl+C again to abort without saving)...")
+        trainer.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    bar = None
+    code = 0
+    try:
+        for event in trainer.run():
+            if isinstance(event, Started):
+                bar = tqdm(total=event.total_steps, initial=event.step, unit="step", dynamic_ncols=True,
+                           desc=f"train {trainer.model.kind} on {event.device}")
+            elif isinstance(event, StepDone):
+                bar.update(1)
+                if event.step % 10 == 0 or event.step == trainer.total_steps:
+                    shown = {k: f"{v:.4g}" for k, v in event.losses.items()}
+                    bar.set_postfix(shown | {"img/s": f"{event.images_per_s:.0f}"}, refresh=False)
+            elif isinstance(event, EpochEnd):
+                train = ", ".join(f"{k} {v:.3f}" for k, v in event.train_losses.items())
+                test = ", ".join(f"{k} {v:.3f}" for k, v in event.test_losses.items()) or "-"
+                tqdm.write(f"epoch {event.epoch + 1}: train {train} | test {test} | {event.seconds / 60:.2f} min")
+            elif isinstance(event, SampleGrid):
+                save_png(event.grid, out.with_name(out.stem + "_samples.png"), scale=2)
+            elif isinstance(event, CheckpointSaved):
+                log.info("checkpoint written: %s", event.path)
+            elif isinstance(event, Diverged):
+                tqdm.write(f"error: {event.message}")
+                code = 1
+            elif isinstance(event, Finished):
+                if bar is not None:
+                    bar.close()
+                kept = " (last good checkpoint kept)" if event.reason == "diverged" else ""
+                print(f"{event.reason} at step {event.step} in {event.seconds / 60:.1f} min; checkpoint: {out}{kept}")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.close()
+    return code
+
+
+# --- eval and sample --------------------------------------------------------------------------------
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate, heldout_dataset
+
+    ckpt = load_checkpoint(args.file, device=pick_device(args.device))
+    dataset = heldout_dataset(ckpt, args.data_root, args.binarize)
+    from tqdm import tqdm
+
+    with tqdm(total=min(args.limit or len(dataset), len(dataset)), unit="img", disable=args.json, leave=False) as bar:
+        metrics = evaluate(ckpt, dataset, k=args.k, limit=args.limit, batch_size=args.batch_size, seed=args.seed,
+                           progress=lambda done, total: bar.update(done - bar.n))
+    if args.save:
+        update_checkpoint(args.file, metrics={"eval": metrics})
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    print(f"{Path(args.file).name}: {ckpt.kind} on {metrics['dataset']} test set ({metrics['images']} images, binarize={metrics['binarize']})")
+    if ckpt.kind == "vae":
+        print(f"  ELBO               {metrics['elbo']:.2f} nats  (negative ELBO {metrics['neg_elbo']:.2f}: recon {metrics['recon']:.2f} + KL {metrics['kl']:.2f})")
+        print(f"  IW NLL (k={metrics['iw_k']:<4})    {metrics['iw_nll']:.2f} nats")
+        print(f"  active units       {metrics['active_units']} of {ckpt.model.config.latent_dim}")
+    else:
+        print(f"  NLL                {metrics['nll']:.2f} nats  ({metrics['bits_per_dim']:.4f} bits/dim)")
+    print(f"  ({metrics['seconds']} s)")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    if not args.out.lower().endswith(".png"):
+        raise CLIError(f"--out must be a .png file, not {args.out}")
+    ckpt = load_checkpoint(args.file, device=pick_device(args.device))
+    gen = torch.Generator().manual_seed(args.seed)
+    model = ckpt.model
+    if model.kind == "gan":
+        images = model.sample(args.n, generator=gen, truncation=args.truncation)
+    else:
+        images = model.sample(args.n, generator=gen, temperature=args.temperature)
+    save_png(to_grid(images), args.out, scale=args.scale)
+    print(f"wrote {args.n} samples to {args.out}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)  # bad arguments: argparse prints usage + one line, exits 2
+    start = time.perf_counter()
+    try:
+        return COMMANDS[args.command](args)
+    except (CLIError, CheckpointError, DatasetError, ValueError, OSError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"latent-explorer {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    finally:
+        log.debug("%s took %.1f s", args.command, time.perf_counter() - start)
