@@ -29,7 +29,9 @@ from .training import (
     TrainConfig,
     Trainer,
     create_model,
+    distributed,
 )
+from .training.tensorboard import TensorBoardLogger
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="latent-explorer", description="Train, evaluate and sample generative image models.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a model", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    t.add_argument("--model", choices=sorted(MODEL_CLASSES), required=True)
-    t.add_argument("--dataset", choices=DATASET_NAMES, required=True)
+    t = sub.add_parser("train", help="train a model (also under torchrun)",
+                       epilog="Multi-process: torchrun --nproc_per_node N -m explorer train ... (DDP; gloo on CPU, nccl on GPU)")
+    t.add_argument("--model", choices=sorted(MODEL_CLASSES), help="required unless --resume")
+    t.add_argument("--dataset", choices=DATASET_NAMES, help="required unless --resume")
     t.add_argument("--data-root", help="torchvision root folder, or the image folder for --dataset folder")
-    t.add_argument("--epochs", type=_positive, default=10)
+    t.add_argument("--epochs", type=_positive, help="default 10 (a resumed run: its own)")
     t.add_argument("--max-steps", type=_positive, help="stop after this many steps in all")
     t.add_argument("--latent-dim", type=int, help="VAE/GAN latent size (VAE default 16, GAN 64)")
-    t.add_argument("--batch-size", type=_positive, default=128)
+    t.add_argument("--batch-size", type=_positive, help="per process; default 128 (a resumed run: its own)")
     t.add_argument("--lr", type=float, help="learning rate (default: the model's: Adam 1e-3, GAN 2e-4, WGAN-GP 1e-4)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, help="default 0 (a resumed run: its own)")
     t.add_argument("--image-size", type=int, choices=(28, 32, 64), help="default: the dataset's own")
     t.add_argument("--channels", type=int, choices=(1, 3), help="default: the dataset's own")
     t.add_argument("--binarize", choices=BINARIZE_MODES, help="default: stochastic for a 2-level PixelCNN, else none")
@@ -71,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--beta", type=float, default=1.0, help="VAE KL weight (1 = the ELBO)")
     t.add_argument("--sample-every", type=int, default=0, help="steps between sample grids (0: each epoch end)")
     t.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: each epoch end)")
-    t.add_argument("--resume", metavar="FILE", help="continue the run saved in FILE (writes back to --out, default FILE)")
+    t.add_argument("--resume", metavar="FILE", help="continue the run saved in FILE with its own settings (writes back to --out, default FILE)")
+    t.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard events to DIR")
     t.add_argument("--out", help="checkpoint file (default: runs/<model>-<dataset>.safetensors)")
 
     e = sub.add_parser("eval", help="held-out metrics of a checkpoint")
@@ -128,35 +132,58 @@ def _model_config(args: argparse.Namespace, spec: DataSpec) -> dict[str, Any]:
     return config
 
 
+def _train_config(args: argparse.Namespace, out: Path, saved: dict[str, Any], device: torch.device) -> TrainConfig:
+    """Command-line values win; a resumed run keeps its own settings for the rest; then the defaults."""
+    def pick(name: str, default: Any) -> Any:
+        value = getattr(args, name)
+        return value if value is not None else saved.get(name, default)
+
+    return TrainConfig(
+        epochs=pick("epochs", 10), batch_size=pick("batch_size", 128), lr=pick("lr", None),
+        max_steps=args.max_steps, seed=pick("seed", 0), device=str(device), sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every, checkpoint_path=str(out),
+        n_samples=saved.get("n_samples", 16 if args.model == "pixelcnn" else 64),
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    if not args.resume and not (args.model and args.dataset):
+        raise CLIError("--model and --dataset are required (or --resume FILE to continue a run)")
     out = Path(args.out or args.resume or f"runs/{args.model}-{args.dataset}.safetensors")
     if out.suffix != ".safetensors":
         raise CLIError(f"--out must end in .safetensors, not {out.name}")
-    pick_device(args.device)  # fail early on a device that is not present
-    spec = _data_spec(args)
+    board = TensorBoardLogger(args.tensorboard) if args.tensorboard and distributed.is_main_process() else None
+    saved: dict[str, Any] = {}
     if args.resume:
         resumed = load_checkpoint(args.resume)
+        args.model = resumed.kind
         spec = DataSpec.from_dict({**resumed.dataset, **({"root": args.data_root} if args.data_root else {})})
-    train_data = load_dataset(spec, train=True)
-    test_data = None if spec.name == "folder" else load_dataset(spec, train=False)
-    skipped = getattr(train_data, "skipped", {})
-    if skipped:
-        print(f"skipped {sum(skipped.values())} file(s): " + ", ".join(f"{n} {why}" for why, n in skipped.items()), file=sys.stderr)
-    config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, seed=args.seed,
-        device=args.device, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
-        checkpoint_path=str(out), n_samples=64 if args.model != "pixelcnn" else 16,
-    )
-    if args.resume:
-        trainer = Trainer.from_checkpoint(args.resume, train_data, config, test_data)
+        saved = resumed.training.get("train_config", {})
     else:
-        model = create_model(args.model, _model_config(args, spec), seed=args.seed)
-        command = "latent-explorer " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
-        trainer = Trainer(model, train_data, config, test_data, summary={"command": command} if command else None)
-    return _run_training(trainer, out, main_loss=trainer.recipe.main_loss)
+        spec = _data_spec(args)
+    ctx, device = distributed.setup(args.device)  # torchrun: join the process group
+    try:
+        train_data = load_dataset(spec, train=True)
+        test_data = None if spec.name == "folder" else load_dataset(spec, train=False)
+        skipped = getattr(train_data, "skipped", {})
+        if skipped and ctx.is_main:
+            print(f"skipped {sum(skipped.values())} file(s): " + ", ".join(f"{n} {why}" for why, n in skipped.items()), file=sys.stderr)
+        config = _train_config(args, out, saved, device)
+        if args.resume:
+            trainer = Trainer.from_checkpoint(args.resume, train_data, config, test_data, dist=ctx)
+        else:
+            model = create_model(args.model, _model_config(args, spec), seed=config.seed)
+            command = "latent-explorer " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
+            summary = {"command": command} if command else None
+            trainer = Trainer(model, train_data, config, test_data, summary=summary, dist=ctx)
+        if ctx.enabled and ctx.is_main:
+            print(f"distributed: {ctx.world_size} processes, {device.type}", file=sys.stderr)
+        return _run_training(trainer, out, quiet=not ctx.is_main, board=board)
+    finally:
+        distributed.teardown()
 
 
-def _run_training(trainer: Trainer, out: Path, main_loss: str) -> int:
+def _run_training(trainer: Trainer, out: Path, quiet: bool = False, board: TensorBoardLogger | None = None) -> int:
     from tqdm import tqdm
 
     def on_interrupt(signum, frame):  # first Ctrl+C: stop cleanly after this step, with a checkpoint
@@ -169,6 +196,10 @@ def _run_training(trainer: Trainer, out: Path, main_loss: str) -> int:
     code = 0
     try:
         for event in trainer.run():
+            if board is not None:
+                board.log(event)
+            if quiet:  # other ranks of a distributed run: the main process reports
+                continue
             if isinstance(event, Started):
                 bar = tqdm(total=event.total_steps, initial=event.step, unit="step", dynamic_ncols=True,
                            desc=f"train {trainer.model.kind} on {event.device}")
@@ -197,6 +228,8 @@ def _run_training(trainer: Trainer, out: Path, main_loss: str) -> int:
         signal.signal(signal.SIGINT, previous)
         if bar is not None:
             bar.close()
+        if board is not None:
+            board.close()
     return code
 
 

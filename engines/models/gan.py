@@ -109,17 +109,22 @@ class GAN(GenerativeModel):
         return z.to(self.device)
 
     # --- objectives ----------------------------------------------------------------------------
-    def discriminator_loss(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    # `g` and `d` default to this model's networks; a trainer may pass DistributedDataParallel
+    # wrappers of them so that gradients are synchronised across processes.
+    def discriminator_loss(self, real: torch.Tensor, z: torch.Tensor, g: nn.Module | None = None,
+                           d: nn.Module | None = None) -> torch.Tensor:
+        g, d = g or self.generator, d or self.discriminator
         with torch.no_grad():
-            fake = self.generate(z)
-        d_real, d_fake = self.critic(real), self.critic(fake)
+            fake = (g(z.view(*z.shape, 1, 1)) + 1) / 2
+        d_real, d_fake = d(real * 2 - 1).squeeze(1), d(fake * 2 - 1).squeeze(1)
         if self.config.loss == "ns":
             return F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
                 F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
         return d_fake.mean() - d_real.mean() + self.config.gp_lambda * self.gradient_penalty(real, fake)
 
-    def generator_loss(self, z: torch.Tensor) -> torch.Tensor:
-        d_fake = self.critic(self.generate(z))
+    def generator_loss(self, z: torch.Tensor, g: nn.Module | None = None) -> torch.Tensor:
+        g = g or self.generator
+        d_fake = self.critic((g(z.view(*z.shape, 1, 1)) + 1) / 2)
         if self.config.loss == "ns":
             # Non-saturating: ascend log D(G(z)) rather than descend log(1 - D(G(z))).
             return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))

@@ -117,6 +117,11 @@ class GatedLayer(nn.Module):
         return _gate(v_feat), h + self.h_out(h_gated)
 
 
+def log_prob_from_logits(logits: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """Sum over pixels and channels of log p(x_i | x_<i): (B, K, C, H, W) logits -> (B,) nats."""
+    return -F.cross_entropy(logits, levels, reduction="none").flatten(1).sum(1)
+
+
 class GatedPixelCNN(GenerativeModel):
     kind = "pixelcnn"
     config_class = PixelCNNConfig
@@ -157,7 +162,7 @@ class GatedPixelCNN(GenerativeModel):
 
     def log_prob(self, levels: torch.Tensor) -> torch.Tensor:
         """log p(x) per image (B,), nats."""
-        return -F.cross_entropy(self.logits(levels), levels, reduction="none").flatten(1).sum(1)
+        return log_prob_from_logits(self.logits(levels), levels)
 
     def bits_per_dim(self, nll_nats: torch.Tensor | float) -> torch.Tensor | float:
         return nll_nats / (math.prod(self.image_shape) * math.log(2))

@@ -1,5 +1,6 @@
 """Training: a Qt-free trainer that yields events, and the per-model recipes it runs."""
 
+from . import distributed
 from .events import (
     CheckpointSaved,
     Diverged,
@@ -16,6 +17,6 @@ from .recipes import RECIPES
 from .trainer import TrainConfig, Trainer, create_model
 
 __all__ = [
-    "RECIPES", "CheckpointSaved", "Diverged", "EpochEnd", "Event", "Finished", "Paused", "Resumed", "SampleGrid",
+    "RECIPES", "distributed", "CheckpointSaved", "Diverged", "EpochEnd", "Event", "Finished", "Paused", "Resumed", "SampleGrid",
     "Started", "StepDone", "TrainConfig", "Trainer", "create_model",
 ]

@@ -1,17 +1,24 @@
 """How each model kind trains: its optimizers, one training step, and its held-out losses.
 
 A recipe is stateless; the trainer owns the loop, the data order, the RNG and the checkpoints.
+`nets` are the modules a step runs through: the model's own, or DistributedDataParallel wrappers
+of them under torchrun (see `networks`), so gradients are averaged across processes.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from ..models import GAN, VAE, GatedPixelCNN, GenerativeModel
+from ..models.pixelcnn import log_prob_from_logits
 
 Optimizers = dict[str, torch.optim.Optimizer]
+Nets = dict[str, nn.Module]
+Wrap = Callable[[nn.Module], nn.Module]
 
 
 class Recipe:
@@ -21,7 +28,11 @@ class Recipe:
     def optimizers(self, model: GenerativeModel, lr: float | None) -> Optimizers:
         return {"main": torch.optim.Adam(model.parameters(), lr=lr or self.default_lr)}
 
-    def step(self, model: GenerativeModel, images: torch.Tensor, optimizers: Optimizers, step: int) -> dict[str, float]:
+    def networks(self, model: GenerativeModel, wrap: Wrap) -> Nets:
+        """The modules whose forward the step calls, wrapped (e.g. in DDP) by `wrap`."""
+        return {"model": wrap(model)}
+
+    def step(self, model: GenerativeModel, nets: Nets, images: torch.Tensor, optimizers: Optimizers, step: int) -> dict[str, float]:
         raise NotImplementedError
 
     @torch.no_grad()
@@ -30,14 +41,17 @@ class Recipe:
         return {}
 
 
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 class VAERecipe(Recipe):
-    def step(self, model: VAE, images, optimizers, step):
-        terms = model.elbo(images)
+    def step(self, model: VAE, nets, images, optimizers, step):
+        terms = nets["model"](images)  # VAE.forward is the ELBO
         loss = terms.loss(model.config.beta)
-        opt = optimizers["main"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _update(optimizers["main"], loss)
         return {"loss": loss.item(), "recon": terms.recon.mean().item(), "kl": terms.kl.sum(1).mean().item()}
 
     @torch.no_grad()
@@ -60,20 +74,20 @@ class GANRecipe(Recipe):
             "discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=betas),
         }
 
-    def step(self, model: GAN, images, optimizers, step):
+    def networks(self, model: GAN, wrap):
+        return {"generator": wrap(model.generator), "discriminator": wrap(model.discriminator)}
+
+    def step(self, model: GAN, nets, images, optimizers, step):
         """One discriminator step per batch; one generator step after every d_steps of them."""
         n, latent = images.shape[0], model.config.latent_dim
-        d_opt, g_opt = optimizers["discriminator"], optimizers["generator"]
-        d_loss = model.discriminator_loss(images, torch.randn(n, latent, device=images.device))
-        d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_opt.step()
+        g, d = nets["generator"], nets["discriminator"]
+        d_loss = model.discriminator_loss(images, torch.randn(n, latent, device=images.device), g, d)
+        _update(optimizers["discriminator"], d_loss)
         losses = {"d_loss": d_loss.item()}
         if (step + 1) % model.config.d_steps == 0:
-            g_loss = model.generator_loss(torch.randn(n, latent, device=images.device))
-            g_opt.zero_grad(set_to_none=True)
-            g_loss.backward()  # D's grads are cleared before its next step
-            g_opt.step()
+            # D's own gradients from this pass are discarded: its next step starts with zero_grad.
+            g_loss = model.generator_loss(torch.randn(n, latent, device=images.device), g)
+            _update(optimizers["generator"], g_loss)
             losses["g_loss"] = g_loss.item()
         return losses
 
@@ -81,12 +95,10 @@ class GANRecipe(Recipe):
 class PixelCNNRecipe(Recipe):
     main_loss = "nll"
 
-    def step(self, model: GatedPixelCNN, images, optimizers, step):
-        nll = -model.log_prob(model.quantize(images)).mean()
-        opt = optimizers["main"]
-        opt.zero_grad(set_to_none=True)
-        nll.backward()
-        opt.step()
+    def step(self, model: GatedPixelCNN, nets, images, optimizers, step):
+        levels = model.quantize(images)
+        nll = -log_prob_from_logits(nets["model"](levels), levels).mean()
+        _update(optimizers["main"], nll)
         return {"nll": nll.item(), "bits_per_dim": model.bits_per_dim(nll.item())}
 
     @torch.no_grad()

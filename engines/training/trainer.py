@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import DistributedSampler
 
 from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from ..device import pick_device
 from ..images import to_grid
 from ..models import GenerativeModel, build_model
+from .distributed import SINGLE, DistContext, any_rank, wrapper
 from .events import (
     CheckpointSaved,
     Diverged,
@@ -64,16 +66,23 @@ class Trainer:
     """
 
     def __init__(self, model: GenerativeModel, train_data, config: TrainConfig = TrainConfig(), test_data=None,
-                 train_state: dict[str, Any] | None = None, summary: dict[str, Any] | None = None) -> None:
+                 train_state: dict[str, Any] | None = None, summary: dict[str, Any] | None = None,
+                 dist: DistContext = SINGLE) -> None:
         self.config = config
+        self.dist = dist
         self.device = pick_device(config.device)
         self.model = model.to(self.device).train()
         self.recipe = RECIPES[model.kind]
         self.train_data, self.test_data = train_data, test_data
-        self.batch_size = max(1, min(config.batch_size, len(train_data)))
-        self.steps_per_epoch = len(train_data) // self.batch_size
+        # Each process sees its own shard of every epoch (one shard when not distributed); the order
+        # depends only on (seed, epoch), so a resumed run sees the same batches.
+        self.sampler = DistributedSampler(train_data, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
+                                          seed=config.seed, drop_last=True)
+        self.batch_size = max(1, min(config.batch_size, len(self.sampler)))
+        self.steps_per_epoch = len(self.sampler) // self.batch_size
         self.total_steps = config.max_steps if config.max_steps is not None else config.epochs * self.steps_per_epoch
         self.optimizers = self.recipe.optimizers(self.model, config.lr)
+        self.nets = self.recipe.networks(self.model, wrapper(dist, self.device))  # DDP under torchrun
         self.step = 0
         self.history: list[dict[str, Any]] = []  # one entry per finished epoch
         self.seconds = 0.0  # training wall time, carried over a resume
@@ -107,12 +116,14 @@ class Trainer:
 
     # --- resuming -----------------------------------------------------------------------------
     @classmethod
-    def from_checkpoint(cls, path: str | Path, train_data, config: TrainConfig, test_data=None) -> Trainer:
+    def from_checkpoint(cls, path: str | Path, train_data, config: TrainConfig, test_data=None,
+                        dist: DistContext = SINGLE) -> Trainer:
         """Continue a run from a resumable checkpoint: same weights, optimizer state, step and RNG."""
         ckpt: Checkpoint = load_checkpoint(path, with_train_state=True)
         if ckpt.train_state is None:
             raise CheckpointError(f"{Path(path).name} holds no training state to resume from")
-        return cls(ckpt.model, train_data, config, test_data, train_state=ckpt.train_state, summary=ckpt.training)
+        return cls(ckpt.model, train_data, config, test_data, train_state=ckpt.train_state, summary=ckpt.training,
+                   dist=dist)
 
     def _load_train_state(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
@@ -135,7 +146,7 @@ class Trainer:
     def save(self, epoch_sums: dict[str, float] | None = None) -> Path | None:
         """Write a resumable checkpoint now, if the run has a checkpoint path."""
         path = self.config.checkpoint_path
-        if not path:
+        if not path or not self.dist.is_main:
             return None
         data = self.train_data
         spec = getattr(data, "spec", None)
@@ -162,9 +173,8 @@ class Trainer:
 
     # --- the loop -----------------------------------------------------------------------------
     def _epoch_order(self, epoch: int) -> torch.Tensor:
-        """The data order of an epoch depends only on (seed, epoch), so a resumed run sees the same."""
-        gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
-        return torch.randperm(len(self.train_data), generator=gen)
+        self.sampler.set_epoch(epoch)
+        return torch.tensor(list(self.sampler))
 
     def _batch(self, data, indices: torch.Tensor) -> torch.Tensor:
         if hasattr(data, "get_batch"):
@@ -191,7 +201,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Mean held-out losses per image (empty without test data or for models that have none)."""
-        if self.test_data is None or len(self.test_data) == 0:
+        if self.test_data is None or len(self.test_data) == 0 or not self.dist.is_main:
             return {}
         was_training = self.model.training
         self.model.eval()
@@ -214,10 +224,10 @@ class Trainer:
     def run(self) -> Iterator[Event]:
         cfg = self.config
         resumed = self.step > 0
-        if resumed and self._resume_rng is not None:
+        if resumed and self._resume_rng is not None and self.dist.is_main:
             torch.set_rng_state(self._resume_rng)
-        elif not resumed:
-            torch.manual_seed(cfg.seed)
+        else:  # every rank draws its own noise (rank 0 of a fresh run draws what a single process would)
+            torch.manual_seed(cfg.seed + 7919 * self.dist.rank + 104729 * self.step)
         yield Started(self.step, self.total_steps, self.steps_per_epoch, str(self.device), resumed)
         if self.steps_per_epoch == 0:
             yield Finished(self.step, "completed", 0.0)
@@ -230,7 +240,7 @@ class Trainer:
         rate = None
         reason = "completed"
         while self.step < self.total_steps:
-            if self._stop.is_set():
+            if any_rank([self._stop.is_set()], self.dist, self.device)[0]:
                 reason = "stopped"
                 break
             if not self._running.is_set():
@@ -248,8 +258,8 @@ class Trainer:
             t0 = time.perf_counter()
             start = offset * self.batch_size
             images = self._batch(self.train_data, self._epoch_order(epoch)[start:start + self.batch_size])
-            losses = self.recipe.step(self.model, images, self.optimizers, self.step)
-            if not finite(losses):
+            losses = self.recipe.step(self.model, self.nets, images, self.optimizers, self.step)
+            if any_rank([not finite(losses)], self.dist, self.device)[0]:
                 bad = ", ".join(f"{k}={v}" for k, v in losses.items())
                 msg = f"training diverged at step {self.step + 1} ({bad}); the last good checkpoint was kept"
                 log.warning(msg)
@@ -268,7 +278,8 @@ class Trainer:
             self.seconds = seconds_before + time.perf_counter() - run_start
 
             epoch_done = self.step % self.steps_per_epoch == 0
-            if cfg.sample_every and self.step % cfg.sample_every == 0 and not epoch_done:
+            main = self.dist.is_main
+            if main and cfg.sample_every and self.step % cfg.sample_every == 0 and not epoch_done:
                 yield SampleGrid(self.step, self.sample_grid())
             if epoch_done:
                 steps = epoch_sums.pop("_steps", 1)
@@ -276,16 +287,16 @@ class Trainer:
                 test = self.evaluate()
                 self.history.append({"epoch": epoch + 1, "step": self.step, "train": means, "test": test})
                 yield EpochEnd(epoch, self.step, means, test, time.perf_counter() - epoch_start)
-                if cfg.sample_every is not None:
+                if main and cfg.sample_every is not None:
                     yield SampleGrid(self.step, self.sample_grid())
                 epoch_sums, epoch_start = {}, time.perf_counter()
-                if cfg.checkpoint_path:
+                if main and cfg.checkpoint_path:
                     yield CheckpointSaved(self.step, str(self.save()))
-            elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and cfg.checkpoint_path:
+            elif main and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and cfg.checkpoint_path:
                 yield CheckpointSaved(self.step, str(self.save(epoch_sums)))
 
         self.seconds = seconds_before + time.perf_counter() - run_start
         last_saved_here = self.step % self.steps_per_epoch == 0 and reason == "completed" and self.step > 0
-        if cfg.checkpoint_path and not last_saved_here:
+        if self.dist.is_main and cfg.checkpoint_path and not last_saved_here:
             yield CheckpointSaved(self.step, str(self.save(epoch_sums)))
         yield Finished(self.step, reason, self.seconds)
