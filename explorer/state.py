@@ -4,6 +4,7 @@ history, bookmarks and attribute vectors. Widgets are views: they write here and
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 from PySide6.QtCore import QObject, Signal
 
 from engines.checkpoint import Checkpoint, load_checkpoint
+from engines.data import DatasetError, DataSpec, load_dataset
 from engines.device import pick_device
 
 
@@ -35,6 +37,7 @@ class ExplorerState(QObject):
     historyChanged = Signal()  # undo/redo availability changed
     bookmarksChanged = Signal()
     vectorsChanged = Signal()
+    seedChanged = Signal(int)  # the visible random seed changed; read state.seed
 
     MAX_HISTORY = 200
 
@@ -49,6 +52,9 @@ class ExplorerState(QObject):
         self._undo: list[np.ndarray] = []
         self._redo: list[np.ndarray] = []
         self._edit_start: np.ndarray | None = None  # z before a continuous edit (a slider drag)
+        self._sha256: tuple[Path, float, str] | None = None  # (path, mtime, hash) of the open file
+        self._datasets: dict[bool, object] = {}  # train flag -> dataset of the open checkpoint
+        self._dataset_lock = threading.Lock()  # datasets are loaded from worker threads
 
     # --- model ---------------------------------------------------------------------------------
     @property
@@ -69,6 +75,9 @@ class ExplorerState(QObject):
         target = pick_device(device) if device else self.device
         checkpoint = load_checkpoint(path, device=target)
         self.checkpoint, self.device = checkpoint, target
+        with self._dataset_lock:
+            self._datasets = {}
+        self._sha256 = None
         self.vectors = dict(checkpoint.vectors)
         self.bookmarks = []
         self._undo.clear()
@@ -79,6 +88,38 @@ class ExplorerState(QObject):
         self.bookmarksChanged.emit()
         self.historyChanged.emit()
         self.latentChanged.emit()
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.checkpoint.path if self.checkpoint else None
+
+    def checkpoint_sha256(self) -> str | None:
+        """sha256 of the open checkpoint file (cached while the file is unchanged); None if none is open
+        or the file has gone."""
+        path = self.checkpoint_path
+        if path is None or not Path(path).is_file():
+            return None
+        mtime = Path(path).stat().st_mtime
+        if self._sha256 is None or self._sha256[:2] != (Path(path), mtime):
+            self._sha256 = (Path(path), mtime, file_sha256(path))
+        return self._sha256[2]
+
+    def dataset(self, train: bool = False):
+        """The open model's dataset split (loaded once, cached; safe to call from worker threads).
+
+        Raises engines.data.DatasetError (e.g. MNIST files missing) or RuntimeError without a model.
+        """
+        checkpoint = self.checkpoint
+        if checkpoint is None:
+            raise RuntimeError("no checkpoint is open")
+        with self._dataset_lock:
+            if checkpoint is not self.checkpoint:
+                raise RuntimeError("the checkpoint changed while its dataset was loading")
+            if train not in self._datasets:
+                if not checkpoint.dataset:
+                    raise DatasetError("the checkpoint does not say which dataset it was trained on")
+                self._datasets[train] = load_dataset(DataSpec.from_dict(checkpoint.dataset), train=train)
+            return self._datasets[train]
 
     def set_device(self, device: str) -> None:
         target = pick_device(device)
@@ -139,9 +180,16 @@ class ExplorerState(QObject):
 
     def randomize(self, seed: int | None = None, temperature: float = 1.0) -> None:
         """z ~ N(0, temperature^2 I) from a visible seed (the next one when none is given)."""
-        self.seed = self.seed + 1 if seed is None else int(seed)
+        self.set_seed(self.seed + 1 if seed is None else int(seed))
         rng = np.random.default_rng(self.seed)
         self.set_z(rng.standard_normal(self.latent_dim).astype(np.float32) * temperature)
+
+    def set_seed(self, seed: int) -> None:
+        """Set the visible seed without drawing (e.g. from a saved session)."""
+        seed = int(seed)
+        if seed != self.seed:
+            self.seed = seed
+            self.seedChanged.emit(seed)
 
     def reset(self) -> None:
         self.set_z(np.zeros(self.latent_dim, dtype=np.float32))
@@ -156,6 +204,26 @@ class ExplorerState(QObject):
     def remove_bookmark(self, index: int) -> None:
         del self.bookmarks[index]
         self.bookmarksChanged.emit()
+
+    def rename_bookmark(self, index: int, name: str) -> None:
+        self.bookmarks[index].name = name
+        self.bookmarksChanged.emit()
+
+    def restore(self, z: np.ndarray, seed: int, bookmarks: list[Bookmark], vectors: dict[str, np.ndarray]) -> None:
+        """Replace z (one undo step), seed, bookmarks and vectors at once, as a saved session does.
+
+        Raises ValueError, changing nothing, if any latent does not fit the open model."""
+        z = np.asarray(z, dtype=np.float32).reshape(-1)
+        checked = {name: np.asarray(v, dtype=np.float32).reshape(-1) for name, v in vectors.items()}
+        for what, value in [("z", z), *((f"bookmark {m.name!r}", m.z) for m in bookmarks), *checked.items()]:
+            if np.asarray(value).size != self.latent_dim:
+                raise ValueError(f"{what} has {np.asarray(value).size} values; the model's latent has {self.latent_dim}")
+        self.bookmarks = [Bookmark(m.name, np.asarray(m.z, dtype=np.float32).reshape(-1).copy()) for m in bookmarks]
+        self.vectors = checked
+        self.set_seed(seed)
+        self.bookmarksChanged.emit()
+        self.vectorsChanged.emit()
+        self.set_z(z)
 
     def set_vector(self, name: str, vector: np.ndarray) -> None:
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)

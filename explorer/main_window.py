@@ -1,0 +1,509 @@
+"""The main window: menus, the Explore tab and the extra panels, the Model and Bookmarks docks."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engines.checkpoint import SUFFIX, CheckpointError
+from engines.device import available_devices
+from engines.images import save_png
+
+from . import settings
+from .bookmarks import BookmarkStrip
+from .decoder import LatentDecoder
+from .image_view import IMAGE_SUFFIXES, local_files, to_uint8
+from .panels import EXTRA_PANELS, session_key
+from .panels.explore import ExplorePanel
+from .panels.info import InfoPanel
+from .session import Session, SessionError, load_session, save_session
+from .state import ExplorerState
+from .workers import stop_all_jobs
+
+log = logging.getLogger(__name__)
+TITLE = "Latent Explorer"
+
+
+class MessageBanner(QFrame):
+    """An inline, dismissable line above the tabs for errors and warnings (never blocks)."""
+
+    COLOURS = {"error": "#5a1e1e", "warning": "#5a4a1e", "info": "#1e3a5a"}
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 4, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.hide()
+
+    def show_message(self, kind: str, text: str) -> None:
+        self.setStyleSheet(f"MessageBanner {{ background: {self.COLOURS.get(kind, '#333')}; border-radius: 3px; }}"
+                           "QLabel { color: white; }")
+        self.label.setText(text)
+        self.show()
+
+    def text(self) -> str:
+        """The message shown ('' once dismissed)."""
+        return "" if self.isHidden() else self.label.text()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, state: ExplorerState | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.state = state if state is not None else ExplorerState(self)
+        self.decoder = LatentDecoder(self)
+        self.message_box: QMessageBox | None = None  # the last message dialog (non-modal)
+        self._shut_down = False
+        self.setWindowTitle(TITLE)
+        self.setAcceptDrops(True)
+
+        self.explore = ExplorePanel(self.state, self.decoder)
+        self.explore.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.explore.errorOccurred.connect(self.show_error)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.explore, "Explore")
+        self.extra_panels: dict[str, QWidget] = {}  # session key -> panel
+        self._add_extra_panels()
+        self.banner = MessageBanner()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(4, 4, 4, 0)
+        column.addWidget(self.banner)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.info = InfoPanel(self.state)
+        self.info_dock = self._dock("Model", "modelDock", self.info, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.bookmarks = BookmarkStrip(self.state)
+        self.bookmarks_dock = self._dock("Bookmarks", "bookmarksDock", self.bookmarks, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.resizeDocks([self.info_dock], [260], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.bookmarks_dock], [118], Qt.Orientation.Vertical)
+
+        self._build_actions()
+        self._build_menus_and_toolbar()
+        self.state.modelChanged.connect(self._on_model_changed)
+        self.state.historyChanged.connect(self._update_actions)
+        self._on_model_changed()
+        self.statusBar().showMessage("File > Open a checkpoint (Ctrl+O) to start")
+        self.resize(1200, 800)
+        self.restore_layout()
+
+    # --- construction ------------------------------------------------------------------------------------
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)  # saveState/restoreState find docks by object name
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _add_extra_panels(self) -> None:
+        for title, module_name, class_name in EXTRA_PANELS:
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as error:
+                log.warning("panel %r skipped: %s", title, error)
+                continue
+            except Exception:  # noqa: BLE001 - a broken panel must not keep the app from starting
+                log.exception("panel %r failed to import; skipped", title)
+                continue
+            try:
+                panel = getattr(module, class_name)(self.state, None)
+            except Exception:  # noqa: BLE001
+                log.exception("panel %r failed to build; skipped", title)
+                continue
+            # In a scroll area, so a panel's minimum size cannot force the whole window to grow.
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(panel)
+            self.tabs.addTab(scroll, title)
+            self.extra_panels[session_key(module_name)] = panel
+
+    def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(lambda checked=False: slot())
+        self.addAction(action)  # shortcuts work whatever has focus in the window
+        return action
+
+    def _build_actions(self) -> None:
+        a = self._action
+        self.open_action = a("&Open Checkpoint…", self.open_dialog, QKeySequence.StandardKey.Open, "Open a .safetensors checkpoint")
+        self.encode_action = a("&Encode Image…", self.explore.encode_file_dialog, "Ctrl+I", "Make an image file's latent current")
+        self.save_session_action = a("&Save Session…", self.save_session_dialog, QKeySequence.StandardKey.Save,
+                                     "Save z, seed, bookmarks and vectors")
+        self.load_session_action = a("&Load Session…", self.load_session_dialog, "Ctrl+L", "Load a saved session")
+        self.export_image_action = a("Export &Image…", self.export_image_dialog, "Ctrl+E", "Save the current image as PNG")
+        self.export_latent_action = a("Export &Latent…", self.export_latent_dialog, "Ctrl+Shift+E", "Save z as .npy or .json")
+        self.quit_action = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.undo_action = a("&Undo", self.state.undo, "Ctrl+Z", "Undo the last change of z")
+        self.redo_action = a("&Redo", self.state.redo, "Ctrl+Shift+Z", "Redo")
+        self.randomize_action = a("&Randomize", self.explore.randomize, "R", "Draw a random z with the next seed")
+        self.reset_action = a("Re&set", self.state.reset, "0", "z = 0")
+        self.bookmark_action = a("&Bookmark", self.bookmarks.add, "B", "Bookmark the current z")
+
+    def _build_menus_and_toolbar(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction(self.open_action)
+        self.recent_menu = menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
+        menu.addAction(self.encode_action)
+        menu.addSeparator()
+        menu.addActions([self.save_session_action, self.load_session_action])
+        menu.addSeparator()
+        menu.addActions([self.export_image_action, self.export_latent_action])
+        menu.addSeparator()
+        menu.addAction(self.quit_action)
+        edit = self.menuBar().addMenu("&Edit")
+        edit.addActions([self.undo_action, self.redo_action])
+        edit.addSeparator()
+        edit.addActions([self.randomize_action, self.reset_action, self.bookmark_action])
+        view = self.menuBar().addMenu("&View")
+        view.addActions([self.info_dock.toggleViewAction(), self.bookmarks_dock.toggleViewAction()])
+
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.addActions([self.open_action, self.undo_action, self.redo_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.randomize_action, self.reset_action, self.bookmark_action])
+        toolbar.addSeparator()
+        toolbar.addWidget(QLabel(" Device "))
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(available_devices())
+        self.device_combo.setToolTip("Where the model runs")
+        self.device_combo.setCurrentText(self.state.device.type)
+        self.device_combo.textActivated.connect(self.set_device)
+        toolbar.addWidget(self.device_combo)
+
+    # --- model --------------------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        start = str(Path(settings.recent_files()[0]).parent) if settings.recent_files() else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a checkpoint", start, f"Checkpoints (*{SUFFIX});;All files (*)")
+        if path:
+            self.open_checkpoint(path)
+
+    def open_checkpoint(self, path: str | Path) -> bool:
+        """Open a checkpoint; on failure show why and keep the model that was open."""
+        path = Path(path)
+        try:
+            self.state.open_checkpoint(path)
+        except CheckpointError as error:
+            self.show_error(f"Cannot open {path.name}: {error}")
+            return False
+        except Exception as error:  # noqa: BLE001 - e.g. out of memory on the device; the app goes on
+            log.exception("opening %s failed", path)
+            self.show_error(f"Cannot open {path.name}: {type(error).__name__}: {error}")
+            return False
+        settings.add_recent_file(path)
+        self._fill_recent_menu()
+        self.banner.hide()
+        self.statusBar().showMessage(f"Opened {path.name}", 8000)
+        return True
+
+    def set_device(self, device: str) -> None:
+        try:
+            self.state.set_device(device)
+        except (ValueError, RuntimeError) as error:
+            self.show_error(f"Cannot use {device}: {error}")
+            self.device_combo.setCurrentText(self.state.device.type)
+            return
+        self.decoder.set_model(self.state.model if self.state.latent_dim else None)
+        self.statusBar().showMessage(f"Running on {self.state.device}", 5000)
+
+    def _on_model_changed(self) -> None:
+        ckpt = self.state.checkpoint
+        self.setWindowTitle(f"{ckpt.path.name} — {TITLE}" if ckpt is not None and ckpt.path else TITLE)
+        self.device_combo.setCurrentText(self.state.device.type)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        latent = self.state.latent_dim > 0
+        has_model = self.state.checkpoint is not None
+        self.undo_action.setEnabled(self.state.can_undo())
+        self.redo_action.setEnabled(self.state.can_redo())
+        for action in (self.reset_action, self.bookmark_action, self.encode_action, self.export_latent_action,
+                       self.save_session_action):
+            action.setEnabled(latent)
+        self.randomize_action.setEnabled(has_model)
+        self.export_image_action.setEnabled(has_model)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = settings.recent_files()
+        for index, path in enumerate(files):
+            action = self.recent_menu.addAction(f"&{index + 1} {Path(path).name}")
+            action.setToolTip(path)
+            action.triggered.connect(lambda checked=False, p=path: self._open_recent(p))
+        if files:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear List", lambda: (settings.clear_recent_files(), self._fill_recent_menu()))
+        else:
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+
+    def _open_recent(self, path: str) -> None:
+        if not Path(path).is_file():
+            settings.remove_recent_file(path)
+            self._fill_recent_menu()
+            self.show_error(f"{path} no longer exists; removed from the recent files")
+            return
+        self.open_checkpoint(path)
+
+    # --- messages -------------------------------------------------------------------------------------
+    def show_error(self, text: str) -> None:
+        self._show_message("error", text)
+
+    def show_warning(self, text: str) -> None:
+        self._show_message("warning", text)
+
+    def _show_message(self, kind: str, text: str) -> None:
+        """Status bar, inline banner and a non-modal dialog: seen, never blocking (nor blocking tests)."""
+        (log.warning if kind != "info" else log.info)("%s", text)
+        self.statusBar().showMessage(text, 15000)
+        self.banner.show_message(kind, text)
+        self._present_dialog(kind, text)
+
+    def _present_dialog(self, kind: str, text: str) -> None:
+        if self.message_box is not None:
+            self.message_box.close()
+        icon = QMessageBox.Icon.Critical if kind == "error" else QMessageBox.Icon.Warning
+        box = QMessageBox(icon, TITLE, text, QMessageBox.StandardButton.Ok, self)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _=0, b=box: self._forget_box(b))
+        self.message_box = box
+        box.show()
+
+    def _forget_box(self, box: QMessageBox) -> None:
+        if self.message_box is box:
+            self.message_box = None
+
+    # --- sessions --------------------------------------------------------------------------------------
+    def _ask_save_path(self, caption: str, filters: str, suffix: str) -> Path | None:
+        path, _ = QFileDialog.getSaveFileName(self, caption, "", filters)
+        if not path:
+            return None
+        path = Path(path)
+        return path if path.suffix else path.with_suffix(suffix)
+
+    def save_session_dialog(self) -> None:
+        path = self._ask_save_path("Save session", "Sessions (*.json)", ".json")
+        if path:
+            self.save_session(path)
+
+    def load_session_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load session", "", "Sessions (*.json);;All files (*)")
+        if path:
+            self.load_session(path)
+
+    def current_session(self) -> Session:
+        state = self.state
+        panels = {}
+        for key, panel in self.extra_panels.items():
+            if hasattr(panel, "session_data"):
+                try:
+                    panels[key] = panel.session_data()
+                except Exception:  # noqa: BLE001 - one panel's bug must not lose the whole session
+                    log.exception("panel %r: session_data failed", key)
+        return Session(
+            checkpoint=str(state.checkpoint_path.resolve()) if state.checkpoint_path else None,
+            sha256=state.checkpoint_sha256(), z=state.z.copy(), seed=state.seed,
+            temperature=self.explore.temperature(), bookmarks=list(state.bookmarks), vectors=dict(state.vectors),
+            panels=panels,
+        )
+
+    def save_session(self, path: str | Path) -> bool:
+        if self.state.checkpoint is None:
+            self.show_error("Open a checkpoint before saving a session")
+            return False
+        try:
+            save_session(path, self.current_session())
+        except (OSError, ValueError) as error:
+            self.show_error(f"Cannot save the session: {error}")
+            return False
+        self.statusBar().showMessage(f"Saved session {Path(path).name}", 8000)
+        return True
+
+    def load_session(self, path: str | Path) -> bool:
+        """Open the session's checkpoint if another is open, then restore z, seed, bookmarks, vectors
+        and panel data. A checkpoint whose hash differs from the one saved is used, with a warning."""
+        try:
+            session = load_session(path)
+        except SessionError as error:
+            self.show_error(f"Cannot load {Path(path).name}: {error}")
+            return False
+        warnings = []
+        target = Path(session.checkpoint) if session.checkpoint else None
+        current = self.state.checkpoint_path
+        if target is not None and (current is None or current.resolve() != target.resolve()):
+            if target.is_file():
+                if not self.open_checkpoint(target):
+                    return False
+            elif current is None:
+                self.show_error(f"The session's checkpoint {target} is missing; open its checkpoint first")
+                return False
+            else:
+                warnings.append(f"its checkpoint {target.name} is missing; applied to the open model")
+        if session.sha256 and self.state.checkpoint_sha256() != session.sha256:
+            warnings.append("it was saved with a different checkpoint file (sha256 differs): latents may not mean the same")
+        try:
+            self.state.restore(session.z, session.seed, session.bookmarks, session.vectors)
+        except ValueError as error:
+            self.show_error(f"Cannot load {Path(path).name}: {error}")
+            return False
+        self.explore.set_temperature(session.temperature)
+        for key, panel in self.extra_panels.items():
+            if key in session.panels and hasattr(panel, "load_session_data"):
+                try:
+                    panel.load_session_data(session.panels[key])
+                except Exception as error:  # noqa: BLE001
+                    log.exception("panel %r: load_session_data failed", key)
+                    warnings.append(f"the {key} panel could not restore its part ({error})")
+        if warnings:
+            self.show_warning(f"Loaded {Path(path).name}, but " + "; ".join(warnings))
+        else:
+            self.statusBar().showMessage(f"Loaded session {Path(path).name}", 8000)
+        return True
+
+    # --- export ----------------------------------------------------------------------------------------
+    def export_image_dialog(self) -> None:
+        scale, ok = QInputDialog.getInt(self, "Export image", "Scale (nearest neighbour):", 4, 1, 16)
+        if not ok:
+            return
+        path = self._ask_save_path("Export image", "PNG images (*.png)", ".png")
+        if path:
+            self.export_image(path, scale)
+
+    def export_image(self, path: str | Path, scale: int = 1) -> bool:
+        """Save the current image as PNG, enlarged `scale` times (1-16) with crisp pixels."""
+        if not 1 <= int(scale) <= 16:
+            raise ValueError("scale must be between 1 and 16")
+        image = self.explore.current_image()
+        if image is None:
+            self.show_error("There is no image to export")
+            return False
+        try:
+            save_png(to_uint8(image), path, scale=int(scale))
+        except (OSError, ValueError) as error:
+            self.show_error(f"Cannot save {Path(path).name}: {error}")
+            return False
+        self.statusBar().showMessage(f"Saved {Path(path).name} at {scale}x", 8000)
+        return True
+
+    def export_latent_dialog(self) -> None:
+        path = self._ask_save_path("Export latent", "NumPy (*.npy);;JSON (*.json)", ".npy")
+        if path:
+            self.export_latent(path)
+
+    def export_latent(self, path: str | Path) -> bool:
+        """Save z as .npy (float32) or .json (a list, with the checkpoint's name)."""
+        path = Path(path)
+        if not self.state.latent_dim:
+            self.show_error("This model has no latent to export")
+            return False
+        try:
+            if path.suffix.lower() == ".json":
+                name = self.state.checkpoint_path.name if self.state.checkpoint_path else None
+                path.write_text(json.dumps({"checkpoint": name, "z": [float(x) for x in self.state.z]}, indent=1))
+            else:
+                np.save(path, self.state.z.astype(np.float32))
+        except OSError as error:
+            self.show_error(f"Cannot save {path.name}: {error}")
+            return False
+        self.statusBar().showMessage(f"Saved z to {path.name}", 8000)
+        return True
+
+    # --- drag and drop ---------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_files(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = local_files(event)
+        if not files:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        # After the drop returns: the drag source should not wait for a model to load.
+        QTimer.singleShot(0, lambda path=files[0]: self.open_path(path))
+
+    def open_path(self, path: str | Path) -> None:
+        """Open whatever a file is: an image (encode it), a session (.json) or a checkpoint."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            self.explore.encode_file(str(path))
+        elif suffix == ".json":
+            self.load_session(path)
+        else:
+            self.open_checkpoint(path)
+
+    # --- layout memory and shutdown ----------------------------------------------------------------------
+    def restore_layout(self) -> None:
+        store = settings.app_settings()
+        for key, restore in (("window/geometry", self.restoreGeometry), ("window/state", self.restoreState),
+                             ("explore/splitter", self.explore.splitter.restoreState)):
+            value = store.value(key)
+            if isinstance(value, (QByteArray, bytes)):
+                restore(value)
+
+    def save_layout(self) -> None:
+        store = settings.app_settings()
+        store.setValue("window/geometry", self.saveGeometry())
+        store.setValue("window/state", self.saveState())
+        store.setValue("explore/splitter", self.explore.splitter.saveState())
+        store.sync()
+
+    def shutdown(self) -> None:
+        """Stop every worker and wait for its thread (at quit, or when the window closes)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        stop_all_jobs()
+        self.decoder.stop()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        if self.message_box is not None:
+            self.message_box.close()
+        self.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,513 @@
+"""The Explore tab: the decoded image of the current z, sliders to move z, and ways to set z
+(random draws, a dataset image, an image file). PixelCNNs have no latent: they get a sampler."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import signals_blocked
+
+from engines.projection import ACTIVE_KL_NATS, encode_means, image_to_tensor, kl_per_dimension, principal_directions
+from engines.projection import project_to_latent as _project
+
+from ..decoder import LatentDecoder
+from ..image_view import IMAGE_SUFFIXES, ImageView
+from ..state import ExplorerState
+from ..workers import Job, start_job
+from .sliders import LatentSliders
+
+log = logging.getLogger(__name__)
+
+STATS_IMAGES = 1000  # dataset images encoded for the principal directions
+KL_IMAGES = 500  # of those, the ones averaged for the per-dimension KL
+PCA_MIN_DIM = 9  # principal-direction sliders are offered for latents of more than 8 dimensions
+PROJECTION_STEPS = 200
+# One slider unit along a principal direction is its standard deviation, but at least this much:
+# prior draws lie far out along the near-zero-variance directions of a VAE's means (collapsed dims).
+MIN_DIRECTION_SCALE = 0.1
+MAX_SEED = 2**31 - 1
+
+
+# --- work functions (run in worker threads; numpy out) ---------------------------------------------
+def latent_statistics(job: Job, state: ExplorerState, model, with_pca: bool) -> dict:
+    """Per-dimension KL over KL_IMAGES dataset images and PCA of the encoder means of STATS_IMAGES."""
+    data = state.dataset(train=False)
+    n = min(STATS_IMAGES if with_pca else KL_IMAGES, len(data))
+    indices = np.sort(np.random.default_rng(0).choice(len(data), size=n, replace=False))
+    images, _ = data.get_batch(indices)
+    if job.cancelled:
+        return {}
+    mu, logvar = encode_means(model, images)
+    stats = {"model": model, "kl": kl_per_dimension(mu[:KL_IMAGES], logvar[:KL_IMAGES]), "images": n}
+    if with_pca:
+        stats["pca"] = principal_directions(mu)
+    return stats
+
+
+def dataset_image(job: Job, state: ExplorerState, seed: int) -> torch.Tensor:
+    data = state.dataset(train=False)
+    index = int(np.random.default_rng(seed).integers(len(data)))
+    return data.get_batch([index])[0][0]
+
+
+@torch.no_grad()
+def encode_image(job: Job, model, image: torch.Tensor) -> dict:
+    mu, _ = model.encode(image.unsqueeze(0).to(next(model.parameters()).device))
+    return {"model": model, "z": mu[0].float().cpu().numpy(), "message": "Encoded the image: z is its posterior mean"}
+
+
+def encode_dataset_image(job: Job, state: ExplorerState, model, seed: int) -> dict:
+    return encode_image(job, model, dataset_image(job, state, seed))
+
+
+def project_image(job: Job, model, image: torch.Tensor | None, state: ExplorerState | None = None,
+                  seed: int = 0, steps: int | None = None) -> dict:
+    steps = steps or PROJECTION_STEPS
+    if image is None:
+        image = dataset_image(job, state, seed)
+    result = _project(model, image, steps=steps, lr=0.05,
+                      callback=lambda step, loss: job.report((step, steps, loss)), should_stop=lambda: job.cancelled)
+    return {"model": model, "z": result.z, "message": f"Projected the image: MSE {result.mse:.4f} after {result.steps} steps"}
+
+
+def sample_pixelcnn(job: Job, model, seed: int, temperature: float) -> np.ndarray | None:
+    """One image, pixel by pixel; reports (done, total, partial image) once per row."""
+    channels, size = model.config.channels, model.config.image_size
+    levels = torch.zeros((1, channels, size, size), dtype=torch.long)
+    total = channels * size * size
+    generator = torch.Generator().manual_seed(seed)
+    for step in model.sample_steps(1, temperature=temperature, generator=generator):
+        levels[0, step.channel, step.row, step.col] = int(step.value[0])
+        if job.cancelled:
+            return None
+        if step.col == size - 1 and step.channel == channels - 1:
+            job.report((step.index + 1, total, model.dequantize(levels)[0].permute(1, 2, 0).numpy()))
+    return model.dequantize(levels)[0].permute(1, 2, 0).numpy()
+
+
+class ExplorePanel(QWidget):
+    """Shows decode(state.z) and edits z. Tells the window about news and errors by signals."""
+
+    statusMessage = Signal(str)
+    errorOccurred = Signal(str)
+
+    def __init__(self, state: ExplorerState, decoder: LatentDecoder | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.decoder = decoder if decoder is not None else LatentDecoder(self)
+        self.last_decoded_z: np.ndarray | None = None
+        self.stats: dict | None = None  # the latest latent statistics of the open model
+        self._stats_job: Job | None = None
+        self._image_job: Job | None = None
+        self._sample_job: Job | None = None
+        self._dataset_draws = 0
+
+        self.pages = QStackedWidget()
+        self.empty_page = QLabel("No model is open.\n\nFile > Open a checkpoint (Ctrl+O), or drop a .safetensors file here.")
+        self.empty_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_page.setObjectName("emptyHint")
+        self.latent_page = self._build_latent_page()
+        self.pixel_page = self._build_pixel_page()
+        for page in (self.empty_page, self.latent_page, self.pixel_page):
+            self.pages.addWidget(page)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.pages)
+
+        state.modelChanged.connect(self._on_model_changed)
+        state.latentChanged.connect(self._on_latent_changed)
+        state.seedChanged.connect(self._on_seed_changed)
+        self.decoder.decoded.connect(self._on_decoded)
+        self.decoder.failed.connect(self.errorOccurred)
+        self._on_model_changed()
+
+    # --- layout ----------------------------------------------------------------------------------------
+    def _build_latent_page(self) -> QWidget:
+        self.image_view = ImageView(accept_image_drops=True, placeholder="decoding…")
+        self.image_view.imageDropped.connect(self.encode_file)
+
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, MAX_SEED)
+        self.seed_spin.setKeyboardTracking(False)  # draw on Enter, not on every typed digit
+        self.seed_spin.setToolTip("The seed of the random draw; edit it to draw that z again")
+        self.seed_spin.valueChanged.connect(lambda seed: self.randomize(seed))
+        self.randomize_button = QPushButton("Randomize")
+        self.randomize_button.setToolTip("Draw z from the prior with the next seed (R)")
+        self.randomize_button.clicked.connect(lambda: self.randomize())
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip("z = 0, the centre of the prior (0)")
+        self.reset_button.clicked.connect(self.state.reset)
+        self.temperature_label = QLabel("Temperature")
+        self.temperature_spin = QDoubleSpinBox()
+        self.temperature_spin.setRange(0.05, 3.0)
+        self.temperature_spin.setSingleStep(0.1)
+        self.temperature_spin.setValue(1.0)
+        self.temperature_spin.setKeyboardTracking(False)
+        self.temperature_spin.valueChanged.connect(lambda _: self.randomize(self.state.seed))
+
+        self.dataset_button = QPushButton("Dataset image")
+        self.dataset_button.clicked.connect(self.use_dataset_image)
+        self.encode_button = QPushButton("Encode image…")
+        self.encode_button.clicked.connect(self.encode_file_dialog)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setMaximumWidth(180)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_image_job)
+        self.cancel_button.hide()
+
+        draw_row = QHBoxLayout()
+        draw_row.addWidget(QLabel("Seed"))
+        draw_row.addWidget(self.seed_spin)
+        draw_row.addWidget(self.randomize_button)
+        draw_row.addWidget(self.reset_button)
+        draw_row.addSpacing(12)
+        draw_row.addWidget(self.temperature_label)
+        draw_row.addWidget(self.temperature_spin)
+        draw_row.addStretch(1)
+        image_row = QHBoxLayout()
+        image_row.addWidget(QLabel("From an image:"))
+        image_row.addWidget(self.dataset_button)
+        image_row.addWidget(self.encode_button)
+        image_row.addWidget(self.progress)
+        image_row.addWidget(self.cancel_button)
+        image_row.addStretch(1)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.image_view, 1)
+        left_layout.addLayout(draw_row)
+        left_layout.addLayout(image_row)
+
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(["Latent axes", "Principal directions"])
+        self.mode_combo.currentIndexChanged.connect(self._apply_basis)
+        self.stats_label = QLabel("")
+        self.stats_label.setWordWrap(True)
+        self.sliders = LatentSliders()
+        self.sliders.zEdited.connect(self._on_sliders_edited)
+        self.sliders.editStarted.connect(self.state.begin_edit)
+        self.sliders.editFinished.connect(self.state.end_edit)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        mode_row = QHBoxLayout()
+        mode_row.addWidget(QLabel("Sliders"))
+        mode_row.addWidget(self.mode_combo, 1)
+        right_layout.addLayout(mode_row)
+        right_layout.addWidget(self.stats_label)
+        right_layout.addWidget(self.sliders, 1)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("exploreSplitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+        return self.splitter
+
+    def _build_pixel_page(self) -> QWidget:
+        page = QWidget()
+        message = QLabel(
+            "A PixelCNN has no latent space: it models p(x) as a product of p(pixel | pixels before it), "
+            "and each image is drawn pixel by pixel. Sample to see what it has learned."
+        )
+        message.setWordWrap(True)
+        self.pixel_view = ImageView(placeholder="Press Sample")
+        self.pixel_seed = QSpinBox()
+        self.pixel_seed.setRange(0, MAX_SEED)
+        self.pixel_seed.setKeyboardTracking(False)
+        self.pixel_temperature = QDoubleSpinBox()
+        self.pixel_temperature.setRange(0.0, 3.0)
+        self.pixel_temperature.setSingleStep(0.1)
+        self.pixel_temperature.setValue(1.0)
+        self.sample_button = QPushButton("Sample")
+        self.sample_button.setToolTip("Sample one image with the next seed (R)")
+        self.sample_button.clicked.connect(lambda: self.sample(self.state.seed + 1))
+        self.pixel_seed.valueChanged.connect(lambda seed: self.sample(seed))
+        self.pixel_progress = QProgressBar()
+        self.pixel_progress.hide()
+        self.pixel_cancel = QPushButton("Cancel")
+        self.pixel_cancel.hide()
+        self.pixel_cancel.clicked.connect(lambda: self._sample_job.cancel() if self._sample_job else None)
+        row = QHBoxLayout()
+        for widget in (QLabel("Seed"), self.pixel_seed, QLabel("Temperature"), self.pixel_temperature,
+                       self.sample_button, self.pixel_progress, self.pixel_cancel):
+            row.addWidget(widget)
+        row.addStretch(1)
+        layout = QVBoxLayout(page)
+        layout.addWidget(message)
+        layout.addWidget(self.pixel_view, 1)
+        layout.addLayout(row)
+        return page
+
+    # --- model and latent changes ------------------------------------------------------------------------
+    def _on_model_changed(self) -> None:
+        for job in (self._stats_job, self._image_job, self._sample_job):
+            if job is not None:
+                job.cancel()
+        self.stats = None
+        kind = self.state.kind
+        if kind is None:
+            self.decoder.set_model(None)
+            self.pages.setCurrentWidget(self.empty_page)
+            return
+        if kind == "pixelcnn":
+            self.decoder.set_model(None)
+            self.pages.setCurrentWidget(self.pixel_page)
+            self.pixel_view.set_image(None)
+            return
+        self.pages.setCurrentWidget(self.latent_page)
+        self.decoder.set_model(self.state.model)
+        self.last_decoded_z = None
+        dim = self.state.latent_dim
+        is_vae = kind == "vae"
+        self.temperature_label.setText("Temperature" if is_vae else "Truncation ψ")
+        self.temperature_spin.setToolTip(
+            "Random z is drawn from N(0, T²I)" if is_vae else "Random z is scaled by ψ < 1 towards the mean: more typical, less varied images")
+        self.encode_button.setText("Encode image…" if is_vae else "Project image…")
+        self.encode_button.setToolTip(
+            "z = the encoder's mean for an image file" if is_vae else
+            f"Find z whose image matches an image file ({PROJECTION_STEPS} steps of Adam on z)")
+        self.dataset_button.setToolTip(("Encode" if is_vae else "Project") + " a random image of the model's dataset")
+        with signals_blocked(self.mode_combo):
+            self.mode_combo.setCurrentIndex(0)
+        self._set_pca_available(False, "Principal directions are offered for latents of more than 8 dimensions"
+                                if dim < PCA_MIN_DIM else "computing the principal directions…")
+        if kind == "gan" and dim >= PCA_MIN_DIM:
+            self._set_pca_available(False, "A GAN's prior N(0, I) is isotropic: its principal directions are the "
+                                           "latent axes themselves, so the sliders use the raw axes")
+        self.sliders.set_raw_axes(dim)
+        self.stats_label.setText("")
+        if is_vae:
+            self.stats_label.setText("Measuring each dimension's KL on the dataset…")
+            self._stats_job = start_job(latent_statistics, self.state, self.state.model, dim >= PCA_MIN_DIM)
+            self._stats_job.result.connect(self._on_stats)
+            self._stats_job.failed.connect(self._on_stats_failed)
+        self._on_latent_changed()
+
+    def _set_pca_available(self, available: bool, tooltip: str) -> None:
+        item = self.mode_combo.model().item(1)
+        item.setEnabled(available)
+        self.mode_combo.setItemData(1, tooltip, Qt.ItemDataRole.ToolTipRole)
+        self.mode_combo.setToolTip(tooltip)
+        self.mode_combo.setEnabled(available)
+
+    def _on_latent_changed(self) -> None:
+        if self.state.kind not in ("vae", "gan"):
+            return
+        self.sliders.set_z(self.state.z)
+        self.decoder.request(self.state.z)
+
+    def _on_seed_changed(self, seed: int) -> None:
+        for spin in (self.seed_spin, self.pixel_seed):
+            with signals_blocked(spin):
+                spin.setValue(seed)
+
+    def _on_decoded(self, z: np.ndarray, image: np.ndarray) -> None:
+        self.last_decoded_z = z
+        self.image_view.set_image(image)
+
+    def _on_sliders_edited(self, z: np.ndarray) -> None:
+        self.state.set_z(z)  # inside a drag, begin_edit made this part of one undo step
+
+    # --- latent statistics -----------------------------------------------------------------------------
+    def _on_stats(self, stats: dict) -> None:
+        if stats.get("model") is not self.state.model:
+            return
+        self.stats = stats
+        kl = stats["kl"]
+        active = kl > ACTIVE_KL_NATS
+        self.stats_label.setText(
+            f"{int(active.sum())} of {kl.size} dimensions active (mean KL > {ACTIVE_KL_NATS} nats over "
+            f"{min(stats['images'], 500)} images); greyed dimensions are ignored by the encoder.")
+        if "pca" in stats:
+            self._set_pca_available(True, f"Sliders along the principal directions of the encoder means of "
+                                          f"{stats['images']} dataset images, in standard deviations")
+        self._apply_basis()
+
+    def _on_stats_failed(self, message: str) -> None:
+        self.stats_label.setText(f"No dataset statistics ({message}); the sliders use the raw axes.")
+        if self.state.latent_dim >= PCA_MIN_DIM:
+            self._set_pca_available(False, f"The dataset could not be loaded: {message}")
+        self.statusMessage.emit(f"Dataset statistics unavailable: {message}")
+
+    def _apply_basis(self) -> None:
+        dim = self.state.latent_dim
+        if dim == 0:
+            return
+        stats = self.stats or {}
+        if self.mode_combo.currentIndex() == 1 and "pca" in stats:
+            mean, directions, std = stats["pca"]
+            total = float((std**2).sum()) or 1.0
+            names = [f"PC{k + 1}" for k in range(dim)]
+            tips = [f"Principal direction {k + 1}: σ = {std[k]:.3f}, {100 * std[k] ** 2 / total:.1f}% of the variance"
+                    for k in range(dim)]
+            self.sliders.set_basis(mean, directions, np.maximum(std, MIN_DIRECTION_SCALE), names, tips)
+            self.sliders.set_indicators(std**2 / max(float((std**2).max()), 1e-12), None, tips)
+        else:
+            self.sliders.set_raw_axes(dim)
+            if "kl" in stats:
+                kl = stats["kl"]
+                tips = [f"z{d}: mean KL {kl[d]:.3f} nats " + ("(active)" if kl[d] > ACTIVE_KL_NATS else "(inactive: collapsed)")
+                        for d in range(dim)]
+                self.sliders.set_indicators(kl / max(float(kl.max()), 1e-12), kl > ACTIVE_KL_NATS, tips)
+        self.sliders.set_z(self.state.z)
+
+    # --- actions ---------------------------------------------------------------------------------------
+    def randomize(self, seed: int | None = None) -> None:
+        """Draw z with `seed` (the next seed when None); for a PixelCNN, sample an image."""
+        if self.state.kind == "pixelcnn":
+            self.sample(self.state.seed + 1 if seed is None else seed)
+        elif self.state.kind in ("vae", "gan"):
+            self.state.randomize(seed, self.temperature_spin.value())
+
+    def temperature(self) -> float:
+        return self.temperature_spin.value()
+
+    def set_temperature(self, value: float) -> None:
+        with signals_blocked(self.temperature_spin):
+            self.temperature_spin.setValue(value)
+
+    def use_dataset_image(self) -> None:
+        """Encode (VAE) or project (GAN) a random image of the model's dataset."""
+        if self.state.kind not in ("vae", "gan"):
+            return
+        self._dataset_draws += 1
+        seed = self.state.seed * 1000 + self._dataset_draws
+        if self.state.kind == "vae":
+            self._start_image_job(start_job(encode_dataset_image, self.state, self.state.model, seed))
+        else:
+            self._start_image_job(start_job(project_image, self.state.model, None, self.state, seed), progress=True)
+
+    def encode_file_dialog(self) -> None:
+        pattern = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(self, "Encode an image", "", f"Images ({pattern})")
+        if path:
+            self.encode_file(path)
+
+    def encode_file(self, path: str) -> None:
+        """Make an image file's latent current: encoder mean (VAE) or projection (GAN)."""
+        model = self.state.model
+        if self.state.kind not in ("vae", "gan"):
+            self.errorOccurred.emit("Only VAEs and GANs map images to latents")
+            return
+        try:
+            image = image_to_tensor(path, model.config.image_size, model.config.channels)
+        except (OSError, ValueError) as error:
+            self.errorOccurred.emit(f"Cannot read {Path(path).name}: {error}")
+            return
+        self.statusMessage.emit(f"{'Encoding' if self.state.kind == 'vae' else 'Projecting'} {Path(path).name}…")
+        if self.state.kind == "vae":
+            self._start_image_job(start_job(encode_image, model, image))
+        else:
+            self._start_image_job(start_job(project_image, model, image), progress=True)
+
+    def _start_image_job(self, job: Job, progress: bool = False) -> None:
+        if self._image_job is not None:
+            self._image_job.cancel()
+        self._image_job = job
+        if progress:
+            self.progress.setRange(0, max(1, PROJECTION_STEPS))
+            self.progress.setValue(0)
+            self.progress.setFormat("projecting %v/%m")
+            self.progress.show()
+            self.cancel_button.show()
+        job.progress.connect(self._on_image_progress)
+        job.result.connect(self._on_image_result)
+        job.failed.connect(self.errorOccurred)
+        job.finished.connect(lambda: self._on_image_finished(job))
+
+    def _on_image_progress(self, value: tuple) -> None:
+        step, total, _loss = value
+        self.progress.setMaximum(total)
+        self.progress.setValue(step)
+
+    def _on_image_result(self, result: dict) -> None:
+        if result.get("model") is not self.state.model:
+            return
+        self.state.set_z(result["z"])
+        self.statusMessage.emit(result["message"])
+
+    def _on_image_finished(self, job: Job) -> None:
+        if job is self._image_job:
+            self._image_job = None
+            self.progress.hide()
+            self.cancel_button.hide()
+            if job.cancelled:
+                self.statusMessage.emit("Cancelled")
+
+    def cancel_image_job(self) -> None:
+        if self._image_job is not None:
+            self._image_job.cancel()
+
+    def image_job(self) -> Job | None:
+        return self._image_job
+
+    # --- PixelCNN ------------------------------------------------------------------------------------------
+    def sample(self, seed: int) -> None:
+        if self.state.kind != "pixelcnn":
+            return
+        if self._sample_job is not None:
+            self._sample_job.cancel()
+        self.state.set_seed(seed)
+        job = start_job(sample_pixelcnn, self.state.model, seed, self.pixel_temperature.value())
+        self._sample_job = job
+        self.pixel_progress.setRange(0, 1)
+        self.pixel_progress.setValue(0)
+        self.pixel_progress.show()
+        self.pixel_cancel.show()
+        job.progress.connect(lambda value: self._on_sample_progress(job, value))
+        job.result.connect(lambda image: self._on_sample_result(job, image))
+        job.failed.connect(self.errorOccurred)
+        job.finished.connect(lambda: self._on_sample_finished(job))
+
+    def _on_sample_progress(self, job: Job, value: tuple) -> None:
+        if job is self._sample_job:
+            done, total, partial = value
+            self.pixel_progress.setRange(0, total)
+            self.pixel_progress.setValue(done)
+            self.pixel_view.set_image(partial)
+
+    def _on_sample_result(self, job: Job, image: np.ndarray | None) -> None:
+        if job is self._sample_job and image is not None:
+            self.pixel_view.set_image(image)
+            self.statusMessage.emit(f"Sampled with seed {self.state.seed}")
+
+    def _on_sample_finished(self, job: Job) -> None:
+        if job is self._sample_job:
+            self._sample_job = None
+            self.pixel_progress.hide()
+            self.pixel_cancel.hide()
+
+    def sample_job(self) -> Job | None:
+        return self._sample_job
+
+    # --- what the window exports -----------------------------------------------------------------------
+    def current_image(self) -> np.ndarray | None:
+        """The image to export: decode(z) computed now for latent models, the last sample for a PixelCNN."""
+        if self.state.kind in ("vae", "gan"):
+            return self.state.decode(self.state.z)[0]
+        if self.state.kind == "pixelcnn":
+            return self.pixel_view.array()
+        return None

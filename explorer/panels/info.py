@@ -1,0 +1,108 @@
+"""The Model panel: what the open checkpoint is, how it was trained, and how well it does."""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
+
+from ..state import ExplorerState
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return html.escape(str(value))
+    if isinstance(value, int):
+        return f"{value:,}"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _losses(values: dict[str, Any]) -> str:
+    return ", ".join(f"{html.escape(k)} {_number(v)}" for k, v in values.items()) or "—"
+
+
+def describe(state: ExplorerState) -> str:
+    """The panel's HTML for the open checkpoint."""
+    ckpt = state.checkpoint
+    if ckpt is None:
+        return "<p>No model is open.</p><p>File &gt; Open a checkpoint (Ctrl+O).</p>"
+    model, config = ckpt.model, ckpt.model.config
+    channels, height, width = model.image_shape
+    rows: list[tuple[str, str]] = [
+        ("File", html.escape(ckpt.path.name if ckpt.path else "—")),
+        ("Kind", {"vae": "VAE", "gan": "GAN", "pixelcnn": "Gated PixelCNN"}.get(ckpt.kind, ckpt.kind)),
+        ("Dataset", html.escape(str(ckpt.dataset.get("name", "unknown")))),
+        ("Image", f"{height} × {width} × {channels}"),
+    ]
+    if state.latent_dim:
+        rows.append(("Latent", f"{state.latent_dim} dimensions"))
+    if ckpt.kind == "pixelcnn":
+        rows.append(("Levels", str(config.levels)))
+    if ckpt.kind == "gan":
+        rows.append(("Loss", html.escape(config.loss)))
+    if ckpt.kind == "vae":
+        rows.append(("Likelihood", f"{html.escape(config.likelihood)}, β = {config.beta:g}"))
+    params = sum(p.numel() for p in model.parameters())
+    rows.append(("Parameters", f"{params:,}"))
+    rows.append(("Device", html.escape(str(state.device))))
+
+    train = ckpt.training or {}
+    if train:
+        rows.append(("", "<b>Training</b>"))
+        if "step" in train:
+            rows.append(("Steps", _number(int(train["step"]))))
+        if "epoch" in train:
+            rows.append(("Epochs", f"{float(train['epoch']):.2f}"))
+        if "seconds" in train:
+            rows.append(("Time", _duration(float(train["seconds"]))))
+        if "device" in train:
+            rows.append(("Trained on", html.escape(str(train["device"]))))
+        history = train.get("history") or []
+        if history:
+            last = history[-1]
+            rows.append((f"Epoch {last.get('epoch', len(history))} train", _losses(last.get("train", {}))))
+            if last.get("test"):
+                rows.append((f"Epoch {last.get('epoch', len(history))} test", _losses(last["test"])))
+    else:
+        rows.append(("Training", "no record in the file"))
+    if ckpt.metrics:
+        rows.append(("", "<b>Metrics</b>"))
+        for key, value in ckpt.metrics.items():
+            rows.append((html.escape(str(key)), _number(value) if not isinstance(value, dict) else _losses(value)))
+    if ckpt.vectors:
+        rows.append(("Vectors", html.escape(", ".join(sorted(ckpt.vectors)))))
+    body = "".join(
+        f"<tr><td style='color:#888;padding-right:10px;vertical-align:top;white-space:nowrap'>{k}</td><td>{v}</td></tr>" for k, v in rows
+    )
+    return f"<table cellspacing='2'>{body}</table>"
+
+
+class InfoPanel(QWidget):
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.text = QTextBrowser()
+        self.text.setOpenLinks(False)
+        self.setMinimumWidth(250)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.text)
+        state.modelChanged.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.text.setHtml(describe(self.state))
+
+    def plain_text(self) -> str:
+        return self.text.toPlainText()
