@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Trains the bundled generative models with the project's own CLI, on real MNIST (../shared/datasets,
+# torchvision layout) and the procedural faces dataset. Each run writes a resumable checkpoint to
+# runs/; tools/publish_checkpoint.py then copies it into checkpoints/ without optimizer state.
+# Usage: tools/train_bundled.sh [name ...]   (default: all, in this order)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LE="${LE:-latent-explorer}"
+DATA="${DATA:-../shared/datasets}"
+mkdir -p runs
+
+declare -A CMD=(
+  [vae-mnist-2d]="train --model vae --dataset mnist --data-root $DATA --latent-dim 2 --epochs 10 --out runs/vae-mnist-2d.safetensors"
+  [vae-mnist-16d]="train --model vae --dataset mnist --data-root $DATA --latent-dim 16 --epochs 10 --out runs/vae-mnist-16d.safetensors"
+  [dcgan-mnist]="train --model gan --dataset mnist --data-root $DATA --epochs 5 --out runs/dcgan-mnist.safetensors"
+  [vae-faces]="train --model vae --dataset faces --image-size 32 --latent-dim 16 --epochs 8 --out runs/vae-faces.safetensors"
+  [dcgan-faces]="train --model gan --dataset faces --image-size 32 --epochs 5 --out runs/dcgan-faces.safetensors"
+  [pixelcnn-mnist]="train --model pixelcnn --dataset mnist --data-root $DATA --epochs 4 --out runs/pixelcnn-mnist.safetensors"
+)
+ORDER=(vae-mnist-2d vae-mnist-16d dcgan-mnist vae-faces dcgan-faces pixelcnn-mnist)
+for name in "${@:-${ORDER[@]}}"; do
+  echo "== $name: $LE ${CMD[$name]}"
+  start=$(date +%s)
+  $LE ${CMD[$name]} 2> >(tr '\r' '\n' | grep -E "^epoch|error|skipped" >&2)
+  echo "== $name took $(( $(date +%s) - start )) s on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+done
