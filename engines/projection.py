@@ -2,7 +2,7 @@
 
 - `project_to_latent`: find z with decode(z) close to an image by gradient descent on z (GAN
   inversion; it works for any model with a differentiable `decode`).
-- `encode_means`, `kl_per_dimension`, `principal_directions`: what the explorer needs to draw
+- `encode_means`, `kl_per_dimension`: what the explorer needs to draw
   per-dimension KL indicators and sliders along the principal directions of q(z|x) means.
 - `image_to_tensor`: an image file as a model input.
 """
@@ -112,25 +112,6 @@ def kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     """Mean over images of KL(N(mu_d, sigma_d^2) || N(0, 1)) for each dimension d, (D,) nats."""
     kl = 0.5 * (mu.astype(np.float64) ** 2 + np.exp(logvar.astype(np.float64)) - 1.0 - logvar)
     return kl.mean(axis=0).astype(np.float32)
-
-
-def principal_directions(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PCA of (N, D) points: (mean (D,), directions (D, D) as orthonormal columns, std (D,)).
-
-    All D directions are kept, largest variance first, so the map between z and its coordinates
-    along them is a bijection. Each direction's sign is fixed (largest component positive) so the
-    same data always gives the same sliders.
-    """
-    points = np.asarray(points, dtype=np.float64)
-    mean = points.mean(axis=0)
-    cov = np.cov(points - mean, rowvar=False) if points.shape[0] > 1 else np.zeros((points.shape[1],) * 2)
-    cov = np.atleast_2d(cov)
-    variances, vectors = np.linalg.eigh(cov)  # ascending
-    order = np.argsort(variances)[::-1]
-    variances, vectors = np.clip(variances[order], 0.0, None), vectors[:, order]
-    signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])
-    vectors = vectors * np.where(signs == 0, 1.0, signs)
-    return mean.astype(np.float32), vectors.astype(np.float32), np.sqrt(variances).astype(np.float32)
 
 
 # --- image files ---------------------------------------------------------------------------------

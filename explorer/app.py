@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
-from engines.checkpoint import SUFFIX
+from engines.checkpoint import SUFFIX, CheckpointError, read_metadata
 from engines.device import available_devices, pick_device
 
 from .decoder import stop_all_decoders
@@ -53,10 +53,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+DEFAULT_CHECKPOINT_NAME = "vae-mnist-2d.safetensors"  # the classic 2-D manifold: a good first look
+
+
 def find_default_checkpoint(folder: Path | None = None) -> Path | None:
+    """The preferred bundled model, else the first explorable one (the bundled classifiers are not)."""
     folder = DEFAULT_CHECKPOINT_DIR if folder is None else folder
-    found = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
-    return found[0] if found else None
+    if (folder / DEFAULT_CHECKPOINT_NAME).is_file():
+        return folder / DEFAULT_CHECKPOINT_NAME
+    for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
+        try:
+            if read_metadata(path)["kind"] in ("vae", "gan", "pixelcnn"):
+                return path
+        except CheckpointError:
+            continue
+    return None
 
 
 def _application() -> QApplication:

@@ -15,7 +15,6 @@ from engines.projection import (
     encode_means,
     image_to_tensor,
     kl_per_dimension,
-    principal_directions,
     project_to_latent,
 )
 from engines.training.trainer import create_model
@@ -84,18 +83,6 @@ def test_encode_means_matches_the_encoder_in_batches():
         ref_mu, ref_logvar = vae.encode(images)
     np.testing.assert_allclose(mu, ref_mu.numpy(), atol=1e-5)
     np.testing.assert_allclose(logvar, ref_logvar.numpy(), atol=1e-5)
-
-
-def test_principal_directions_find_the_stretched_axis():
-    rng = np.random.default_rng(0)
-    axis = np.array([3.0, 4.0, 0.0]) / 5.0
-    points = rng.standard_normal((2000, 1)) * 5.0 * axis + rng.standard_normal((2000, 3)) * 0.1 + 2.0
-    mean, directions, std = principal_directions(points)
-    np.testing.assert_allclose(mean, [2.0, 2.0, 2.0], atol=0.3)
-    np.testing.assert_allclose(directions.T @ directions, np.eye(3), atol=1e-5)  # orthonormal, full basis
-    assert abs(float(directions[:, 0] @ axis)) > 0.999
-    assert directions[:, 0].max() > 0  # sign fixed
-    assert std[0] == pytest.approx(5.0, rel=0.1) and std[0] > std[1] >= std[2]
 
 
 def test_image_to_tensor_crops_resizes_and_converts(tmp_path):

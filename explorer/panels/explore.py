@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from engines.projection import ACTIVE_KL_NATS, encode_means, image_to_tensor, kl_per_dimension, principal_directions
+from engines.latent import principal_directions
+from engines.projection import ACTIVE_KL_NATS, encode_means, image_to_tensor, kl_per_dimension
 from engines.projection import project_to_latent as _project
 
 from ..decoder import LatentDecoder
@@ -58,7 +59,8 @@ def latent_statistics(job: Job, state: ExplorerState, model, with_pca: bool) -> 
     mu, logvar = encode_means(model, images)
     stats = {"model": model, "kl": kl_per_dimension(mu[:KL_IMAGES], logvar[:KL_IMAGES]), "images": n}
     if with_pca:
-        stats["pca"] = principal_directions(mu)
+        mean, components, variance = principal_directions(mu)
+        stats["pca"] = (mean, components.T, np.sqrt(variance))  # directions as columns, std per direction
     return stats
 
 

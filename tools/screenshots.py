@@ -1,0 +1,86 @@
+"""Regenerate README screenshots of each panel from the real app (offscreen).
+
+    QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--checkpoint FILE] [--pixelcnn FILE] [--out docs/screenshots]
+
+Opens the main window on a checkpoint (default: the bundled one the app opens), shows every tab in
+turn, waits for its background work to finish, and saves `<tab>.png`. Panels that need another kind
+of model (the PixelCNN replay) are shot with `--pixelcnn`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from explorer.app import build_window, find_default_checkpoint  # noqa: E402
+from explorer.workers import running_jobs, stop_all_jobs  # noqa: E402
+
+
+def settle(seconds: float = 1.5, timeout: float = 60.0) -> None:
+    """Let the event loop run until no background job is left (and at least `seconds`)."""
+    app = QApplication.instance()
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        app.processEvents()
+        if time.monotonic() - start >= seconds and not running_jobs():
+            break
+        time.sleep(0.02)
+    app.processEvents()
+
+
+def shoot(window, out: Path, names: list[str] | None = None, prepare=None) -> list[Path]:
+    written = []
+    for index in range(window.tabs.count()):
+        title = window.tabs.tabText(index)
+        slug = title.lower().replace(" ", "-")
+        if names is not None and slug not in names:
+            continue
+        window.tabs.setCurrentIndex(index)
+        settle()
+        if prepare is not None:
+            prepare(window, slug)
+            settle(3.0)
+        path = out / f"{slug}.png"
+        window.grab().save(str(path))
+        written.append(path)
+        print(f"wrote {path}")
+    return written
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", help="VAE or GAN checkpoint for the latent panels")
+    parser.add_argument("--pixelcnn", help="PixelCNN checkpoint for the replay panel")
+    parser.add_argument("--out", default="docs/screenshots")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = args.checkpoint or find_default_checkpoint()
+    if checkpoint is None:
+        sys.exit("no checkpoint: pass --checkpoint")
+
+    window = build_window([str(checkpoint)])
+    window.resize(1280, 860)
+    window.show()
+    window.state.randomize(seed=3, temperature=0.8)
+    settle(2.0)
+    shoot(window, out, names=[s for s in ("explore", "maps", "interpolate", "arithmetic", "train")])
+    if args.pixelcnn:
+        window.open_checkpoint(args.pixelcnn)
+        settle(2.0)
+        shoot(window, out, names=["replay"])
+    stop_all_jobs()
+    window.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
