@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
+from functools import cache
+
 import torch
 
 
@@ -32,3 +36,17 @@ def pick_device(override: str | None = None) -> torch.device:
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ValueError(f"device {override!r} is not available; this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
+
+
+@cache
+def machine_description(device: str = "cpu") -> str:
+    """A one-line description of where a run happened, for training summaries and model cards."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(torch.device(device))} (CUDA)"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__.split('+')[0]} on {device}"

@@ -1,0 +1,68 @@
+"""Write a model card (markdown) beside a bundled checkpoint, from the checkpoint's own metadata.
+
+    python tools/model_card.py checkpoints/vae-mnist-2d.safetensors [--notes TEXT]
+
+Everything in the card comes from the file: data, architecture, the exact training command, time
+and machine, per-epoch losses, and the metrics stored by `latent-explorer eval --save`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engines.checkpoint import load_checkpoint  # noqa: E402
+
+ARCHITECTURE = {
+    "vae": "Convolutional VAE: stride-2 conv encoder -> fc -> (mu, log sigma^2); fc -> transposed-conv decoder",
+    "gan": "DCGAN: fractionally-strided conv generator (batchnorm, ReLU, Tanh); strided conv discriminator (LeakyReLU)",
+    "pixelcnn": "Gated PixelCNN: vertical + horizontal stacks, mask A then B, gated tanh*sigmoid units, skip-free residual h-stack",
+    "classifier": "Small convolutional classifier trained by the project for the evaluation metrics",
+}
+BINARIZE = {
+    "none": "grayscale intensities in [0, 1] (not binarized)",
+    "threshold": "binarized with a fixed threshold (x > 0.5)",
+    "stochastic": "binarized stochastically once per image (Bernoulli(x), fixed seed per image), like the standard binarized MNIST",
+}
+
+
+def card(path: Path, notes: str = "") -> str:
+    ckpt = load_checkpoint(path)
+    t, d = ckpt.training, ckpt.dataset
+    params = sum(p.numel() for p in ckpt.model.parameters())
+    lines = [f"# {path.stem}", "", *([notes.strip(), ""] if notes else []),
+             "## Model", f"- kind: `{ckpt.kind}` — {ARCHITECTURE.get(ckpt.kind, '')}",
+             f"- config: `{json.dumps(ckpt.model.config_dict())}`", f"- parameters: {params:,}",
+             f"- file: `{path.name}` ({path.stat().st_size / 1e6:.1f} MB, weights only)", "",
+             "## Data", f"- dataset: `{d.get('name')}`, {d.get('image_size')}x{d.get('image_size')}x{d.get('channels')}",
+             f"- pixels: {BINARIZE.get(d.get('binarize', 'none'), d.get('binarize'))}", "",
+             "## Training", f"- command: `{t.get('command', 'n/a')}`",
+             f"- steps: {t.get('step')} ({t.get('epoch', 0):.2f} epochs), batch {t.get('train_config', {}).get('batch_size')}, seed {t.get('train_config', {}).get('seed')}",
+             f"- time: {t.get('seconds', 0) / 60:.1f} min on {t.get('machine', t.get('device', 'n/a'))}", ""]
+    history = t.get("history", [])
+    if history:
+        keys = list(history[0].get("test") or history[0].get("train"))
+        lines += ["| epoch | " + " | ".join(f"train {k}" for k in keys) + " | " + " | ".join(f"test {k}" for k in keys) + " |",
+                  "|---" * (1 + 2 * len(keys)) + "|"]
+        for h in history:
+            lines.append(f"| {h['epoch']} | " + " | ".join(f"{h['train'].get(k, float('nan')):.3f}" for k in keys) + " | "
+                         + " | ".join(f"{h['test'].get(k, float('nan')):.3f}" if h.get("test") else "-" for k in keys) + " |")
+        lines.append("")
+    if ckpt.metrics:
+        lines += ["## Metrics (`latent-explorer eval " + f"checkpoints/{path.name}" + " ...`)", "", "```json",
+                  json.dumps(ckpt.metrics, indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("checkpoint")
+    parser.add_argument("--notes", default="")
+    args = parser.parse_args()
+    path = Path(args.checkpoint)
+    path.with_suffix(".md").write_text(card(path, args.notes))
+    print(f"wrote {path.with_suffix('.md')}")
