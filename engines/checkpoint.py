@@ -130,6 +130,7 @@ def save_checkpoint(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make checkpoints unreadable to other users
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()
