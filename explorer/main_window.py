@@ -498,10 +498,17 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
+        for panel in self.extra_panels.values():
+            if hasattr(panel, "stop_background_work"):
+                panel.stop_background_work()  # e.g. wake and stop a paused training run, so its thread can end
         stop_all_jobs()
         self.decoder.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        # A panel with work in hand (a training run) may ask first; it stops that work if the user agrees.
+        if not all(panel.can_close() for panel in self.extra_panels.values() if hasattr(panel, "can_close")):
+            event.ignore()
+            return
         self.save_layout()
         if self.message_box is not None:
             self.message_box.close()

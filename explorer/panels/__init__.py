@@ -13,6 +13,8 @@ EXTRA_PANELS: list[tuple[str, str, str]] = [
     ("Maps", "explorer.panels.maps", "MapPanel"),
     ("Interpolate", "explorer.panels.interpolation", "InterpolationPanel"),
     ("Arithmetic", "explorer.panels.arithmetic", "ArithmeticPanel"),
+    ("Train", "explorer.panels.training", "TrainingPanel"),
+    ("Replay", "explorer.panels.replay", "ReplayPanel"),
 ]
 
 

@@ -1,0 +1,692 @@
+"""Train: pick a model, data and hyperparameters, and watch a run live in a worker thread.
+
+The trainer (engines.training) runs in a Job; its events arrive here as lists (StepDone batched by
+the worker) and are folded into plain attributes at once, while everything drawn (curves, progress,
+the sample grid) is redrawn by a 10 Hz timer, so an event flood never stalls the event loop.
+
+Driving it from code (tests, benchmarks)::
+
+    panel.configure(model="vae", dataset="shapes", image_size=28, channels=1, max_steps=200,
+                    checkpoint_path="/tmp/run.safetensors")
+    panel.config_overrides = {"width": 8, "fc_dim": 32}   # extra model config
+    panel.train_overrides = {"eval_batches": 2}           # extra TrainConfig fields
+    job = panel.start()            # None (and a message in the panel) when the form is invalid
+    panel.trainingEvent            # Signal(object): every trainer event, in order, on the GUI thread
+    panel.runFinished              # Signal(str): "completed" | "stopped" | "diverged" | "failed"
+    panel.step, panel.total_steps, panel.checkpoint_path, panel.phase
+    panel.pause(); panel.resume(); panel.stop(); panel.open_in_explorer()
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import signals_blocked
+
+from engines.checkpoint import SUFFIX
+from engines.data import DatasetError, default_shape
+from engines.models import MODEL_CLASSES
+from engines.training import (
+    CheckpointSaved,
+    Diverged,
+    EpochEnd,
+    Finished,
+    Paused,
+    Resumed,
+    SampleGrid,
+    Started,
+    StepDone,
+)
+from explorer.image_view import ImageView
+from explorer.state import ExplorerState
+from explorer.workers import Job, start_job
+
+from .training_curves import Column, LossCurves
+from .training_setup import (
+    GAN_LOSSES,
+    DatasetInfo,
+    RunControl,
+    RunSettings,
+    default_latent_dim,
+    default_levels,
+    default_lr_text,
+    default_sample_every,
+    format_duration,
+    format_losses,
+    train_worker,
+    unique_path,
+)
+
+log = logging.getLogger(__name__)
+
+MODELS = (("vae", "VAE"), ("gan", "GAN (DCGAN)"), ("pixelcnn", "Gated PixelCNN"))
+DATASETS = (("shapes", "Shapes (procedural)"), ("faces", "Faces (procedural)"), ("mnist", "MNIST"),
+            ("fashion-mnist", "Fashion-MNIST"), ("cifar10", "CIFAR-10"), ("celeba", "CelebA"),
+            ("folder", "Folder of images"))
+PROCEDURAL = ("shapes", "faces")
+REDRAW_MS = 100  # curves, progress and grid redraw at most 10 times a second
+BANNER_STYLE = {"error": "background: #7a2020; color: white; padding: 6px; border-radius: 3px;",
+                "info": "background: #1e3a5a; color: white; padding: 6px; border-radius: 3px;"}
+
+
+def runs_folder() -> Path:
+    """A user-writable runs/ folder (the app's data folder), created when a run starts."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return (Path(base) if base else Path.home() / ".latent-explorer") / "runs"
+
+
+class TrainingPanel(QWidget):
+    trainingEvent = Signal(object)  # every trainer event, in order (GUI thread)
+    runFinished = Signal(str)  # "completed", "stopped", "diverged" or "failed"
+
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.config_overrides: dict[str, Any] = {}  # merged into the model config (e.g. tiny widths)
+        self.train_overrides: dict[str, Any] = {}  # merged into TrainConfig (e.g. eval_batches)
+        self.job: Job | None = None
+        self.phase = "idle"  # idle | running | paused | stopping
+        self._control: RunControl | None = None
+        self._auto_path = True  # the output path follows model/dataset until the user edits it
+        self._reset_run()
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._redraw)
+        self._build_ui()
+        self._on_model_kind()
+        self._on_dataset()
+
+    # --- layout ------------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        left = QWidget()
+        left.setFixedWidth(340)
+        col = QVBoxLayout(left)
+        col.setContentsMargins(0, 0, 4, 0)
+
+        data_box = QGroupBox("Model and data")
+        self.data_form = form = QFormLayout(data_box)
+        self.model_combo = QComboBox()
+        for kind, label in MODELS:
+            self.model_combo.addItem(label, kind)
+        form.addRow("Model", self.model_combo)
+        self.dataset_combo = QComboBox()
+        for name, label in DATASETS:
+            self.dataset_combo.addItem(label, name)
+        form.addRow("Dataset", self.dataset_combo)
+        self.root_edit = QLineEdit()
+        self.root_button = QPushButton("Browse…")
+        self.root_row = self._with_button(self.root_edit, self.root_button)
+        self.root_label = QLabel("Data root")
+        form.addRow(self.root_label, self.root_row)
+        shape_row = QHBoxLayout()
+        self.size_combo = QComboBox()
+        for size in (28, 32, 64):
+            self.size_combo.addItem(f"{size} x {size}", size)
+        self.channels_combo = QComboBox()
+        self.channels_combo.addItem("grey (1)", 1)
+        self.channels_combo.addItem("colour (3)", 3)
+        shape_row.addWidget(self.size_combo)
+        shape_row.addWidget(self.channels_combo)
+        form.addRow("Images", shape_row)
+        col.addWidget(data_box)
+
+        hyper_box = QGroupBox("Hyperparameters")
+        self.hyper_form = hform = QFormLayout(hyper_box)
+        self.epochs_spin = self._spin(1, 100_000, 10)
+        hform.addRow("Epochs", self.epochs_spin)
+        self.max_steps_spin = self._spin(0, 10**9, 0)
+        self.max_steps_spin.setSpecialValueText("all epochs")
+        self.max_steps_spin.setToolTip("Stop after this many steps in all (0: run every epoch)")
+        hform.addRow("Max steps", self.max_steps_spin)
+        self.batch_spin = self._spin(1, 4096, 128)
+        hform.addRow("Batch size", self.batch_spin)
+        self.lr_edit = QLineEdit()
+        self.lr_edit.setToolTip("Adam learning rate; blank: the model's default")
+        hform.addRow("Learning rate", self.lr_edit)
+        self.latent_spin = self._spin(1, 1024, 16)
+        hform.addRow("Latent dim", self.latent_spin)
+        self.gan_loss_combo = QComboBox()
+        self.gan_loss_combo.addItems(GAN_LOSSES)
+        self.gan_loss_combo.setToolTip("ns: non-saturating DCGAN; wgan-gp: Wasserstein critic with gradient penalty")
+        hform.addRow("GAN loss", self.gan_loss_combo)
+        self.levels_spin = self._spin(2, 256, 2)
+        self.levels_spin.setToolTip("Intensity levels per channel (2: binarized images)")
+        hform.addRow("Levels", self.levels_spin)
+        self.seed_spin = self._spin(0, 2**31 - 1, 0)
+        hform.addRow("Seed", self.seed_spin)
+        self.sample_every_spin = self._spin(0, 10**7, 100)
+        self.sample_every_spin.setSpecialValueText("epoch ends")
+        self.sample_every_spin.setSuffix(" steps")
+        self.sample_every_spin.setToolTip("Draw the fixed-noise sample grid this often (0: at epoch ends)")
+        hform.addRow("Samples every", self.sample_every_spin)
+        col.addWidget(hyper_box)
+
+        out_box = QGroupBox("Checkpoint")
+        out_col = QVBoxLayout(out_box)
+        self.out_edit = QLineEdit()
+        self.out_edit.setToolTip("Written at every epoch end, at stop and at the end (a diverging run keeps the last good one)")
+        self.out_button = QPushButton("Browse…")
+        out_col.addWidget(self._with_button(self.out_edit, self.out_button))
+        col.addWidget(out_box)
+
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.pause_button = QPushButton("Pause")
+        self.resume_button = QPushButton("Resume")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop after this step and save a checkpoint")
+        for button in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
+            buttons.addWidget(button)
+        col.addLayout(buttons)
+        self.open_button = QPushButton("Open in explorer")
+        self.open_button.setToolTip("Open the latest checkpoint of this run in the Explore tab")
+        col.addWidget(self.open_button)
+        col.addStretch(1)
+
+        right = Column()
+        rcol = QVBoxLayout(right)
+        rcol.setContentsMargins(4, 0, 0, 0)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.hide()
+        rcol.addWidget(self.banner)
+        self.skipped_label = QLabel()
+        self.skipped_label.setWordWrap(True)
+        self.skipped_label.setStyleSheet("color: #e0b050;")
+        self.skipped_label.hide()
+        rcol.addWidget(self.skipped_label)
+        self.status_label = QLabel("Choose a model and data, then Start.")
+        self.status_label.setWordWrap(True)
+        rcol.addWidget(self.status_label)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("not started")
+        self.progress.setValue(0)
+        rcol.addWidget(self.progress)
+
+        self.curves = LossCurves()
+        self.curves.setMinimumSize(320, 200)
+        self.sample_view = ImageView(placeholder="Samples from fixed noise appear here")
+        self.sample_view.setMinimumSize(220, 220)
+        self.sample_view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        grid_box = QWidget()
+        grid_col = QVBoxLayout(grid_box)
+        grid_col.setContentsMargins(0, 0, 0, 0)
+        self.grid_caption = QLabel("Samples (fixed noise)")
+        grid_col.addWidget(self.grid_caption)
+        grid_col.addWidget(self.sample_view, 1)
+        curves_box = QWidget()
+        curves_col = QVBoxLayout(curves_box)
+        curves_col.setContentsMargins(0, 0, 0, 0)
+        header = QHBoxLayout()
+        header.addWidget(QLabel("Losses (dashed: held-out, per epoch)"))
+        header.addStretch(1)
+        self.log_check = QCheckBox("log scale")
+        self.log_check.toggled.connect(lambda on: self.curves.setLogMode(y=on))
+        header.addWidget(self.log_check)
+        curves_col.addLayout(header)
+        curves_col.addWidget(self.curves, 1)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(curves_box)
+        top.addWidget(grid_box)
+        top.setStretchFactor(0, 3)
+        top.setStretchFactor(1, 2)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(2000)
+        self.log_view.setPlaceholderText("One line per epoch: train and test losses, minutes")
+        self.log_view.setMinimumHeight(90)
+        body = QSplitter(Qt.Orientation.Vertical)
+        body.addWidget(top)
+        body.addWidget(self.log_view)
+        body.setStretchFactor(0, 4)
+        body.setStretchFactor(1, 1)
+        rcol.addWidget(body, 1)
+
+        row = QHBoxLayout(self)
+        row.setContentsMargins(4, 4, 4, 4)
+        row.addWidget(left)
+        row.addWidget(right, 1)
+
+        self.model_combo.currentIndexChanged.connect(self._on_model_kind)
+        self.dataset_combo.currentIndexChanged.connect(self._on_dataset)
+        self.channels_combo.currentIndexChanged.connect(self._on_channels)
+        self.root_button.clicked.connect(self._browse_root)
+        self.out_button.clicked.connect(self._browse_out)
+        self.out_edit.textEdited.connect(lambda _text: setattr(self, "_auto_path", False))
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.pause)
+        self.resume_button.clicked.connect(self.resume)
+        self.stop_button.clicked.connect(self.stop)
+        self.open_button.clicked.connect(self.open_in_explorer)
+        self._update_buttons()
+
+    @staticmethod
+    def _spin(low: int, high: int, value: int) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(low, high)
+        spin.setValue(value)
+        return spin
+
+    @staticmethod
+    def _with_button(edit: QLineEdit, button: QPushButton) -> QWidget:
+        holder = QWidget()
+        lay = QHBoxLayout(holder)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(edit, 1)
+        lay.addWidget(button)
+        return holder
+
+    # --- the form ----------------------------------------------------------------------------------
+    def kind(self) -> str:
+        return self.model_combo.currentData()
+
+    def dataset_name(self) -> str:
+        return self.dataset_combo.currentData()
+
+    def _on_model_kind(self) -> None:
+        kind = self.kind()
+        self.latent_spin.setValue(default_latent_dim(kind))
+        self.hyper_form.setRowVisible(self.latent_spin, kind != "pixelcnn")
+        self.hyper_form.setRowVisible(self.gan_loss_combo, kind == "gan")
+        self.hyper_form.setRowVisible(self.levels_spin, kind == "pixelcnn")
+        self.lr_edit.setPlaceholderText(f"model default ({default_lr_text(kind)})")
+        self.sample_every_spin.setValue(default_sample_every(kind))
+        self.log_check.setChecked(kind != "gan")  # GAN (WGAN) losses can be negative
+        self._default_path()
+
+    def _on_dataset(self) -> None:
+        name = self.dataset_name()
+        size, channels = default_shape(name)
+        with signals_blocked(self.size_combo), signals_blocked(self.channels_combo):
+            self.size_combo.setCurrentIndex(self.size_combo.findData(size))
+            self.channels_combo.setCurrentIndex(self.channels_combo.findData(channels))
+        self._on_channels()
+        self.data_form.setRowVisible(self.root_row, name not in PROCEDURAL)
+        self.root_label.setText("Image folder" if name == "folder" else "Data root")
+        self.root_edit.setPlaceholderText("folder of images (searched recursively)" if name == "folder"
+                                          else "torchvision root folder (holding the downloaded files)")
+        self._default_path()
+
+    def _on_channels(self) -> None:
+        self.levels_spin.setValue(default_levels(self.channels_combo.currentData()))
+
+    def _default_path(self) -> None:
+        if self._auto_path:
+            self.out_edit.setText(str(unique_path(runs_folder(), f"{self.kind()}-{self.dataset_name()}")))
+
+    def _browse_root(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose the data folder", self.root_edit.text())
+        if folder:
+            self.root_edit.setText(folder)
+
+    def _browse_out(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Checkpoint file", self.out_edit.text(), f"Checkpoints (*{SUFFIX})")
+        if path:
+            self.out_edit.setText(path if path.endswith(SUFFIX) else path + SUFFIX)
+            self._auto_path = False
+
+    def configure(self, **values: Any) -> None:
+        """Set form fields by name: model, dataset, root, image_size, channels, epochs, max_steps,
+        batch_size, lr (None: default), latent_dim, gan_loss, levels, seed, sample_every, checkpoint_path."""
+        combos = {"model": self.model_combo, "dataset": self.dataset_combo, "image_size": self.size_combo,
+                  "channels": self.channels_combo}
+        spins = {"epochs": self.epochs_spin, "max_steps": self.max_steps_spin, "batch_size": self.batch_spin,
+                 "latent_dim": self.latent_spin, "levels": self.levels_spin, "seed": self.seed_spin,
+                 "sample_every": self.sample_every_spin}
+        order = ["model", "dataset", "image_size", "channels"]  # these reset defaults of the others
+        for name in sorted(values, key=lambda n: order.index(n) if n in order else len(order)):
+            value = values[name]
+            if name in combos:
+                index = combos[name].findData(value)
+                if index < 0:
+                    raise ValueError(f"{name} cannot be {value!r}")
+                combos[name].setCurrentIndex(index)
+            elif name in spins:
+                spins[name].setValue(int(value or 0))
+            elif name == "lr":
+                self.lr_edit.setText("" if value is None else repr(float(value)))
+            elif name == "gan_loss":
+                self.gan_loss_combo.setCurrentText(value)
+            elif name == "root":
+                self.root_edit.setText(str(value or ""))
+            elif name == "checkpoint_path":
+                self.out_edit.setText(str(value))
+                self._auto_path = False
+            else:
+                raise ValueError(f"unknown training option {name!r}")
+
+    def settings(self) -> RunSettings:
+        """The run the form describes; raises ValueError for a field that makes no sense."""
+        lr_text = self.lr_edit.text().strip()
+        try:
+            lr = float(lr_text) if lr_text else None
+        except ValueError:
+            raise ValueError(f"The learning rate {lr_text!r} is not a number (leave it blank for the default)") from None
+        if lr is not None and not lr > 0:
+            raise ValueError("The learning rate must be positive")
+        out = self.out_edit.text().strip()
+        if not out:
+            raise ValueError("Choose where to save the checkpoint")
+        if not out.endswith(SUFFIX):
+            raise ValueError(f"The checkpoint file must end in {SUFFIX}")
+        if self._auto_path and Path(out).exists():  # a default name from an earlier run: take the next one
+            out = str(unique_path(Path(out).parent, f"{self.kind()}-{self.dataset_name()}"))
+            self.out_edit.setText(out)
+        kind = self.kind()
+        return RunSettings(
+            kind=kind, dataset=self.dataset_name(), root=self.root_edit.text().strip() or None,
+            image_size=self.size_combo.currentData(), channels=self.channels_combo.currentData(),
+            epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(), lr=lr,
+            latent_dim=self.latent_spin.value() if kind != "pixelcnn" else None,
+            gan_loss=self.gan_loss_combo.currentText(),
+            levels=self.levels_spin.value() if kind == "pixelcnn" else None, seed=self.seed_spin.value(),
+            max_steps=self.max_steps_spin.value() or None, sample_every=self.sample_every_spin.value(),
+            checkpoint_path=out, device=str(self.state.device),
+            model_overrides=dict(self.config_overrides), train_overrides=dict(self.train_overrides),
+        )
+
+    # --- running -----------------------------------------------------------------------------------
+    def _reset_run(self) -> None:
+        self.step = 0
+        self.total_steps = 0
+        self.steps_per_epoch = 0
+        self.checkpoint_path: str | None = None
+        self.checkpoint_step = 0
+        self.finish_reason: str | None = None
+        self.grid: np.ndarray | None = None  # the newest sample grid (H, W, C) uint8, and its step
+        self.grid_step = 0
+        self.skipped: dict[str, int] = {}
+        self._images_per_s = 0.0
+        self._start_step = 0
+        self._t0 = 0.0
+        self._paused_total = 0.0
+        self._paused_since: float | None = None
+        self._grid_dirty = False
+        self._device = ""
+
+    def start(self) -> Job | None:
+        """Start a run with the form's settings; None (with a message) when it cannot start."""
+        if self.phase != "idle":
+            return None
+        try:
+            settings = self.settings()
+            # Say what is wrong before any thread starts: a folder run without a folder, a config that
+            # does not fit (the config class checks itself).
+            config = settings.model_config(settings.data_spec())
+            MODEL_CLASSES[settings.kind].config_class(**config)
+        except (ValueError, TypeError, DatasetError) as error:
+            self.show_banner("error", str(error))
+            return None
+        self._reset_run()
+        self.curves.clear_curves()
+        self.sample_view.set_image(None)
+        self.grid_caption.setText("Samples (fixed noise)")
+        self.banner.hide()
+        self.skipped_label.hide()
+        self.progress.setRange(0, 0)  # busy until Started says how many steps
+        self.progress.setFormat("loading data…")
+        self.status_label.setText(f"Loading {self.dataset_combo.currentText()}…")
+        self.log_view.appendPlainText(f"--- {settings.kind} on {settings.dataset}, checkpoint {settings.checkpoint_path}")
+        self._control = RunControl()
+        job = start_job(train_worker, self._control, settings)
+        job.progress.connect(self._on_progress)
+        job.failed.connect(self._on_failed)
+        job.finished.connect(lambda j=job: self._on_job_finished(j))
+        self.job = job
+        self._set_phase("running")
+        self._timer.start()
+        log.info("training %s on %s -> %s", settings.kind, settings.dataset, settings.checkpoint_path)
+        return job
+
+    def pause(self) -> None:
+        if self.phase == "running" and self._control is not None:
+            self._control.pause()
+            self._set_phase("paused")
+            self.status_label.setText("Pausing after this step…")
+
+    def resume(self) -> None:
+        if self.phase == "paused" and self._control is not None:
+            self._control.resume()
+            self._set_phase("running")
+            self.status_label.setText("Training…")
+
+    def stop(self) -> None:
+        if self.phase in ("running", "paused") and self._control is not None:
+            self._control.stop()
+            self._set_phase("stopping")
+            self.status_label.setText("Stopping after this step and saving a checkpoint…")
+
+    def is_training(self) -> bool:
+        return self.job is not None and self.job.is_running()
+
+    def _set_phase(self, phase: str) -> None:
+        self.phase = phase
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        idle = self.phase == "idle"
+        self.start_button.setEnabled(idle)
+        self.pause_button.setEnabled(self.phase == "running")
+        self.resume_button.setEnabled(self.phase == "paused")
+        self.stop_button.setEnabled(self.phase in ("running", "paused"))
+        for widget in (self.model_combo, self.dataset_combo, self.root_row, self.size_combo, self.channels_combo,
+                       self.epochs_spin, self.max_steps_spin, self.batch_spin, self.lr_edit, self.latent_spin,
+                       self.gan_loss_combo, self.levels_spin, self.seed_spin, self.sample_every_spin, self.out_edit,
+                       self.out_button):
+            widget.setEnabled(idle)
+        self.open_button.setEnabled(self.checkpoint_path is not None and Path(self.checkpoint_path).is_file())
+
+    # --- events from the worker (GUI thread) ---------------------------------------------------------
+    def _on_progress(self, payload: object) -> None:
+        if isinstance(payload, DatasetInfo):
+            self._on_dataset_info(payload)
+            return
+        for event in payload:
+            self._on_event(event)
+            self.trainingEvent.emit(event)
+
+    def _on_dataset_info(self, info: DatasetInfo) -> None:
+        self.skipped = dict(info.skipped)
+        self.status_label.setText(f"{info.images} images loaded; building the model…")
+        if info.skipped:
+            total = sum(info.skipped.values())
+            why = ", ".join(f"{n} {reason}" for reason, n in sorted(info.skipped.items()))
+            self.skipped_label.setText(f"Skipped {total} of {info.images + total} files ({why}); "
+                                       f"training on the other {info.images}.")
+            self.skipped_label.setToolTip("\n".join(f"{path}: {reason}" for path, reason in info.skipped_files))
+            self.skipped_label.show()
+            self.log_view.appendPlainText(f"skipped {total} file(s): {why}")
+
+    def _on_event(self, event: object) -> None:
+        now = time.monotonic()
+        if isinstance(event, StepDone):
+            self.step = event.step
+            self._images_per_s = event.images_per_s
+            for name, value in event.losses.items():
+                self.curves.add_point(name, event.step, value)
+        elif isinstance(event, SampleGrid):
+            if event.grid is not None:
+                self.grid, self.grid_step = event.grid, event.step
+                self._grid_dirty = True
+        elif isinstance(event, Started):
+            self.step = self._start_step = event.step
+            self.total_steps, self.steps_per_epoch, self._device = event.total_steps, event.steps_per_epoch, event.device
+            self._t0 = now
+            self.progress.setRange(0, max(1, event.total_steps))
+            self.status_label.setText(f"Training on {event.device}: {event.total_steps} steps, "
+                                      f"{event.steps_per_epoch} per epoch")
+        elif isinstance(event, EpochEnd):
+            line = (f"epoch {event.epoch + 1}: train {format_losses(event.train_losses)} | "
+                    f"test {format_losses(event.test_losses)} | {event.seconds / 60:.2f} min")
+            self.log_view.appendPlainText(line)
+            for name, value in event.test_losses.items():
+                self.curves.add_point(f"test {name}", event.step, value, marker=True)
+        elif isinstance(event, CheckpointSaved):
+            self.checkpoint_path, self.checkpoint_step = event.path, event.step
+            self.open_button.setEnabled(True)
+            self.open_button.setToolTip(f"Open {event.path} (step {event.step}) in the Explore tab")
+        elif isinstance(event, Paused):
+            self._paused_since = now
+            self.status_label.setText(f"Paused at step {event.step}")
+        elif isinstance(event, Resumed):
+            if self._paused_since is not None:
+                self._paused_total += now - self._paused_since
+                self._paused_since = None
+            self.status_label.setText("Training…")
+        elif isinstance(event, Diverged):
+            head = event.message.split(";")[0]
+            kept = (f"The last good checkpoint (step {self.checkpoint_step}) was kept: {self.checkpoint_path}"
+                    if self.checkpoint_path else "No checkpoint was written: it diverged before the first one.")
+            text = f"{head[:1].upper()}{head[1:]}: the run stopped. {kept} Try a lower learning rate."
+            self.show_banner("error", text)
+            self.log_view.appendPlainText(text)
+        elif isinstance(event, Finished):
+            self.finish_reason = event.reason
+            self.step = event.step
+            self.log_view.appendPlainText(f"{event.reason} at step {event.step} in {event.seconds / 60:.2f} min")
+
+    def _on_failed(self, message: str) -> None:
+        self.finish_reason = "failed"
+        self.show_banner("error", message)
+        self.log_view.appendPlainText(f"failed: {message}")
+
+    def _on_job_finished(self, job: Job) -> None:
+        if job is not self.job:
+            return
+        self._timer.stop()
+        self._set_phase("idle")
+        self._redraw()
+        reason = self.finish_reason or "failed"
+        if reason == "completed":
+            self.status_label.setText(f"Finished: {self.step} steps. Checkpoint: {self.checkpoint_path}")
+        elif reason == "stopped":
+            self.status_label.setText(f"Stopped at step {self.step}. Checkpoint: {self.checkpoint_path or 'none'}")
+        elif reason == "diverged":
+            self.status_label.setText(f"Diverged at step {self.step + 1}")
+        else:
+            self.status_label.setText("The run could not start")
+        if reason == "failed":
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat("not started")
+        self.runFinished.emit(reason)
+
+    def _redraw(self) -> None:
+        """Everything drawn, at most REDRAW_MS apart."""
+        self.curves.refresh()
+        if self._grid_dirty and self.grid is not None:
+            self.sample_view.set_image(self.grid)
+            self.grid_caption.setText(f"Samples (fixed noise), step {self.grid_step}")
+            self._grid_dirty = False
+        if self.total_steps:
+            self.progress.setValue(min(self.step, self.total_steps))
+            self.progress.setFormat(self._progress_text())
+
+    def _progress_text(self) -> str:
+        text = f"step {self.step} / {self.total_steps}"
+        if self.steps_per_epoch:
+            text += f" · epoch {min(self.step // self.steps_per_epoch + 1, -(-self.total_steps // self.steps_per_epoch))}"
+        now = time.monotonic()
+        paused = self._paused_total + (now - self._paused_since if self._paused_since is not None else 0.0)
+        running = now - self._t0 - paused
+        done = self.step - self._start_step
+        if self.phase != "idle" and done > 0 and running > 0:
+            text += f" · ETA {format_duration((self.total_steps - self.step) * running / done)}"
+        if self._images_per_s:
+            text += f" · {self._images_per_s:,.0f} img/s"
+        return text
+
+    def show_banner(self, kind: str, text: str) -> None:
+        """A message in the panel (red for errors), never a dialog or a traceback."""
+        (log.warning if kind == "error" else log.info)("%s", text)
+        self.banner.setStyleSheet(BANNER_STYLE.get(kind, BANNER_STYLE["info"]))
+        self.banner.setText(text)
+        self.banner.show()
+
+    def banner_text(self) -> str:
+        return "" if self.banner.isHidden() else self.banner.text()
+
+    # --- the explorer ------------------------------------------------------------------------------
+    def open_in_explorer(self) -> bool:
+        """Open this run's latest checkpoint in the main window (or the state when there is none)."""
+        path = self.checkpoint_path
+        if not path or not Path(path).is_file():
+            self.show_banner("error", "This run has not written a checkpoint yet")
+            return False
+        window = self.window()
+        if hasattr(window, "open_checkpoint"):
+            opened = bool(window.open_checkpoint(path))
+            tabs = getattr(window, "tabs", None)
+            if opened and tabs is not None:
+                tabs.setCurrentIndex(0)  # the Explore tab
+            return opened
+        try:
+            self.state.open_checkpoint(path)
+        except Exception as error:  # noqa: BLE001 - shown in the panel; the app goes on
+            log.exception("opening %s failed", path)
+            self.show_banner("error", f"Cannot open {Path(path).name}: {error}")
+            return False
+        return True
+
+    # --- closing -----------------------------------------------------------------------------------
+    def confirm_close(self) -> bool:
+        """Ask whether to stop the run and close (tests replace this)."""
+        answer = QMessageBox.question(
+            self, "Training in progress",
+            "A model is still training. Stop it and close? Its checkpoint is saved first.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def can_close(self) -> bool:
+        """For the main window's closeEvent: True when nothing trains, or the user agreed to stop it
+        (then the run is stopped, its checkpoint written and its thread finished)."""
+        if not self.is_training():
+            return True
+        if not self.confirm_close():
+            return False
+        self.stop_and_wait()
+        return True
+
+    def stop_and_wait(self, timeout_ms: int = 60_000) -> bool:
+        """Stop the run (it saves a checkpoint) and block until its thread ends."""
+        if self._control is not None:
+            self._control.stop()
+        if self.job is None:
+            return True
+        if self.phase != "idle":
+            self._set_phase("stopping")
+        finished = self.job.thread.wait(timeout_ms)
+        if not finished:
+            log.warning("the training thread did not stop within %d ms", timeout_ms)
+        return finished
+
+    def stop_background_work(self) -> None:
+        """At exit: wake a paused run and stop it, so stop_all_jobs can wait for its thread."""
+        if self._control is not None:
+            self._control.stop()

@@ -1,0 +1,201 @@
+"""What the Train tab runs, without Qt: the run's settings, its defaults (the same as the CLI's), a
+thread-safe handle to steer a trainer that may not exist yet, and the function a worker thread runs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engines.checkpoint import SUFFIX
+from engines.data import DatasetError, DataSpec, default_shape, load_dataset
+from engines.training import SampleGrid, StepDone, TrainConfig, Trainer, create_model
+
+log = logging.getLogger(__name__)
+
+MODEL_KINDS: tuple[str, ...] = ("vae", "gan", "pixelcnn")
+GAN_LOSSES: tuple[str, ...] = ("ns", "wgan-gp")
+FLUSH_S = 0.05  # the worker sends StepDone events in batches at most this often (~20 signals/s)
+
+
+def default_latent_dim(kind: str) -> int:
+    return 64 if kind == "gan" else 16
+
+
+def default_levels(channels: int) -> int:
+    return 2 if channels == 1 else 16
+
+
+def default_lr_text(kind: str) -> str:
+    """What a blank learning rate means, for the field's placeholder (engines.training.recipes)."""
+    return {"gan": "2e-4 (WGAN-GP 1e-4)"}.get(kind, "1e-3")
+
+
+def default_sample_every(kind: str) -> int:
+    # A PixelCNN draws its grid pixel by pixel, which is slow: only at epoch ends (0).
+    return 0 if kind == "pixelcnn" else 100
+
+
+def unique_path(folder: Path, stem: str) -> Path:
+    """folder/stem.safetensors, or stem-2, stem-3, ... so an earlier run is never overwritten."""
+    path = folder / f"{stem}{SUFFIX}"
+    n = 2
+    while path.exists():
+        path = folder / f"{stem}-{n}{SUFFIX}"
+        n += 1
+    return path
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything the form holds; `model_overrides`/`train_overrides` reach the model and TrainConfig as is."""
+
+    kind: str = "vae"
+    dataset: str = "shapes"
+    root: str | None = None
+    image_size: int | None = None  # None: the dataset's own
+    channels: int | None = None
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float | None = None
+    latent_dim: int | None = None
+    gan_loss: str = "ns"
+    levels: int | None = None
+    seed: int = 0
+    max_steps: int | None = None
+    sample_every: int | None = None  # None: default_sample_every(kind)
+    checkpoint_path: str = ""
+    device: str | None = None
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def data_spec(self) -> DataSpec:
+        """As `latent-explorer train` builds it; raises DatasetError for a missing folder."""
+        size, channels = default_shape(self.dataset)
+        size, channels = self.image_size or size, self.channels or channels
+        levels = self.levels or default_levels(channels)
+        binarize = "stochastic" if self.kind == "pixelcnn" and levels == 2 else "none"
+        if self.dataset == "folder" and not self.root:
+            raise DatasetError("Choose the folder of images to train on.")
+        return DataSpec(self.dataset, root=self.root or None, image_size=size, channels=channels, binarize=binarize)
+
+    def model_config(self, spec: DataSpec) -> dict[str, Any]:
+        config: dict[str, Any] = {"image_size": spec.image_size, "channels": spec.channels}
+        if self.kind == "vae":
+            config.update(latent_dim=self.latent_dim or default_latent_dim("vae"),
+                          likelihood="bernoulli" if spec.channels == 1 else "gaussian")
+        elif self.kind == "gan":
+            config.update(latent_dim=self.latent_dim or default_latent_dim("gan"), loss=self.gan_loss)
+        else:
+            config.update(levels=self.levels or default_levels(spec.channels),
+                          hidden=64 if spec.channels == 1 else 96, n_layers=10)
+        return {**config, **self.model_overrides}
+
+    def train_config(self) -> TrainConfig:
+        every = self.sample_every if self.sample_every is not None else default_sample_every(self.kind)
+        values: dict[str, Any] = dict(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, max_steps=self.max_steps, seed=self.seed,
+            device=self.device, sample_every=every, n_samples=16 if self.kind == "pixelcnn" else 64,
+            checkpoint_path=self.checkpoint_path or None,
+        )
+        return TrainConfig(**{**values, **self.train_overrides})
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Sent once the data is loaded: how much there is, and what a folder's loader skipped."""
+
+    images: int
+    skipped: dict[str, int]  # reason -> count
+    skipped_files: list[tuple[str, str]]  # (path, reason), the first few
+
+
+class RunControl:
+    """Pause/resume/stop for a run whose Trainer is built later, in the worker: requests made before
+    it exists are applied when it is attached. Every method is safe from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._trainer: Trainer | None = None
+        self._paused = False
+        self._stopped = False
+
+    def attach(self, trainer: Trainer) -> bool:
+        """Hand over the trainer; False when a stop came first (then do not run it)."""
+        with self._lock:
+            self._trainer = trainer
+            if self._paused:
+                trainer.pause()
+            return not self._stopped
+
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+            if self._trainer is not None:
+                self._trainer.pause()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            if self._trainer is not None:
+                self._trainer.resume()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._trainer is not None:
+                self._trainer.stop()  # also wakes a paused trainer
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+
+def train_worker(job, control: RunControl, settings: RunSettings) -> str:
+    """Runs in a worker thread: load the data, build the model, and forward the trainer's events to
+    the GUI as lists (StepDone events batched, the rest at once, in order). Returns the checkpoint path."""
+    spec = settings.data_spec()
+    try:
+        train = load_dataset(spec, train=True)
+        test = None if spec.name == "folder" else load_dataset(spec, train=False)  # a folder has no split
+    except DatasetError as error:
+        raise DatasetError(f"Cannot load the dataset: {error}") from error
+    job.report(DatasetInfo(len(train), dict(getattr(train, "skipped", {})),
+                           list(getattr(train, "skipped_files", []))[:20]))
+    config = settings.train_config()
+    if config.checkpoint_path:
+        Path(config.checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
+    model = create_model(settings.kind, settings.model_config(spec), seed=config.seed)
+    trainer = Trainer(model, train, config, test, summary={"trained_with": "latent-explorer GUI"})
+    if settings.kind != "pixelcnn" and config.sample_every is not None:
+        # The fixed-noise grid before any step, so progress is visible from the first update.
+        job.report([SampleGrid(0, trainer.sample_grid())])
+    if not control.attach(trainer):
+        return ""
+    batch: list = []
+    last = time.monotonic()
+    for event in trainer.run():
+        if job.cancelled:  # stop_all_jobs at exit: stop cleanly, which still writes the checkpoint
+            control.stop()
+        batch.append(event)
+        now = time.monotonic()
+        if not isinstance(event, StepDone) or now - last >= FLUSH_S:
+            job.report(batch)
+            batch, last = [], now
+    if batch:
+        job.report(batch)
+    return config.checkpoint_path or ""
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def format_losses(losses: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in losses.items()) or "-"
