@@ -53,7 +53,9 @@ def card(path: Path, notes: str = "") -> str:
                          + " | ".join(f"{h['test'].get(k, float('nan')):.3f}" if h.get("test") else "-" for k in keys) + " |")
         lines.append("")
     if ckpt.metrics:
-        lines += ["## Metrics (`latent-explorer eval " + f"checkpoints/{path.name}" + " ...`)", "", "```json",
+        root = " --data-root ../shared/datasets" if d.get("name") in ("mnist", "fashion-mnist", "cifar10", "celeba") else ""
+        lines += ["## Metrics", "", f"Reproduce: `latent-explorer eval checkpoints/{path.name}{root}` (seeded: same numbers).",
+                  "", "```json",
                   json.dumps(ckpt.metrics, indent=2), "```", ""]
     return "\n".join(lines)
 

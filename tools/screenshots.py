@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,6 +56,30 @@ def shoot(window, out: Path, names: list[str] | None = None, prepare=None) -> li
     return written
 
 
+def prepare(window, slug: str) -> None:
+    """Give the panels that start empty something to show."""
+    if slug == "train":
+        panel = window.extra_panels["training"]
+        run = Path(tempfile.mkdtemp()) / "shapes-vae.safetensors"
+        panel.configure(model="vae", dataset="shapes", image_size=28, channels=1, latent_dim=8, batch_size=64,
+                        max_steps=300, epochs=1, sample_every=25, seed=0, checkpoint_path=str(run))
+        panel.start()
+        wait_until(lambda: panel.step >= 120, timeout=240)
+    elif slug == "replay":
+        panel = window.extra_panels["replay"]
+        panel.sample(0)
+        wait_until(lambda: not running_jobs(), timeout=600)
+        panel.show_step(int(len(panel.recording) * 0.6))
+
+
+def wait_until(condition, timeout: float) -> None:
+    app = QApplication.instance()
+    start = time.monotonic()
+    while not condition() and time.monotonic() - start < timeout:
+        app.processEvents()
+        time.sleep(0.02)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="VAE or GAN checkpoint for the latent panels")
@@ -72,11 +97,12 @@ def main() -> int:
     window.show()
     window.state.randomize(seed=3, temperature=0.8)
     settle(2.0)
-    shoot(window, out, names=[s for s in ("explore", "maps", "interpolate", "arithmetic", "train")])
+    shoot(window, out, names=["explore", "maps", "interpolate", "arithmetic", "train"], prepare=prepare)
+    window.extra_panels["training"].stop_and_wait()
     if args.pixelcnn:
         window.open_checkpoint(args.pixelcnn)
         settle(2.0)
-        shoot(window, out, names=["replay"])
+        shoot(window, out, names=["replay"], prepare=prepare)
     stop_all_jobs()
     window.shutdown()
     return 0
