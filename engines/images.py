@@ -8,11 +8,14 @@ import os
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 
 def to_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> np.ndarray:
     """(N, C, H, W) images in [0, 1] -> one (H', W', C) uint8 grid, C = 1 or 3."""
+    # Imported here, not at the top: torchvision pulls in torch._dynamo (seconds), and this module is
+    # on the GUI's start-up path (explorer.main_window imports save_png from it).
+    from torchvision.utils import make_grid
+
     images = images.detach().float().cpu().clamp(0, 1)
     nrow = nrow or max(1, math.ceil(math.sqrt(images.shape[0])))
     grid = make_grid(images, nrow=nrow, padding=padding, pad_value=0.5)  # always 3 channels

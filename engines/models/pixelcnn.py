@@ -117,6 +117,19 @@ class GatedLayer(nn.Module):
         return _gate(v_feat), h + self.h_out(h_gated)
 
 
+def draw_level(logits: torch.Tensor, temperature: float, levels: int,
+               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One draw per row of CPU `logits` (B, K): (probs after temperature (B, K), chosen levels (B,)).
+
+    Temperature 0 is greedy (a one-hot distribution). Both samplers draw through here, so the same
+    generator gives the same values."""
+    if temperature == 0:
+        probs = F.one_hot(logits.argmax(1), levels).float()
+    else:
+        probs = torch.softmax(logits / temperature, dim=1)
+    return probs, torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
 def log_prob_from_logits(logits: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
     """Sum over pixels and channels of log p(x_i | x_<i): (B, K, C, H, W) logits -> (B,) nats."""
     return -F.cross_entropy(logits, levels, reduction="none").flatten(1).sum(1)
@@ -176,12 +189,17 @@ class GatedPixelCNN(GenerativeModel):
         generator: torch.Generator | None = None,
         known: torch.Tensor | None = None,
         known_mask: torch.Tensor | None = None,
+        cached: bool = True,
     ) -> Iterator[SampleStep]:
         """Sample pixel by pixel in raster order (row, column, then R -> G -> B), yielding every step.
 
         `known` (B, C, H, W) levels and a broadcastable boolean `known_mask` complete a partially given
         image: known pixels are kept, the rest sampled. Positions known in every image are skipped.
         Draws use `generator` on the CPU, so a seed gives the same samples on any device.
+
+        `cached` (the default) reuses each layer's activations and computes only what a step changes
+        (engines.models.pixelcnn_cache): the same steps and values, many times faster. `cached=False`
+        runs the whole network for every step (the reference the cached sampler is tested against).
         """
         if temperature < 0:
             raise ValueError("temperature must be >= 0")
@@ -193,6 +211,11 @@ class GatedPixelCNN(GenerativeModel):
                 raise ValueError("known needs a known_mask")
             mask = torch.broadcast_to(known_mask.to(self.device, torch.bool), canvas.shape).clone()
             canvas = torch.where(mask, known.to(self.device).long().expand_as(canvas), canvas)
+        if cached:
+            from .pixelcnn_cache import cached_sample_steps
+
+            yield from cached_sample_steps(self, canvas, mask, temperature, generator)
+            return
         index = 0
         for row in range(S):
             for col in range(S):
@@ -201,11 +224,8 @@ class GatedPixelCNN(GenerativeModel):
                     if given.all():
                         continue
                     logits = self.logits(canvas)[:, :, ch, row, col].float().cpu()
-                    if temperature == 0:
-                        probs = F.one_hot(logits.argmax(1), self.config.levels).float()
-                    else:
-                        probs = torch.softmax(logits / temperature, dim=1)
-                    value = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(self.device)
+                    probs, value = draw_level(logits, temperature, self.config.levels, generator)
+                    value = value.to(self.device)
                     value = torch.where(given, canvas[:, ch, row, col], value)
                     canvas[:, ch, row, col] = value
                     yield SampleStep(index, row, col, ch, probs.numpy(), value.cpu().numpy())
@@ -213,7 +233,7 @@ class GatedPixelCNN(GenerativeModel):
 
     @torch.no_grad()
     def sample_levels(self, n: int, **kwargs) -> torch.Tensor:
-        """Integer levels (n, C, H, W), by draining `sample_steps`."""
+        """Integer levels (n, C, H, W), by draining `sample_steps` (same keyword arguments, `cached` too)."""
         C, S = self.config.channels, self.config.image_size
         levels = torch.zeros((n, C, S, S), dtype=torch.long)
         if kwargs.get("known") is not None:
@@ -223,5 +243,6 @@ class GatedPixelCNN(GenerativeModel):
             levels[:, step.channel, step.row, step.col] = torch.from_numpy(step.value)
         return levels
 
-    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
-        return self.dequantize(self.sample_levels(n, generator=generator, temperature=temperature))
+    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
+               cached: bool = True) -> torch.Tensor:
+        return self.dequantize(self.sample_levels(n, generator=generator, temperature=temperature, cached=cached))
