@@ -16,8 +16,10 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
 from .data import BINARIZE_MODES, DATASET_NAMES, DatasetError, DataSpec, default_shape, load_dataset
 from .device import pick_device
+from .evaluation import classifier_filename
 from .images import save_png, to_grid
 from .models import MODEL_CLASSES
+from .models.classifier import config_for_dataset
 from .training import (
     CheckpointSaved,
     Diverged,
@@ -89,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.add_argument("--save", action="store_true", help="store the metrics in the checkpoint's metadata")
+    e.add_argument("--classifier", metavar="FILE",
+                   help="classifier checkpoint judging a GAN's samples or faces arithmetic (default: the bundled "
+                        "checkpoints/lenet-mnist or attributes-faces, else runs/)")
+    e.add_argument("--n", type=_positive, default=10_000, help="samples for the Inception Score and Frechet distance")
+    e.add_argument("--edits", type=_positive, default=200, help="faces edited per attribute vector (faces)")
+    e.add_argument("--trials", type=_positive, default=100, help="exemplar-arithmetic trials (faces)")
 
     s = sub.add_parser("sample", help="write a grid of samples")
     s.add_argument("file")
@@ -117,8 +125,10 @@ def _data_spec(args: argparse.Namespace) -> DataSpec:
     return DataSpec(args.dataset, root=root, image_size=size, channels=channels, binarize=binarize)
 
 
-def _model_config(args: argparse.Namespace, spec: DataSpec) -> dict[str, Any]:
+def _model_config(args: argparse.Namespace, spec: DataSpec, dataset=None) -> dict[str, Any]:
     config: dict[str, Any] = {"image_size": spec.image_size, "channels": spec.channels}
+    if args.model == "classifier":  # heads from the dataset's labels: one-hot -> softmax; else per attribute
+        return config_for_dataset(dataset)
     if args.model == "vae":
         config["latent_dim"] = args.latent_dim or 16
         config["likelihood"] = "bernoulli" if spec.channels == 1 else "gaussian"
@@ -149,7 +159,8 @@ def _train_config(args: argparse.Namespace, out: Path, saved: dict[str, Any], de
 def cmd_train(args: argparse.Namespace) -> int:
     if not args.resume and not (args.model and args.dataset):
         raise CLIError("--model and --dataset are required (or --resume FILE to continue a run)")
-    out = Path(args.out or args.resume or f"runs/{args.model}-{args.dataset}.safetensors")
+    default_name = classifier_filename(args.dataset) if args.model == "classifier" else f"{args.model}-{args.dataset}.safetensors"
+    out = Path(args.out or args.resume or f"runs/{default_name}")
     if out.suffix != ".safetensors":
         raise CLIError(f"--out must end in .safetensors, not {out.name}")
     board = TensorBoardLogger(args.tensorboard) if args.tensorboard and distributed.is_main_process() else None
@@ -172,7 +183,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.resume:
             trainer = Trainer.from_checkpoint(args.resume, train_data, config, test_data, dist=ctx)
         else:
-            model = create_model(args.model, _model_config(args, spec), seed=config.seed)
+            model = create_model(args.model, _model_config(args, spec, train_data), seed=config.seed)
             command = "latent-explorer " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
             summary = {"command": command} if command else None
             trainer = Trainer(model, train_data, config, test_data, summary=summary, dist=ctx)
@@ -235,29 +246,91 @@ def _run_training(trainer: Trainer, out: Path, quiet: bool = False, board: Tenso
 
 # --- eval and sample --------------------------------------------------------------------------------
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate, heldout_dataset
+    from .evaluation import classifier_metrics, evaluate, find_classifier, heldout_dataset, needs_classifier
 
-    ckpt = load_checkpoint(args.file, device=pick_device(args.device))
-    dataset = heldout_dataset(ckpt, args.data_root, args.binarize)
-    from tqdm import tqdm
+    device = pick_device(args.device)
+    ckpt = load_checkpoint(args.file, device=device)
+    judged = needs_classifier(ckpt) or (args.classifier is not None and ckpt.kind == "vae")
+    judge = None
+    if judged:  # find the classifier before any long computation, so a missing one fails at once
+        judge = load_checkpoint(find_classifier(ckpt.dataset.get("name", ""), args.classifier), device=device)
+    metrics: dict[str, Any] = {}
+    if ckpt.kind != "gan":  # a GAN has no likelihood: only classifier-judged metrics
+        dataset = heldout_dataset(ckpt, args.data_root, args.binarize)
+        from tqdm import tqdm
 
-    with tqdm(total=min(args.limit or len(dataset), len(dataset)), unit="img", disable=args.json, leave=False) as bar:
-        metrics = evaluate(ckpt, dataset, k=args.k, limit=args.limit, batch_size=args.batch_size, seed=args.seed,
-                           progress=lambda done, total: bar.update(done - bar.n))
+        with tqdm(total=min(args.limit or len(dataset), len(dataset)), unit="img", disable=args.json, leave=False) as bar:
+            metrics = evaluate(ckpt, dataset, k=args.k, limit=args.limit, batch_size=args.batch_size, seed=args.seed,
+                               progress=lambda done, total: bar.update(done - bar.n))
+    if judge is not None:
+        judged_metrics = classifier_metrics(ckpt, judge, args.data_root, n=args.n, edits=args.edits, trials=args.trials,
+                                            batch_size=args.batch_size, seed=args.seed,
+                                            sample_scores=ckpt.kind == "gan" or args.classifier is not None)
+        seconds = metrics.get("seconds", 0.0) + judged_metrics["seconds"]
+        metrics = {**judged_metrics, **metrics, "seconds": round(seconds, 1)}
     if args.save:
         update_checkpoint(args.file, metrics={"eval": metrics})
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
-    print(f"{Path(args.file).name}: {ckpt.kind} on {metrics['dataset']} test set ({metrics['images']} images, binarize={metrics['binarize']})")
+    if ckpt.kind == "gan":
+        print(f"{Path(args.file).name}: gan on {metrics['dataset']}")
+    else:
+        print(f"{Path(args.file).name}: {ckpt.kind} on {metrics['dataset']} test set ({metrics['images']} images, binarize={metrics['binarize']})")
     if ckpt.kind == "vae":
         print(f"  ELBO               {metrics['elbo']:.2f} nats  (negative ELBO {metrics['neg_elbo']:.2f}: recon {metrics['recon']:.2f} + KL {metrics['kl']:.2f})")
         print(f"  IW NLL (k={metrics['iw_k']:<4})    {metrics['iw_nll']:.2f} nats")
         print(f"  active units       {metrics['active_units']} of {ckpt.model.config.latent_dim}")
-    else:
+    elif ckpt.kind == "pixelcnn":
         print(f"  NLL                {metrics['nll']:.2f} nats  ({metrics['bits_per_dim']:.4f} bits/dim)")
+    elif ckpt.kind == "classifier":
+        print(f"  loss               {metrics['loss']:.4f}")
+        for key, value in metrics.items():
+            if key == "accuracy" or key.endswith(("_acc", "_mae")):
+                print(f"  {key:<18} {value:.4f}")
+    if judge is not None:
+        _print_judged(metrics, judge)
     print(f"  ({metrics['seconds']} s)")
     return 0
+
+
+def _print_judged(m: dict[str, Any], judge) -> None:
+    """The classifier-judged part of `eval`'s report."""
+    test = ", ".join(f"{k} {v:.3f}" for k, v in m.get("classifier_test", {}).items() if k != "loss")
+    print(f"  judged by          {Path(m['classifier']).name}" + (f" (its test figures: {test})" if test else ""))
+    s = m.get("samples")
+    if s:
+        real = f"{s['real_images']} real held-out images" if "real_images" in s else "no real data"
+        print(f"  samples            {s['samples']} (against {real})")
+        if "inception_score" in s:
+            k = len(s["class_fractions"])
+            line = f"  Inception Score    {s['inception_score']:.3f} +- {s['inception_score_std']:.3f}  (max {k}"
+            if "real_inception_score" in s:
+                line += f"; real held-out images: {s['real_inception_score']:.3f} +- {s['real_inception_score_std']:.3f}"
+            print(line + ")")
+            print("  class fractions    " + " ".join(f"{i}:{f:.3f}" for i, f in enumerate(s["class_fractions"])))
+        if "fid" in s:
+            line = f"  Frechet distance   {s['fid']:.4g}  (classifier features"
+            if "train_test_fid" in s:
+                line += f"; real train vs held-out: {s['train_test_fid']:.4g}"
+            print(line + ")")
+    arithmetic = m.get("attribute_arithmetic", {})
+    if arithmetic:
+        first = next(iter(arithmetic.values()))
+        print(f"  attribute vectors  z + s v, v = mean z with - mean z without (latents: {first['latents']}), on faces"
+              f" without the attribute;\n                     success = gains it, other binary attributes unchanged,"
+              f" continuous ones within {first['tolerance']}")
+        for name, r in arithmetic.items():
+            line = (f"    {name:<16} {r['rate']:.3f} at s=1 of {r['n']} (gained {r['gained']:.3f}, binary kept "
+                    f"{r['others_kept']:.3f}, continuous kept {r['continuous_kept']:.3f})")
+            if "tuned_strength" in r:
+                line += f"; s={r['tuned_strength']:g} (tuned on other faces): {r['tuned_rate']:.3f}"
+            print(line)
+    e = m.get("exemplar_arithmetic")
+    if e:
+        a, b = e["first"], e["second"]
+        print(f"  exemplar arithmetic {a} - neutral + {b} -> {a} with {b} ({e['k']} exemplars each, {e['trials']} trials): "
+              f"{e['rate']:.3f} ({a} {e[f'has_{a}']:.3f}, {b} {e[f'has_{b}']:.3f})")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -266,6 +339,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.file, device=pick_device(args.device))
     gen = torch.Generator().manual_seed(args.seed)
     model = ckpt.model
+    if not hasattr(model, "sample"):
+        raise CLIError(f"{Path(args.file).name} is a {ckpt.kind}; it does not generate images")
     if model.kind == "gan":
         images = model.sample(args.n, generator=gen, truncation=args.truncation)
     else:

@@ -1,17 +1,26 @@
-"""Held-out metrics of a checkpoint: VAE test ELBO and importance-weighted NLL; PixelCNN NLL."""
+"""Held-out metrics of a checkpoint: VAE test ELBO and importance-weighted NLL; PixelCNN NLL; a
+classifier's accuracy; and, judged by a trained classifier, GAN sample scores (Inception Score,
+Frechet distance) and latent-arithmetic success on `faces`."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from . import metrics as M
 from .checkpoint import Checkpoint
 from .data import DataSpec, load_dataset
-from .models import VAE, GatedPixelCNN
+from .models import VAE, Classifier, GatedPixelCNN
+
+REPO = Path(__file__).resolve().parents[1]
+# The bundled classifier of each dataset, looked for in checkpoints/ then runs/ (see find_classifier).
+CLASSIFIER_FILES = {"mnist": "lenet-mnist.safetensors", "faces": "attributes-faces.safetensors"}
+ARITHMETIC_ATTRIBUTES = ("glasses", "smiling")  # attribute-vector edits scored on `faces`
 
 Progress = Callable[[int, int], None]  # (images done, images in all)
 
@@ -50,9 +59,9 @@ def evaluate(ckpt: Checkpoint, dataset, k: int = 100, limit: int | None = None, 
     start = time.perf_counter()
     for begin in range(0, n, batch_size):
         idx = torch.arange(begin, min(begin + batch_size, n))
-        images, _ = dataset.get_batch(idx)
+        images, labels = dataset.get_batch(idx)
         images = images.to(model.device)
-        for key, value in _batch_metrics(model, images, k, gen).items():
+        for key, value in _batch_metrics(model, images, k, gen, labels.to(model.device)).items():
             sums[key] = sums.get(key, 0.0) + value
         if progress:
             progress(int(idx[-1]) + 1, n)
@@ -66,7 +75,8 @@ def evaluate(ckpt: Checkpoint, dataset, k: int = 100, limit: int | None = None, 
     return result
 
 
-def _batch_metrics(model, images: torch.Tensor, k: int, gen: torch.Generator) -> dict[str, float]:
+def _batch_metrics(model, images: torch.Tensor, k: int, gen: torch.Generator,
+                   labels: torch.Tensor | None = None) -> dict[str, float]:
     if isinstance(model, VAE):
         terms = model.elbo(images, generator=gen)
         neg_elbo = terms.recon + terms.kl.sum(1)
@@ -79,9 +89,12 @@ def _batch_metrics(model, images: torch.Tensor, k: int, gen: torch.Generator) ->
         }
     if isinstance(model, GatedPixelCNN):
         return {"nll": -model.log_prob(model.quantize(images)).sum().item()}
+    if isinstance(model, Classifier):
+        outputs = model(images)
+        return {"loss": model.loss(outputs, labels).item() * images.shape[0], **model.score(outputs, labels)}
     raise ValueError(
-        f"no held-out likelihood for a {model.kind}: GAN metrics (Inception Score, Frechet distance) "
-        "need a trained classifier, which this version does not ship yet"
+        f"no held-out likelihood for a {model.kind}: its metrics (Inception Score, Frechet distance) "
+        "are judged by a trained classifier (classifier_metrics; `latent-explorer eval FILE --classifier FILE`)"
     )
 
 
@@ -91,3 +104,73 @@ def active_units(model: VAE, dataset, n: int = 1000, threshold: float = 0.01) ->
     images, _ = dataset.get_batch(torch.arange(min(n, len(dataset))))
     mu, _ = model.encode(images.to(model.device))
     return int((mu.var(dim=0) > threshold).sum().item())
+
+
+# --- judged by a classifier ------------------------------------------------------------------------
+def classifier_filename(dataset: str) -> str:
+    """The file name of a dataset's classifier: lenet-mnist / attributes-faces, else classifier-<dataset>."""
+    return CLASSIFIER_FILES.get(dataset, f"classifier-{dataset}.safetensors")
+
+
+def find_classifier(dataset: str, explicit: str | Path | None = None) -> Path:
+    """`explicit` if given; else the dataset's classifier in the repository's checkpoints/ (bundled), then
+    its runs/, then ./runs/. Raises ValueError (one line, naming --classifier) when there is none."""
+    if explicit:
+        return Path(explicit)
+    name = classifier_filename(dataset)
+    for folder in (REPO / "checkpoints", REPO / "runs", Path.cwd() / "runs"):
+        if (folder / name).is_file():
+            return folder / name
+    raise ValueError(
+        f"no classifier for {dataset} (looked for {name} in checkpoints/ and runs/): pass --classifier FILE, "
+        f"e.g. one trained with `latent-explorer train --model classifier --dataset {dataset}`"
+    )
+
+
+def needs_classifier(ckpt: Checkpoint) -> bool:
+    """GANs (no likelihood) and latent models on `faces` (attribute arithmetic) are judged by a classifier."""
+    return ckpt.kind == "gan" or (ckpt.kind in ("vae", "gan") and ckpt.dataset.get("name") == "faces")
+
+
+def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str | None = None, n: int = 10_000,
+                       edits: int = 200, trials: int = 100, batch_size: int = 500, seed: int = 0,
+                       sample_scores: bool | None = None) -> dict[str, Any]:
+    """Metrics of a generative checkpoint judged by a classifier checkpoint.
+
+    Sample scores (`sample_scores`, default: for a GAN): metrics.gan_scores on n samples against the
+    held-out set, with the real held-out set's own Inception Score and a train-vs-held-out Frechet
+    distance for scale. On `faces`, for a VAE or GAN: attribute-vector success for "glasses" and
+    "smiling" on `edits` faces (strength 1, and a strength tuned on separate faces), and exemplar
+    arithmetic (smiling - neutral + glasses) over `trials` draws.
+    """
+    if classifier.kind != "classifier":
+        raise ValueError(f"{classifier.path.name if classifier.path else 'the classifier'} holds a {classifier.kind}, not a classifier")
+    name, judge = ckpt.dataset.get("name"), classifier.dataset.get("name")
+    if name and judge and name != judge:
+        raise ValueError(f"the classifier was trained on {judge} but the model on {name}")
+    model, clf = ckpt.model.eval(), classifier.model.eval()
+    start = time.perf_counter()
+    result: dict[str, Any] = {
+        "dataset": name, "classifier": str(classifier.path) if classifier.path else None,
+        "classifier_test": (classifier.training.get("history") or [{}])[-1].get("test", {}),  # its last epoch's figures
+    }
+    test = heldout_dataset(ckpt, data_root)
+    if sample_scores is None:
+        sample_scores = ckpt.kind == "gan"
+    if sample_scores:
+        spec = replace(DataSpec.from_dict(ckpt.dataset), **({"root": data_root} if data_root else {}))
+        train = load_dataset(spec, train=True)
+        result["samples"] = M.gan_scores(model, clf, n=n, batch_size=batch_size, seed=seed, real_dataset=test,
+                                         train_dataset=train)
+    kinds = clf.label_kinds
+    attributes = [a for a in ARITHMETIC_ATTRIBUTES if kinds.get(a) == "binary"]
+    if name == "faces" and ckpt.kind in ("vae", "gan") and attributes:
+        result["attribute_arithmetic"] = {
+            a: M.attribute_arithmetic_success(model, clf, test, a, n=edits, seed=seed, strengths=M.DEFAULT_STRENGTHS)
+            for a in attributes
+        }
+        if len(attributes) == 2:
+            result["exemplar_arithmetic"] = M.exemplar_arithmetic_success(model, clf, test, "smiling", "glasses",
+                                                                          trials=trials, seed=seed)
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    return result

@@ -1,19 +1,21 @@
-"""The generative models, and a registry to rebuild one from its kind and config."""
+"""The generative models and the classifiers, and a registry to rebuild one from its kind and config."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .base import GenerativeModel
+from .base import ConfigModel, GenerativeModel
+from .classifier import Classifier, ClassifierConfig
 from .gan import GAN, GANConfig
 from .pixelcnn import GatedPixelCNN, PixelCNNConfig, SampleStep
 from .vae import VAE, ELBOTerms, VAEConfig
 
-MODEL_CLASSES: dict[str, type[GenerativeModel]] = {cls.kind: cls for cls in (VAE, GAN, GatedPixelCNN)}
+# Every kind a checkpoint can hold: the generative models, and the classifiers that evaluate them.
+MODEL_CLASSES: dict[str, type[ConfigModel]] = {cls.kind: cls for cls in (VAE, GAN, GatedPixelCNN, Classifier)}
 
 
-def build_model(kind: str, config: dict[str, Any]) -> GenerativeModel:
-    """A freshly initialised model of `kind` ("vae", "gan", "pixelcnn") from a config dict.
+def build_model(kind: str, config: dict[str, Any]) -> ConfigModel:
+    """A freshly initialised model of `kind` ("vae", "gan", "pixelcnn", "classifier") from a config dict.
 
     Raises KeyError for an unknown kind and TypeError/ValueError for a config that does not fit.
     """
@@ -22,6 +24,6 @@ def build_model(kind: str, config: dict[str, Any]) -> GenerativeModel:
 
 
 __all__ = [
-    "GAN", "VAE", "MODEL_CLASSES", "ELBOTerms", "GANConfig", "GatedPixelCNN", "GenerativeModel",
-    "PixelCNNConfig", "SampleStep", "VAEConfig", "build_model",
+    "GAN", "VAE", "MODEL_CLASSES", "Classifier", "ClassifierConfig", "ConfigModel", "ELBOTerms", "GANConfig",
+    "GatedPixelCNN", "GenerativeModel", "PixelCNNConfig", "SampleStep", "VAEConfig", "build_model",
 ]

@@ -1,4 +1,4 @@
-"""The small base class every generative model shares."""
+"""The small base classes every model shares: a config-carrying module, and the generative model."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 
-class GenerativeModel(nn.Module):
-    """A generative image model with a frozen config kept on it.
+class ConfigModel(nn.Module):
+    """A model with a frozen config kept on it: all a checkpoint needs to rebuild the module.
 
-    The config is all a checkpoint needs to rebuild the module; `kind` names the model family.
-    Images handed in and out of the public API are float tensors in [0, 1], shape (B, C, H, W).
+    `kind` names the model family (the checkpoint registry's key). Images handed in and out of the
+    public API are float tensors in [0, 1], shape (B, C, H, W).
     """
 
     kind: ClassVar[str]
@@ -33,6 +33,10 @@ class GenerativeModel(nn.Module):
 
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
+
+
+class GenerativeModel(ConfigModel):
+    """A generative image model: a ConfigModel that can draw samples."""
 
     def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
         """n images in [0, 1], shape (n, C, H, W)."""
