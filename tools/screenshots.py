@@ -69,7 +69,9 @@ def prepare(window, slug: str) -> None:
         panel = window.extra_panels["replay"]
         panel.sample(0)
         wait_until(lambda: not running_jobs(), timeout=600)
+        settle(0.5)  # the last chunks of the recording arrive through the event loop
         panel.show_step(int(len(panel.recording) * 0.6))
+        panel.field_check.setChecked(True)
 
 
 def wait_until(condition, timeout: float) -> None:

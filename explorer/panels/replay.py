@@ -203,7 +203,7 @@ class ReplayPanel(QWidget):
 
         self.sample_button.clicked.connect(lambda: self.sample())
         self.complete_button.clicked.connect(lambda: self.complete())
-        self.resample_button.clicked.connect(lambda: self.resample_from(self.slider.value()))
+        self.resample_button.clicked.connect(lambda: self.resample_from(self.shown_step))
         self.cancel_button.clicked.connect(self.cancel)
         self.slider.valueChanged.connect(self.show_step)
         self.back_button.clicked.connect(lambda: self.slider.setValue(self.slider.value() - 1))
@@ -356,6 +356,9 @@ class ReplayPanel(QWidget):
             return
         k = max(0, min(int(k), len(r)))
         self.shown_step = k
+        if self.slider.value() != k:  # shown from code: keep the timeline on the same step
+            with signals_blocked(self.slider):
+                self.slider.setValue(k)
         levels, mask = r.canvas(k)
         self.canvas.set_image(render(levels, mask, r.levels))
         self.step_label.setText(f"step {k} / {len(r)}" + ("" if len(r) >= r.expected else f" (of {r.expected})"))
