@@ -47,6 +47,7 @@ class Checkpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # saved latent attribute vectors
     train_state: dict[str, Any] | None = None  # optimizers, step, RNG: present in resumable files
+    stored_dtype: torch.dtype = torch.float32  # of the weights in the file (bundled files use float16)
 
     @property
     def kind(self) -> str:
@@ -223,6 +224,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         except KeyError as error:
             raise CheckpointError(f"{path.name}: resumable state is incomplete (missing {error})") from error
     vectors = {k.removeprefix("vector/"): v.numpy() for k, v in tensors.items() if k.startswith("vector/")}
+    stored = next((w.dtype for w in weights.values() if w.is_floating_point()), torch.float32)
     return Checkpoint(
         model=model,
         path=path,
@@ -232,6 +234,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         metrics=meta.get("metrics", {}),
         vectors=vectors,
         train_state=train_state,
+        stored_dtype=stored,
     )
 
 
@@ -241,7 +244,7 @@ def update_checkpoint(path: str | os.PathLike, *, metrics: dict[str, Any] | None
     ckpt.metrics.update(metrics or {})
     ckpt.vectors.update(vectors or {})
     save_checkpoint(
-        path, ckpt.model, dataset=ckpt.dataset, label_names=ckpt.label_names, training=ckpt.training,
+        path, ckpt.model.to(ckpt.stored_dtype),  # keep the file's precision (float16 for bundled files) dataset=ckpt.dataset, label_names=ckpt.label_names, training=ckpt.training,
         metrics=ckpt.metrics, vectors=ckpt.vectors, train_state=ckpt.train_state,
     )
     return ckpt

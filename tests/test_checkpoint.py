@@ -58,6 +58,15 @@ def test_update_adds_metrics_and_keeps_everything_else(tmp_path: Path) -> None:
     assert ckpt.metrics == {"a": 1, "b": 2} and ckpt.vectors["smile"].shape == (8,)
 
 
+def test_half_precision_files_load_as_float32_and_stay_half_when_updated(tmp_path: Path) -> None:
+    path = save_checkpoint(tmp_path / "h.safetensors", build_model("vae", TINY["vae"]).half())
+    size = path.stat().st_size
+    ckpt = load_checkpoint(path)
+    assert ckpt.stored_dtype == torch.float16 and next(ckpt.model.parameters()).dtype == torch.float32
+    update_checkpoint(path, metrics={"m": 1})
+    assert load_checkpoint(path).stored_dtype == torch.float16 and abs(path.stat().st_size - size) < 1000
+
+
 def test_a_pickle_that_would_create_a_file_is_refused_and_never_runs(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
 
