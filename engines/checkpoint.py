@@ -243,8 +243,9 @@ def update_checkpoint(path: str | os.PathLike, *, metrics: dict[str, Any] | None
     ckpt = load_checkpoint(path, with_train_state=True)
     ckpt.metrics.update(metrics or {})
     ckpt.vectors.update(vectors or {})
+    model = ckpt.model.to(ckpt.stored_dtype)  # keep the file's precision (float16 for bundled files)
     save_checkpoint(
-        path, ckpt.model.to(ckpt.stored_dtype),  # keep the file's precision (float16 for bundled files) dataset=ckpt.dataset, label_names=ckpt.label_names, training=ckpt.training,
+        path, model, dataset=ckpt.dataset, label_names=ckpt.label_names, training=ckpt.training,
         metrics=ckpt.metrics, vectors=ckpt.vectors, train_state=ckpt.train_state,
     )
     return ckpt

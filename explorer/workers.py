@@ -15,6 +15,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from engines.checkpoint import CheckpointError
+from engines.data import DatasetError
+
 log = logging.getLogger(__name__)
 _live: set[Job] = set()  # jobs whose threads may still run; kept referenced until they finish
 
@@ -37,6 +40,9 @@ class _Runner(QObject):
             value = self._fn(self._job, *self._args, **self._kwargs)
             if not self._job.cancelled:
                 self.result.emit(value)
+        except (DatasetError, CheckpointError) as error:  # expected (missing data, bad file): no traceback
+            log.warning("job failed: %s", error)
+            self.failed.emit(str(error).splitlines()[0])
         except Exception as error:  # noqa: BLE001 - shown to the user; must not end the thread silently
             log.error("job failed: %s", traceback.format_exc())
             self.failed.emit(str(error).splitlines()[0] if str(error) else type(error).__name__)

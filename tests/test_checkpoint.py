@@ -52,10 +52,12 @@ def test_resumable_state_round_trips(tmp_path: Path) -> None:
 
 def test_update_adds_metrics_and_keeps_everything_else(tmp_path: Path) -> None:
     model = build_model("gan", TINY["gan"])
-    path = save_checkpoint(tmp_path / "g.safetensors", model, metrics={"a": 1})
+    path = save_checkpoint(tmp_path / "g.safetensors", model, metrics={"a": 1}, dataset={"name": "shapes"},
+                           label_names=["x"], training={"step": 3})
     update_checkpoint(path, metrics={"b": 2}, vectors={"smile": np.ones(8)})
     ckpt = load_checkpoint(path)
     assert ckpt.metrics == {"a": 1, "b": 2} and ckpt.vectors["smile"].shape == (8,)
+    assert ckpt.dataset == {"name": "shapes"} and ckpt.label_names == ["x"] and ckpt.training == {"step": 3}
 
 
 def test_half_precision_files_load_as_float32_and_stay_half_when_updated(tmp_path: Path) -> None:
