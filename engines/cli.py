@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
-from .data import BINARIZE_MODES, DATASET_NAMES, DatasetError, DataSpec, default_shape, load_dataset
+from .data import BINARIZE_MODES, DATASET_NAMES, DatasetError, DataSpec, load_dataset
 from .device import pick_device
 from .evaluation import classifier_filename
 from .images import save_png, to_grid
@@ -33,6 +33,7 @@ from .training import (
     create_model,
     distributed,
 )
+from .training.defaults import run_data_spec, run_model_config
 from .training.tensorboard import TensorBoardLogger
 
 log = logging.getLogger(__name__)
@@ -112,34 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- train ------------------------------------------------------------------------------------------
 def _data_spec(args: argparse.Namespace) -> DataSpec:
-    size, channels = default_shape(args.dataset)
-    size = args.image_size or size
-    channels = args.channels or channels
-    binarize = args.binarize
-    if binarize is None:
-        levels = args.levels or (2 if channels == 1 else 16)
-        binarize = "stochastic" if args.model == "pixelcnn" and levels == 2 else "none"
-    root = args.data_root
-    if args.dataset == "folder" and not root:
+    if args.dataset == "folder" and not args.data_root:
         raise CLIError("--dataset folder needs --data-root pointing at a folder of images")
-    return DataSpec(args.dataset, root=root, image_size=size, channels=channels, binarize=binarize)
+    return run_data_spec(args.model, args.dataset, args.data_root, args.image_size, args.channels, args.levels,
+                         args.binarize)
 
 
 def _model_config(args: argparse.Namespace, spec: DataSpec, dataset=None) -> dict[str, Any]:
-    config: dict[str, Any] = {"image_size": spec.image_size, "channels": spec.channels}
     if args.model == "classifier":  # heads from the dataset's labels: one-hot -> softmax; else per attribute
         return config_for_dataset(dataset)
-    if args.model == "vae":
-        config["latent_dim"] = args.latent_dim or 16
-        config["likelihood"] = "bernoulli" if spec.channels == 1 else "gaussian"
-        config["beta"] = args.beta
-    elif args.model == "gan":
-        config.update(latent_dim=args.latent_dim or 64, loss=args.gan_loss, d_steps=args.d_steps)
-    else:
-        config["levels"] = args.levels or (2 if spec.channels == 1 else 16)
-        hidden = args.hidden or (64 if spec.channels == 1 else 96)
-        config.update(hidden=hidden, n_layers=args.layers or 10)
-    return config
+    return run_model_config(args.model, spec, args.latent_dim, args.levels, args.hidden, args.layers,
+                            args.gan_loss, args.d_steps, args.beta)
 
 
 def _train_config(args: argparse.Namespace, out: Path, saved: dict[str, Any], device: torch.device) -> TrainConfig:

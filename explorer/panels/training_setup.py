@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from engines.checkpoint import SUFFIX
-from engines.data import DatasetError, DataSpec, default_shape, load_dataset
+from engines.data import DatasetError, DataSpec, load_dataset
 from engines.training import SampleGrid, StepDone, TrainConfig, Trainer, create_model
+from engines.training.defaults import DEFAULT_LATENT_DIM, default_levels, run_data_spec, run_model_config
+
+__all__ = ["default_levels"]  # the Train tab's form reads it from here, with the other defaults
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +25,7 @@ FLUSH_S = 0.05  # the worker sends StepDone events in batches at most this often
 
 
 def default_latent_dim(kind: str) -> int:
-    return 64 if kind == "gan" else 16
-
-
-def default_levels(channels: int) -> int:
-    return 2 if channels == 1 else 16
+    return DEFAULT_LATENT_DIM.get(kind, DEFAULT_LATENT_DIM["vae"])
 
 
 def default_lr_text(kind: str) -> str:
@@ -74,24 +73,12 @@ class RunSettings:
 
     def data_spec(self) -> DataSpec:
         """As `latent-explorer train` builds it; raises DatasetError for a missing folder."""
-        size, channels = default_shape(self.dataset)
-        size, channels = self.image_size or size, self.channels or channels
-        levels = self.levels or default_levels(channels)
-        binarize = "stochastic" if self.kind == "pixelcnn" and levels == 2 else "none"
         if self.dataset == "folder" and not self.root:
             raise DatasetError("Choose the folder of images to train on.")
-        return DataSpec(self.dataset, root=self.root or None, image_size=size, channels=channels, binarize=binarize)
+        return run_data_spec(self.kind, self.dataset, self.root, self.image_size, self.channels, self.levels)
 
     def model_config(self, spec: DataSpec) -> dict[str, Any]:
-        config: dict[str, Any] = {"image_size": spec.image_size, "channels": spec.channels}
-        if self.kind == "vae":
-            config.update(latent_dim=self.latent_dim or default_latent_dim("vae"),
-                          likelihood="bernoulli" if spec.channels == 1 else "gaussian")
-        elif self.kind == "gan":
-            config.update(latent_dim=self.latent_dim or default_latent_dim("gan"), loss=self.gan_loss)
-        else:
-            config.update(levels=self.levels or default_levels(spec.channels),
-                          hidden=64 if spec.channels == 1 else 96, n_layers=10)
+        config = run_model_config(self.kind, spec, self.latent_dim, self.levels, gan_loss=self.gan_loss)
         return {**config, **self.model_overrides}
 
     def train_config(self) -> TrainConfig:
