@@ -21,6 +21,7 @@ from .images import save_png, to_grid
 from .models import MODEL_CLASSES
 from .models.classifier import config_for_dataset
 from .training import (
+    PRECISIONS,
     CheckpointSaved,
     Diverged,
     EpochEnd,
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", type=int, help="PixelCNN hidden channels (default 64; a multiple of the channels)")
     t.add_argument("--layers", type=int, help="PixelCNN gated layers (default 10)")
     t.add_argument("--beta", type=float, default=1.0, help="VAE KL weight (1 = the ELBO)")
+    t.add_argument("--precision", choices=PRECISIONS,
+                   help="fp32 (default), or bf16: bfloat16 autocast, ~2x faster where the CPU/GPU has bf16 units")
     t.add_argument("--sample-every", type=int, default=0, help="steps between sample grids (0: each epoch end)")
     t.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: each epoch end)")
     t.add_argument("--resume", metavar="FILE", help="continue the run saved in FILE with its own settings (writes back to --out, default FILE)")
@@ -136,6 +139,7 @@ def _train_config(args: argparse.Namespace, out: Path, saved: dict[str, Any], de
         epochs=pick("epochs", 10), batch_size=pick("batch_size", 128), lr=pick("lr", None),
         max_steps=args.max_steps, seed=pick("seed", 0), device=str(device), sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, checkpoint_path=str(out),
+        precision=pick("precision", "fp32"),
         n_samples=saved.get("n_samples", 16 if args.model == "pixelcnn" else 64),
     )
 

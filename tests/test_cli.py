@@ -71,10 +71,12 @@ def test_sample_writes_a_grid_png(trained_vae: Path, tmp_path: Path) -> None:
 def test_pixelcnn_trains_and_evaluates_in_bits_per_dim(tmp_path: Path) -> None:
     out = tmp_path / "p.safetensors"
     result = cli("train", "--model", "pixelcnn", "--dataset", "shapes", "--image-size", "28", "--channels", "1",
-                 "--hidden", "8", "--layers", "2", "--max-steps", "5", "--batch-size", "16", "--out", str(out))
+                 "--hidden", "8", "--layers", "2", "--max-steps", "5", "--batch-size", "16", "--precision", "bf16",
+                 "--out", str(out))
     assert result.returncode == 0, result.stderr
     ckpt = load_checkpoint(out)
     assert ckpt.dataset["binarize"] == "stochastic" and ckpt.model.config.levels == 2
+    assert ckpt.training["train_config"]["precision"] == "bf16"
     metrics = json.loads(cli("eval", str(out), "--limit", "16", "--json").stdout)
     assert metrics["bits_per_dim"] == pytest.approx(metrics["nll"] / (784 * np.log(2)))
 

@@ -14,9 +14,9 @@ from .events import (
     StepDone,
 )
 from .recipes import RECIPES
-from .trainer import TrainConfig, Trainer, create_model
+from .trainer import PRECISIONS, TrainConfig, Trainer, create_model
 
 __all__ = [
-    "RECIPES", "distributed", "CheckpointSaved", "Diverged", "EpochEnd", "Event", "Finished", "Paused", "Resumed", "SampleGrid",
+    "PRECISIONS", "RECIPES", "distributed", "CheckpointSaved", "Diverged", "EpochEnd", "Event", "Finished", "Paused", "Resumed", "SampleGrid",
     "Started", "StepDone", "TrainConfig", "Trainer", "create_model",
 ]

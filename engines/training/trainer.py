@@ -35,6 +35,9 @@ from .recipes import RECIPES, finite
 log = logging.getLogger(__name__)
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 10
@@ -48,6 +51,13 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between checkpoints; 0 = at epoch ends (and at stop/finish)
     checkpoint_path: str | None = None
     eval_batches: int | None = None  # held-out batches evaluated at each epoch end; None = all
+    # "bf16": training forward passes under bfloat16 autocast (about 2x faster on CPUs with AVX512-BF16
+    # or AMX, and on recent GPUs); evaluation, sampling and checkpoints stay float32.
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
 
 def create_model(kind: str, config: dict[str, Any], seed: int = 0) -> GenerativeModel:
@@ -286,7 +296,8 @@ class Trainer:
             start = offset * self.batch_size
             images, extra = self._batch(self.train_data, self._epoch_order(epoch)[start:start + self.batch_size])
             self._schedule_lr()
-            losses = self.recipe.step(self.model, self.nets, images, self.optimizers, self.step, **extra)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                losses = self.recipe.step(self.model, self.nets, images, self.optimizers, self.step, **extra)
             if any_rank([not finite(losses)], self.dist, self.device)[0]:
                 bad = ", ".join(f"{k}={v}" for k, v in losses.items())
                 msg = f"training diverged at step {self.step + 1} ({bad}); the last good checkpoint was kept"
