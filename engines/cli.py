@@ -20,6 +20,7 @@ from .evaluation import classifier_filename
 from .images import save_png, to_grid
 from .models import MODEL_CLASSES
 from .models.classifier import config_for_dataset
+from .references import references_for, target_for
 from .training import (
     PRECISIONS,
     CheckpointSaved,
@@ -258,8 +259,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metrics = {**judged_metrics, **metrics, "seconds": round(seconds, 1)}
     if args.save:
         update_checkpoint(args.file, metrics={"eval": metrics})
+    refs = references_for(ckpt.kind, ckpt.dataset.get("name"), metrics.get("binarize", ckpt.dataset.get("binarize")))
     if args.json:
-        print(json.dumps(metrics, indent=2))
+        print(json.dumps({**metrics, "references": [r.to_dict() for r in refs]}, indent=2))
         return 0
     if ckpt.kind == "gan":
         print(f"{Path(args.file).name}: gan on {metrics['dataset']}")
@@ -278,8 +280,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 print(f"  {key:<18} {value:.4f}")
     if judge is not None:
         _print_judged(metrics, judge)
+    _print_references(ckpt.kind, metrics, refs)
     print(f"  ({metrics['seconds']} s)")
     return 0
+
+
+def _print_references(kind: str, m: dict[str, Any], refs) -> None:
+    """Published figures measured under the same protocol, and the project's targets, beside the model's."""
+    flat = {**m, **m.get("samples", {})}
+    for name, r in m.get("attribute_arithmetic", {}).items():
+        flat[f"{name}_rate"] = r["rate"]
+    for r in refs:
+        if r.metric in flat:
+            print(f"  published          {r.metric} {r.value:g} ({r.source}); this model: {flat[r.metric]:.4g}")
+    dataset, binarize = m.get("dataset"), m.get("binarize")
+    for metric in ("iw_nll", "nll", "inception_score"):
+        target = target_for(kind, dataset, metric, binarize)
+        if target is not None and metric in flat:
+            met = flat[metric] <= target if metric != "inception_score" else flat[metric] >= target
+            sign = "<=" if metric != "inception_score" else ">="
+            print(f"  target             {metric} {sign} {target:g}: {'met' if met else 'not met'}")
+    target = target_for(kind, dataset, "arithmetic_rate")
+    for name in m.get("attribute_arithmetic", {}):
+        if target is not None:
+            rate = flat[f"{name}_rate"]
+            print(f"  target             {name} vector success >= {target:.0%}: {'met' if rate >= target else 'not met'}")
 
 
 def _print_judged(m: dict[str, Any], judge) -> None:

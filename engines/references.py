@@ -1,0 +1,61 @@
+"""Published figures that `latent-explorer eval` prints beside a model's own, and this project's targets.
+
+A reference applies only under the protocol it was measured with: the likelihoods of binarized MNIST
+are not comparable with those of grayscale MNIST, so each entry names the binarization it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reference:
+    kind: str  # model kind: vae, gan, pixelcnn, classifier
+    dataset: str
+    metric: str  # the key in eval's metrics it compares with
+    value: float
+    source: str
+    binarized: bool | None = None  # True: binarized data only; False: grayscale only; None: either
+    lower_is_better: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+REFERENCES = (
+    Reference("vae", "mnist", "iw_nll", 86.76, "IWAE paper (Burda et al. 2016), VAE with 1 stochastic layer, k=5000",
+              binarized=True),
+    Reference("vae", "mnist", "iw_nll", 89.8, "MLP VAE 784-400-40 (as quoted in the project's issue)", binarized=True),
+    Reference("vae", "mnist", "neg_elbo", 105.6, "pytorch/examples VAE 784-400-20, 10 epochs, test loss", binarized=False),
+    Reference("pixelcnn", "mnist", "nll", 81.30, "PixelCNN (van den Oord et al. 2016, Pixel RNN paper, Table 4)",
+              binarized=True),
+    Reference("gan", "mnist", "inception_score", 9.9, "real MNIST test images under a good classifier (issue's figure; "
+              "eval also prints its own real-data score)", lower_is_better=False),
+    Reference("classifier", "mnist", "accuracy", 0.9905, "LeNet-5 (LeCun et al. 1998): 0.95% test error",
+              lower_is_better=False),
+)
+
+# What this project aims for on its bundled models (the issue's targets); rates are fractions.
+TARGETS = {
+    ("vae", "mnist", "iw_nll"): 90.0,  # binarized MNIST
+    ("pixelcnn", "mnist", "nll"): 85.0,  # binarized MNIST
+    ("gan", "mnist", "inception_score"): 9.5,
+    ("vae", "faces", "arithmetic_rate"): 0.9,
+    ("gan", "faces", "arithmetic_rate"): 0.9,
+}
+
+
+def references_for(kind: str, dataset: str | None, binarize: str | None) -> list[Reference]:
+    """The published figures comparable with a model of `kind` evaluated on `dataset` as binarized."""
+    binarized = binarize not in (None, "none")
+    return [r for r in REFERENCES if r.kind == kind and r.dataset == dataset
+            and (r.binarized is None or r.binarized == binarized)]
+
+
+def target_for(kind: str, dataset: str | None, metric: str, binarize: str | None = None) -> float | None:
+    """The project's target for a metric; likelihood targets hold on binarized MNIST only."""
+    if metric in ("iw_nll", "nll") and binarize in (None, "none"):
+        return None
+    return TARGETS.get((kind, dataset or "", metric))
