@@ -158,3 +158,13 @@ def test_closing_the_window_while_training_asks_then_stops_and_keeps_the_checkpo
     assert load_checkpoint(tmp_path / "closing.safetensors").training["step"] >= 3
     qtbot.waitUntil(lambda: panel.phase == "idle", timeout=WAIT)
     assert panel.finish_reason == "stopped"
+
+
+def test_the_bf16_box_trains_in_mixed_precision_and_the_checkpoint_says_so(qtbot, tmp_path):
+    panel = new_panel(qtbot, tmp_path / "bf16.safetensors", max_steps=3)
+    assert panel.settings().precision == "fp32"
+    panel.bf16_check.click()
+    assert panel.settings().train_config().precision == "bf16"
+    assert run(qtbot, panel) == "completed"
+    saved = load_checkpoint(tmp_path / "bf16.safetensors")
+    assert saved.training["train_config"]["precision"] == "bf16" and saved.training["step"] == 3

@@ -183,6 +183,11 @@ class TrainingPanel(QWidget):
         self.sample_every_spin.setSuffix(" steps")
         self.sample_every_spin.setToolTip("Draw the fixed-noise sample grid this often (0: at epoch ends)")
         hform.addRow("Samples every", self.sample_every_spin)
+        self.bf16_check = QCheckBox("bfloat16 (mixed precision)")
+        self.bf16_check.setToolTip(
+            "Run the training forward passes in bfloat16: about 2x faster on CPUs with bf16 units (AVX512-BF16,\n"
+            "AMX) and on recent GPUs, slower elsewhere. Weights, evaluation and checkpoints stay float32.")
+        hform.addRow("Precision", self.bf16_check)
         col.addWidget(hyper_box)
 
         out_box = QGroupBox("Checkpoint")
@@ -407,7 +412,7 @@ class TrainingPanel(QWidget):
             gan_loss=self.gan_loss_combo.currentText(),
             levels=self.levels_spin.value() if kind == "pixelcnn" else None, seed=self.seed_spin.value(),
             max_steps=self.max_steps_spin.value() or None, sample_every=self.sample_every_spin.value(),
-            checkpoint_path=out, device=str(self.state.device),
+            checkpoint_path=out, device=str(self.state.device), precision="bf16" if self.bf16_check.isChecked() else "fp32",
             model_overrides=dict(self.config_overrides), train_overrides=dict(self.train_overrides),
         )
 

@@ -68,6 +68,7 @@ class RunSettings:
     sample_every: int | None = None  # None: default_sample_every(kind)
     checkpoint_path: str = ""
     device: str | None = None
+    precision: str = "fp32"  # or "bf16" (TrainConfig.precision)
     model_overrides: dict[str, Any] = field(default_factory=dict)
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -86,7 +87,7 @@ class RunSettings:
         values: dict[str, Any] = dict(
             epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, max_steps=self.max_steps, seed=self.seed,
             device=self.device, sample_every=every, n_samples=16 if self.kind == "pixelcnn" else 64,
-            checkpoint_path=self.checkpoint_path or None,
+            checkpoint_path=self.checkpoint_path or None, precision=self.precision,
         )
         return TrainConfig(**{**values, **self.train_overrides})
 
