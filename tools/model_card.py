@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engines.checkpoint import load_checkpoint  # noqa: E402
+from engines.references import references_for  # noqa: E402
 
 ARCHITECTURE = {
     "vae": "Convolutional VAE: stride-2 conv encoder -> fc -> (mu, log sigma^2); fc -> transposed-conv decoder",
@@ -28,6 +29,8 @@ BINARIZE = {
     "threshold": "binarized with a fixed threshold (x > 0.5)",
     "stochastic": "binarized stochastically once per image (Bernoulli(x), fixed seed per image), like the standard binarized MNIST",
 }
+
+PRECISION = {"fp32": "float32", "bf16": "bfloat16 autocast for the training forward passes (float32 weights and evaluation)"}
 
 
 def card(path: Path, notes: str = "") -> str:
@@ -42,7 +45,8 @@ def card(path: Path, notes: str = "") -> str:
              f"- pixels: {BINARIZE.get(d.get('binarize', 'none'), d.get('binarize'))}", "",
              "## Training", f"- command: `{t.get('command', 'n/a')}`",
              f"- steps: {t.get('step')} ({t.get('epoch', 0):.2f} epochs), batch {t.get('train_config', {}).get('batch_size')}, seed {t.get('train_config', {}).get('seed')}",
-             f"- time: {t.get('seconds', 0) / 60:.1f} min on {t.get('machine', t.get('device', 'n/a'))}", ""]
+             f"- time: {t.get('seconds', 0) / 60:.1f} min on {t.get('machine', t.get('device', 'n/a'))}",
+             f"- precision: {PRECISION.get(t.get('train_config', {}).get('precision', 'fp32'))}", ""]
     history = t.get("history", [])
     if history:
         keys = list(history[0].get("test") or history[0].get("train"))
@@ -57,14 +61,30 @@ def card(path: Path, notes: str = "") -> str:
         lines += ["## Metrics", "", f"Reproduce: `latent-explorer eval checkpoints/{path.name}{root}` (seeded: same numbers).",
                   "", "```json",
                   json.dumps(ckpt.metrics, indent=2), "```", ""]
+        measured = ckpt.metrics.get("eval", {})
+        refs = references_for(ckpt.kind, d.get("name"), measured.get("binarize", d.get("binarize")))
+        if refs:
+            lines += ["## Published references (same protocol)", ""]
+            lines += [f"- {r.metric} {r.value:g}: {r.source}" for r in refs]
+            lines.append("")
     return "\n".join(lines)
+
+
+def existing_notes(card_path: Path) -> str:
+    """The hand-written paragraph of a card written before (between the title and "## Model"), kept on rewrites."""
+    if not card_path.is_file():
+        return ""
+    text = card_path.read_text()
+    start, end = text.find("\n"), text.find("## Model")
+    return text[start:end].strip() if 0 <= start < end else ""
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("checkpoint")
-    parser.add_argument("--notes", default="")
+    parser.add_argument("--notes", default="", help="the card's opening paragraph (default: the existing card's)")
     args = parser.parse_args()
     path = Path(args.checkpoint)
-    path.with_suffix(".md").write_text(card(path, args.notes))
+    notes = args.notes or existing_notes(path.with_suffix(".md"))
+    path.with_suffix(".md").write_text(card(path, notes))
     print(f"wrote {path.with_suffix('.md')}")
