@@ -48,6 +48,8 @@ class Checkpoint:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # saved latent attribute vectors
     train_state: dict[str, Any] | None = None  # optimizers, step, RNG: present in resumable files
     stored_dtype: torch.dtype = torch.float32  # of the weights in the file (bundled files use float16)
+    # A held-out sample carried in the file (engines.data.sample): images, labels, label_names, label_kinds
+    sample: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -90,11 +92,13 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     vectors: dict[str, np.ndarray] | None = None,
     train_state: dict[str, Any] | None = None,
+    sample: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint atomically: a temp file in the same folder, fsync, then rename over `path`.
 
     `train_state` (optional) holds {"step": int, "optimizers": {name: state_dict}, "rng": {name:
-    uint8 tensor}, "extra": JSON-able dict} for resuming a run.
+    uint8 tensor}, "extra": JSON-able dict} for resuming a run. `sample` (optional) is a held-out
+    sample from engines.data.sample.take_sample.
     A crash at any moment leaves either the old file or the new one, never half of one.
     """
     path = Path(path)
@@ -112,6 +116,11 @@ def save_checkpoint(
         "metrics": metrics or {},
         "vectors": sorted((vectors or {}).keys()),
     }
+    if sample is not None:
+        tensors["sample/images"] = torch.as_tensor(sample["images"], dtype=torch.uint8).contiguous()
+        tensors["sample/labels"] = torch.as_tensor(sample["labels"], dtype=torch.float32).contiguous()
+        meta["sample"] = {"count": int(tensors["sample/images"].shape[0]), "label_names": list(sample["label_names"]),
+                          "label_kinds": dict(sample["label_kinds"])}
     if train_state is not None:
         meta["train_state"] = {
             "step": int(train_state["step"]),
@@ -225,6 +234,13 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
             raise CheckpointError(f"{path.name}: resumable state is incomplete (missing {error})") from error
     vectors = {k.removeprefix("vector/"): v.numpy() for k, v in tensors.items() if k.startswith("vector/")}
     stored = next((w.dtype for w in weights.values() if w.is_floating_point()), torch.float32)
+    sample = None
+    if "sample" in meta:
+        try:
+            sample = {"images": tensors["sample/images"], "labels": tensors["sample/labels"],
+                      "label_names": meta["sample"]["label_names"], "label_kinds": meta["sample"]["label_kinds"]}
+        except KeyError as error:
+            raise CheckpointError(f"{path.name}: its held-out sample is incomplete (missing {error})") from error
     return Checkpoint(
         model=model,
         path=path,
@@ -235,6 +251,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         vectors=vectors,
         train_state=train_state,
         stored_dtype=stored,
+        sample=sample,
     )
 
 
@@ -246,6 +263,6 @@ def update_checkpoint(path: str | os.PathLike, *, metrics: dict[str, Any] | None
     model = ckpt.model.to(ckpt.stored_dtype)  # keep the file's precision (float16 for bundled files)
     save_checkpoint(
         path, model, dataset=ckpt.dataset, label_names=ckpt.label_names, training=ckpt.training,
-        metrics=ckpt.metrics, vectors=ckpt.vectors, train_state=ckpt.train_state,
+        metrics=ckpt.metrics, vectors=ckpt.vectors, train_state=ckpt.train_state, sample=ckpt.sample,
     )
     return ckpt

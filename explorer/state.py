@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engines.checkpoint import Checkpoint, load_checkpoint
 from engines.data import DatasetError, DataSpec, load_dataset
+from engines.data.sample import heldout_or_sample
 from engines.device import pick_device
 
 
@@ -107,7 +108,9 @@ class ExplorerState(QObject):
     def dataset(self, train: bool = False):
         """The open model's dataset split (loaded once, cached; safe to call from worker threads).
 
-        Raises engines.data.DatasetError (e.g. MNIST files missing) or RuntimeError without a model.
+        The held-out split falls back on the sample a bundled checkpoint carries when the dataset's
+        files are missing (engines.data.sample). Raises engines.data.DatasetError (e.g. MNIST files
+        missing, nothing carried) or RuntimeError without a model.
         """
         checkpoint = self.checkpoint
         if checkpoint is None:
@@ -118,7 +121,10 @@ class ExplorerState(QObject):
             if train not in self._datasets:
                 if not checkpoint.dataset:
                     raise DatasetError("the checkpoint does not say which dataset it was trained on")
-                self._datasets[train] = load_dataset(DataSpec.from_dict(checkpoint.dataset), train=train)
+                if train:
+                    self._datasets[train] = load_dataset(DataSpec.from_dict(checkpoint.dataset), train=True)
+                else:  # a bundled model carries a few test images for machines without the dataset
+                    self._datasets[train] = heldout_or_sample(checkpoint.dataset, checkpoint.sample)
             return self._datasets[train]
 
     def set_device(self, device: str) -> None:

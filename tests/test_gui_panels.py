@@ -246,6 +246,26 @@ def test_missing_dataset_is_reported_once_not_retried_on_every_move(qtbot, panel
     assert "unavailable" in panel.scatter_status.text()
 
 
+def test_without_the_dataset_files_the_scatter_uses_the_sample_the_model_carries(qtbot, panel_checkpoints, tmp_path):
+    from engines.checkpoint import load_checkpoint
+    from engines.data.sample import take_sample
+
+    ckpt = load_checkpoint(panel_checkpoints["vae"])
+    carried = take_sample(load_dataset(SPEC, train=False), 60)
+    path = save_checkpoint(tmp_path / "bundled.safetensors", ckpt.model, sample=carried,
+                           dataset={"name": "mnist", "root": str(tmp_path / "no-such-folder")})
+    state = open_state(path)
+    panel = MapPanel(state)
+    panel.tiles_check.setChecked(False)
+    show(qtbot, panel)
+    qtbot.waitUntil(lambda: "carried in the model file" in panel.scatter_status.text(), timeout=WAIT_MS)
+    assert len(panel._scatter_rows) == 60 and "60 of the 60 test images" in panel.scatter_status.text()
+    with torch.no_grad():
+        mu, _ = state.model.encode(carried["images"].float() / 255)
+    order = panel.encoded.data.indices
+    np.testing.assert_allclose(panel.encoded.data.latents, mu[order].numpy(), atol=1e-5)
+
+
 # --- interpolation ------------------------------------------------------------------------------
 def test_interpolation_png_export_latents_decode_to_the_written_frames(qtbot, panel_checkpoints, tmp_path):
     state = open_state(panel_checkpoints["vae"])

@@ -1,24 +1,38 @@
 """Copy a training checkpoint into checkpoints/ without its optimizer and RNG state, with the weights
 stored as float16 (a sixth of the size in all; loading casts them back to float32), keeping config,
 dataset, training summary, metrics and vectors. Evaluate the published file, not the run's.
+With --sample N it also carries the first N held-out images of its dataset (engines.data.sample), so
+the app's dataset views work on a machine without the dataset's files.
 
-    python tools/publish_checkpoint.py runs/vae-mnist-2d.safetensors checkpoints/vae-mnist-2d.safetensors
+    python tools/publish_checkpoint.py runs/vae-mnist-2d.safetensors checkpoints/vae-mnist-2d.safetensors \
+        [--sample 1000 --data-root ../shared/datasets]
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
-from engines.checkpoint import load_checkpoint, save_checkpoint
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engines.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from engines.data.sample import take_sample  # noqa: E402
+from engines.evaluation import heldout_dataset  # noqa: E402
 
 
-def publish(src: str, dst: str) -> None:
+def publish(src: str, dst: str, sample: int = 0, data_root: str | None = None) -> None:
     ckpt = load_checkpoint(src)  # train state is not loaded unless asked for
+    carried = take_sample(heldout_dataset(ckpt, data_root), sample) if sample else ckpt.sample
     save_checkpoint(dst, ckpt.model.half(), dataset=ckpt.dataset, label_names=ckpt.label_names, training=ckpt.training,
-                    metrics=ckpt.metrics, vectors=ckpt.vectors)
+                    metrics=ckpt.metrics, vectors=ckpt.vectors, sample=carried)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    publish(sys.argv[1], sys.argv[2])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("src")
+    parser.add_argument("dst")
+    parser.add_argument("--sample", type=int, default=0, help="carry the first N held-out images (0: keep the source's)")
+    parser.add_argument("--data-root", help="where the dataset's files are (default: the checkpoint's own root)")
+    args = parser.parse_args()
+    publish(args.src, args.dst, args.sample, args.data_root)

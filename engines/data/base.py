@@ -32,6 +32,8 @@ class ImageDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     attribute_kinds: dict[str, str]
     skipped: dict[str, int]
     skipped_files: list[tuple[str, str]]
+    is_sample: bool = False  # True: a checkpoint's carried sample standing in for the split (data.sample)
+    missing: str | None = None  # then: why the split itself could not be loaded
 
     def __init__(self, spec: DataSpec, label_names: list[str], attribute_kinds: dict[str, str]) -> None:
         self.spec = spec

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from engines import latent
+from engines.data.sample import describe
 from explorer.state import ExplorerState
 
 from .encoded import DEFAULT_COUNT, EncodedData, encoded_set
@@ -325,7 +326,7 @@ class ArithmeticPanel(QWidget):
             self.attribute_combo.addItems([a.name for a in self._attributes])
             if previous:
                 self.attribute_combo.setCurrentText(previous)
-        self.labels_status.setText(f"{len(data.latents)} held-out images encoded." if self._attributes else
+        self.labels_status.setText(f"{describe(data.dataset, len(data.latents))} encoded." if self._attributes else
                                    "This dataset has no labels; use exemplars.")
         self._attribute_picked()
 

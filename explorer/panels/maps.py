@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from engines import latent
+from engines.data.sample import describe
 from explorer.state import ExplorerState
 
 from .encoded import DEFAULT_COUNT, EncodedData, encoded_set
@@ -442,7 +443,7 @@ class MapPanel(QWidget):
     def _on_encoded(self, data: EncodedData) -> None:
         if self.state.kind != "vae" or data.latents.shape[1] != self.state.latent_dim:
             return
-        self.scatter_status.setText(f"{len(data.latents)} held-out images (encoder means).")
+        self.scatter_status.setText(f"{describe(data.dataset, len(data.latents))} (encoder means).")
         self._pca = latent.principal_directions(data.latents)
         with signals_blocked(self.colour_combo):
             current = self._wanted_colour or self.colour_combo.currentText()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engines.data import DataSpec, load_dataset
+from engines.data.sample import heldout_or_sample
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def dataset_image(state, checkpoint, index: int) -> np.ndarray:
     if state is not None and state.checkpoint is checkpoint:
         dataset = state.dataset(train=False)
     else:
-        dataset = load_dataset(DataSpec.from_dict(checkpoint.dataset), train=False)
+        dataset = heldout_or_sample(checkpoint.dataset, checkpoint.sample)
     if not 0 <= index < len(dataset):
         raise ValueError(f"the dataset has {len(dataset)} images; #{index} is out of range")
     image, _ = dataset[index]
