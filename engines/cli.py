@@ -169,11 +169,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if skipped and ctx.is_main:
             print(f"skipped {sum(skipped.values())} file(s): " + ", ".join(f"{n} {why}" for why, n in skipped.items()), file=sys.stderr)
         config = _train_config(args, out, saved, device)
+        command = "latent-explorer " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
         if args.resume:
             trainer = Trainer.from_checkpoint(args.resume, train_data, config, test_data, dist=ctx)
+            if command:  # the card shows how the run was made: its first command, then each resume
+                trainer.summary["resumed_with"] = [*trainer.summary.get("resumed_with", []), command]
         else:
             model = create_model(args.model, _model_config(args, spec, train_data), seed=config.seed)
-            command = "latent-explorer " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
             summary = {"command": command} if command else None
             trainer = Trainer(model, train_data, config, test_data, summary=summary, dist=ctx)
         if ctx.enabled and ctx.is_main:

@@ -142,3 +142,15 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path: Path) -> None:
     assert "stopped at step" in stdout and "Traceback" not in stderr
     ckpt = load_checkpoint(out, with_train_state=True)
     assert 0 < ckpt.training["step"] < 50 * (50_000 // 16) and ckpt.train_state["step"] == ckpt.training["step"]
+
+
+def test_a_resumed_run_records_its_first_command_and_each_resume(tmp_path: Path) -> None:
+    out = tmp_path / "r.safetensors"
+    first = ["train", "--model", "vae", "--dataset", "shapes", "--image-size", "28", "--channels", "1",
+             "--latent-dim", "2", "--batch-size", "8", "--max-steps", "2", "--out", str(out)]
+    assert cli(*first).returncode == 0
+    again = cli("train", "--resume", str(out), "--max-steps", "3")
+    assert again.returncode == 0, again.stderr
+    training = load_checkpoint(out).training
+    assert training["command"] == "latent-explorer " + " ".join(first) and training["step"] == 3
+    assert training["resumed_with"] == [f"latent-explorer train --resume {out} --max-steps 3"]

@@ -44,6 +44,7 @@ def card(path: Path, notes: str = "") -> str:
              "## Data", f"- dataset: `{d.get('name')}`, {d.get('image_size')}x{d.get('image_size')}x{d.get('channels')}",
              f"- pixels: {BINARIZE.get(d.get('binarize', 'none'), d.get('binarize'))}", "",
              "## Training", f"- command: `{t.get('command', 'n/a')}`",
+             *[f"- resumed with: `{c}`" for c in t.get("resumed_with", [])],
              f"- steps: {t.get('step')} ({t.get('epoch', 0):.2f} epochs), batch {t.get('train_config', {}).get('batch_size')}, seed {t.get('train_config', {}).get('seed')}",
              f"- time: {t.get('seconds', 0) / 60:.1f} min on {t.get('machine', t.get('device', 'n/a'))}",
              f"- precision: {PRECISION.get(t.get('train_config', {}).get('precision', 'fp32'))}", ""]
