@@ -168,3 +168,19 @@ def test_the_bf16_box_trains_in_mixed_precision_and_the_checkpoint_says_so(qtbot
     assert run(qtbot, panel) == "completed"
     saved = load_checkpoint(tmp_path / "bf16.safetensors")
     assert saved.training["train_config"]["precision"] == "bf16" and saved.training["step"] == 3
+
+
+def test_pixelcnn_width_and_depth_fields_reach_the_model(qtbot, tmp_path):
+    panel = TrainingPanel(ExplorerState(), None)
+    qtbot.addWidget(panel)
+    panel.train_overrides = {"eval_batches": 1}
+    panel.configure(model="vae", dataset="shapes", image_size=28, channels=1)
+    assert panel.hyper_form.isRowVisible(panel.latent_spin) and not panel.hyper_form.isRowVisible(panel.layers_spin)
+    panel.configure(model="pixelcnn", hidden=12, layers=3, batch_size=8, max_steps=2,
+                    checkpoint_path=tmp_path / "p.safetensors")
+    assert panel.hyper_form.isRowVisible(panel.hidden_spin) and not panel.hyper_form.isRowVisible(panel.latent_spin)
+    assert run(qtbot, panel) == "completed"
+    config = load_checkpoint(tmp_path / "p.safetensors").model.config
+    assert (config.hidden, config.n_layers, config.levels) == (12, 3, 2)
+    panel.configure(hidden=0, layers=0)  # back to the defaults
+    assert panel.settings().model_config(panel.settings().data_spec())["n_layers"] == 10

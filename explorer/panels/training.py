@@ -176,6 +176,14 @@ class TrainingPanel(QWidget):
         self.levels_spin = self._spin(2, 256, 2)
         self.levels_spin.setToolTip("Intensity levels per channel (2: binarized images)")
         hform.addRow("Levels", self.levels_spin)
+        self.hidden_spin = self._spin(0, 1024, 0)
+        self.hidden_spin.setSpecialValueText("default (64 gray, 96 colour)")
+        self.hidden_spin.setToolTip("PixelCNN channels per layer (a multiple of the image's channels)")
+        hform.addRow("Width", self.hidden_spin)
+        self.layers_spin = self._spin(0, 64, 0)
+        self.layers_spin.setSpecialValueText("default (10)")
+        self.layers_spin.setToolTip("PixelCNN gated layers: more see further up the image, and cost more")
+        hform.addRow("Layers", self.layers_spin)
         self.seed_spin = self._spin(0, 2**31 - 1, 0)
         hform.addRow("Seed", self.seed_spin)
         self.sample_every_spin = self._spin(0, 10**7, 100)
@@ -319,7 +327,8 @@ class TrainingPanel(QWidget):
         self.latent_spin.setValue(default_latent_dim(kind))
         self.hyper_form.setRowVisible(self.latent_spin, kind != "pixelcnn")
         self.hyper_form.setRowVisible(self.gan_loss_combo, kind == "gan")
-        self.hyper_form.setRowVisible(self.levels_spin, kind == "pixelcnn")
+        for spin in (self.levels_spin, self.hidden_spin, self.layers_spin):
+            self.hyper_form.setRowVisible(spin, kind == "pixelcnn")
         self.lr_edit.setPlaceholderText(f"model default ({default_lr_text(kind)})")
         self.sample_every_spin.setValue(default_sample_every(kind))
         self.log_check.setChecked(kind != "gan")  # GAN (WGAN) losses can be negative
@@ -358,11 +367,13 @@ class TrainingPanel(QWidget):
 
     def configure(self, **values: Any) -> None:
         """Set form fields by name: model, dataset, root, image_size, channels, epochs, max_steps,
-        batch_size, lr (None: default), latent_dim, gan_loss, levels, seed, sample_every, checkpoint_path."""
+        batch_size, lr (None: default), latent_dim, gan_loss, levels, hidden, layers (0: default), seed,
+        sample_every, checkpoint_path."""
         combos = {"model": self.model_combo, "dataset": self.dataset_combo, "image_size": self.size_combo,
                   "channels": self.channels_combo}
         spins = {"epochs": self.epochs_spin, "max_steps": self.max_steps_spin, "batch_size": self.batch_spin,
                  "latent_dim": self.latent_spin, "levels": self.levels_spin, "seed": self.seed_spin,
+                 "hidden": self.hidden_spin, "layers": self.layers_spin,
                  "sample_every": self.sample_every_spin}
         order = ["model", "dataset", "image_size", "channels"]  # these reset defaults of the others
         for name in sorted(values, key=lambda n: order.index(n) if n in order else len(order)):
@@ -411,6 +422,8 @@ class TrainingPanel(QWidget):
             latent_dim=self.latent_spin.value() if kind != "pixelcnn" else None,
             gan_loss=self.gan_loss_combo.currentText(),
             levels=self.levels_spin.value() if kind == "pixelcnn" else None, seed=self.seed_spin.value(),
+            hidden=self.hidden_spin.value() or None if kind == "pixelcnn" else None,
+            layers=self.layers_spin.value() or None if kind == "pixelcnn" else None,
             max_steps=self.max_steps_spin.value() or None, sample_every=self.sample_every_spin.value(),
             checkpoint_path=out, device=str(self.state.device), precision="bf16" if self.bf16_check.isChecked() else "fp32",
             model_overrides=dict(self.config_overrides), train_overrides=dict(self.train_overrides),

@@ -63,6 +63,8 @@ class RunSettings:
     latent_dim: int | None = None
     gan_loss: str = "ns"
     levels: int | None = None
+    hidden: int | None = None  # PixelCNN width and depth (None: the defaults)
+    layers: int | None = None
     seed: int = 0
     max_steps: int | None = None
     sample_every: int | None = None  # None: default_sample_every(kind)
@@ -79,7 +81,8 @@ class RunSettings:
         return run_data_spec(self.kind, self.dataset, self.root, self.image_size, self.channels, self.levels)
 
     def model_config(self, spec: DataSpec) -> dict[str, Any]:
-        config = run_model_config(self.kind, spec, self.latent_dim, self.levels, gan_loss=self.gan_loss)
+        config = run_model_config(self.kind, spec, self.latent_dim, self.levels, self.hidden, self.layers,
+                                  gan_loss=self.gan_loss)
         return {**config, **self.model_overrides}
 
     def train_config(self) -> TrainConfig:
