@@ -207,3 +207,11 @@ def test_pixelcnn_learning_rate_follows_a_cosine_to_zero() -> None:
         if isinstance(event, StepDone):
             rates.append(trainer.optimizers["main"].param_groups[0]["lr"])
     assert rates == pytest.approx([1e-3, 1e-3 * (0.5 + 0.5 * np.cos(np.pi / 4)), 0.5e-3, 1e-3 * (0.5 - 0.5 * np.cos(np.pi / 4))])
+
+
+def test_a_stop_request_cuts_the_held_out_evaluation_short() -> None:
+    trainer = Trainer(create_model("vae", TINY["vae"]), shapes(64), TrainConfig(batch_size=16, sample_every=None),
+                      test_data=shapes(64, train=False))
+    assert set(trainer.evaluate()) == {"loss", "recon", "kl"}
+    trainer.stop()
+    assert trainer.evaluate() == {}

@@ -237,7 +237,8 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Mean held-out losses per image (empty without test data or for models that have none)."""
+        """Mean held-out losses per image (empty without test data, for models that have none, or when a
+        stop request arrives meanwhile: a stop should not wait for a long evaluation)."""
         if self.test_data is None or len(self.test_data) == 0 or not self.dist.is_main:
             return {}
         was_training = self.model.training
@@ -250,6 +251,9 @@ class Trainer:
             for b, start in enumerate(range(0, len(order), self.batch_size)):
                 if self.config.eval_batches is not None and b >= self.config.eval_batches:
                     break
+                if self._stop.is_set():
+                    log.info("held-out evaluation skipped: stop requested")
+                    return {}
                 images, extra = self._batch(self.test_data, order[start:start + self.batch_size])
                 for k, v in self.recipe.evaluate(self.model, images, gen, **extra).items():
                     sums[k] = sums.get(k, 0.0) + v
