@@ -40,7 +40,9 @@ def card(path: Path, notes: str = "") -> str:
     lines = [f"# {path.stem}", "", *([notes.strip(), ""] if notes else []),
              "## Model", f"- kind: `{ckpt.kind}` — {ARCHITECTURE.get(ckpt.kind, '')}",
              f"- config: `{json.dumps(ckpt.model.config_dict())}`", f"- parameters: {params:,}",
-             f"- file: `{path.name}` ({path.stat().st_size / 1e6:.1f} MB, weights only)", "",
+             f"- file: `{path.name}` ({path.stat().st_size / 1e6:.1f} MB: weights"
+             + (f" and the first {len(ckpt.sample['images'])} test images, for machines without the dataset)" if ckpt.sample
+                else " only)"), "",
              "## Data", f"- dataset: `{d.get('name')}`, {d.get('image_size')}x{d.get('image_size')}x{d.get('channels')}",
              f"- pixels: {BINARIZE.get(d.get('binarize', 'none'), d.get('binarize'))}", "",
              "## Training", f"- command: `{t.get('command', 'n/a')}`",
