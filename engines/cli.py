@@ -20,7 +20,7 @@ from .evaluation import classifier_filename
 from .images import save_png, to_grid
 from .models import MODEL_CLASSES
 from .models.classifier import config_for_dataset
-from .references import references_for, target_for
+from .references import HIGHER_IS_BETTER, meets, references_for, target_for
 from .training import (
     PRECISIONS,
     CheckpointSaved,
@@ -299,14 +299,16 @@ def _print_references(kind: str, m: dict[str, Any], refs) -> None:
     for metric in ("iw_nll", "nll", "inception_score"):
         target = target_for(kind, dataset, metric, binarize)
         if target is not None and metric in flat:
-            met = flat[metric] <= target if metric != "inception_score" else flat[metric] >= target
-            sign = "<=" if metric != "inception_score" else ">="
-            print(f"  target             {metric} {sign} {target:g}: {'met' if met else 'not met'}")
+            sign = ">=" if metric in HIGHER_IS_BETTER else "<="
+            print(f"  target             {metric} {sign} {target:g}: {_met(meets(metric, flat[metric], target))}")
     target = target_for(kind, dataset, "arithmetic_rate")
-    for name in m.get("attribute_arithmetic", {}):
-        if target is not None:
-            rate = flat[f"{name}_rate"]
-            print(f"  target             {name} vector success >= {target:.0%}: {'met' if rate >= target else 'not met'}")
+    for name in m.get("attribute_arithmetic", {}) if target is not None else ():
+        rate = flat[f"{name}_rate"]
+        print(f"  target             {name} vector success >= {target:.0%}: {_met(meets('arithmetic_rate', rate, target))}")
+
+
+def _met(met: bool) -> str:
+    return "met" if met else "not met"
 
 
 def _print_judged(m: dict[str, Any], judge) -> None:

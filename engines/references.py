@@ -6,8 +6,15 @@ are not comparable with those of grayscale MNIST, so each entry names the binari
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+HIGHER_IS_BETTER = frozenset({"inception_score", "accuracy", "arithmetic_rate"})  # likelihoods (nats): lower
+
+
+def meets(metric: str, value: float, target: float) -> bool:
+    """Whether `value` reaches `target` in the metric's own direction."""
+    return value >= target if metric in HIGHER_IS_BETTER else value <= target
 
 
 @dataclass(frozen=True)
@@ -18,7 +25,10 @@ class Reference:
     value: float
     source: str
     binarized: bool | None = None  # True: binarized data only; False: grayscale only; None: either
-    lower_is_better: bool = True
+    lower_is_better: bool = field(init=False)  # from the metric (HIGHER_IS_BETTER)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lower_is_better", self.metric not in HIGHER_IS_BETTER)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -32,9 +42,8 @@ REFERENCES = (
     Reference("pixelcnn", "mnist", "nll", 81.30, "PixelCNN (van den Oord et al. 2016, Pixel RNN paper, Table 4)",
               binarized=True),
     Reference("gan", "mnist", "inception_score", 9.9, "real MNIST test images under a good classifier (issue's figure; "
-              "eval also prints its own real-data score)", lower_is_better=False),
-    Reference("classifier", "mnist", "accuracy", 0.9905, "LeNet-5 (LeCun et al. 1998): 0.95% test error",
-              lower_is_better=False),
+              "eval also prints its own real-data score)"),
+    Reference("classifier", "mnist", "accuracy", 0.9905, "LeNet-5 (LeCun et al. 1998): 0.95% test error"),
 )
 
 # What this project aims for on its bundled models (the issue's targets); rates are fractions.
