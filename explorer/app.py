@@ -12,11 +12,10 @@ from PySide6.QtWidgets import QApplication
 from engines.checkpoint import SUFFIX, CheckpointError, read_metadata
 from engines.device import available_devices, pick_device
 
-from .decoder import stop_all_decoders
+from . import threads
 from .main_window import MainWindow
 from .settings import APPLICATION, ORGANIZATION
 from .state import ExplorerState
-from .workers import stop_all_jobs
 
 log = logging.getLogger(__name__)
 # Checkpoints shipped with (or trained into) the repository; the first one opens when none is named.
@@ -99,9 +98,18 @@ def build_window(argv: list[str]) -> MainWindow:
     return window
 
 
-def _stop_workers() -> None:
-    stop_all_jobs()
-    stop_all_decoders()
+def run_window(window: MainWindow) -> int:
+    """Show the window and run the event loop until the app quits; returns the exit code.
+
+    Closing the window waits (visibly) for background threads before it closes; should the loop end some
+    other way while a thread still runs, this waits for it here rather than let the process abort."""
+    app = QApplication.instance()
+    window.show()
+    code = app.exec()
+    if threads.running():
+        log.info("waiting for background threads to finish before exiting")
+    threads.wait_for_all(process_events=False)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +118,4 @@ def main(argv: list[str] | None = None) -> int:
         window = build_window(sys.argv[1:] if argv is None else argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    app = QApplication.instance()
-    app.aboutToQuit.connect(_stop_workers)
-    window.show()
-    return app.exec()
+    return run_window(window)

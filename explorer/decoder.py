@@ -100,12 +100,20 @@ class LatentDecoder(QObject):
     def is_running(self) -> bool:
         return self._thread.isRunning()
 
-    def stop(self, timeout_ms: int = 5000) -> bool:
-        """End the worker thread (after the decode in progress); True when it has stopped."""
+    def wait(self, timeout_ms: int) -> bool:
+        """Block up to timeout_ms for the thread to end (after request_stop); True when it has."""
+        return self._thread.wait(timeout_ms)
+
+    def request_stop(self) -> None:
+        """Ask the worker thread to end after the decode in progress; returns at once."""
         with self._wake:
             self._stopping = True
             self._pending = None
             self._wake.notify_all()
+
+    def stop(self, timeout_ms: int = 5000) -> bool:
+        """End the worker thread (after the decode in progress) and wait for it; True when it has stopped."""
+        self.request_stop()
         ok = self._thread.wait(timeout_ms)
         if not ok:
             log.warning("the decoder thread did not stop within %d ms", timeout_ms)
@@ -124,6 +132,11 @@ class LatentDecoder(QObject):
 
 def running_decoders() -> list[LatentDecoder]:
     return [d for d in list(_decoders) if d.is_running()]
+
+
+def request_stop_all_decoders() -> None:
+    for decoder in list(_decoders):
+        decoder.request_stop()
 
 
 def stop_all_decoders(timeout_ms: int = 5000) -> bool:

@@ -31,7 +31,7 @@ from engines.checkpoint import SUFFIX, CheckpointError
 from engines.device import available_devices
 from engines.images import save_png
 
-from . import settings
+from . import settings, threads
 from .bookmarks import BookmarkStrip
 from .decoder import LatentDecoder
 from .image_view import IMAGE_SUFFIXES, local_files, to_uint8
@@ -40,10 +40,13 @@ from .panels.explore import ExplorePanel
 from .panels.info import InfoPanel
 from .session import Session, SessionError, load_session, save_session
 from .state import ExplorerState
-from .workers import stop_all_jobs
+from .workers import cancel_all_jobs, running_jobs
 
 log = logging.getLogger(__name__)
 TITLE = "Latent Explorer"
+STOPPING_TRAINING = "Stopping training: waiting for the current step to finish, then saving its checkpoint…"
+STOPPING_WORK = "Stopping background work: waiting for it to finish…"
+CLOSE_POLL_MS = 50
 
 
 class MessageBanner(QFrame):
@@ -85,6 +88,10 @@ class MainWindow(QMainWindow):
         self.decoder = LatentDecoder(self)
         self.message_box: QMessageBox | None = None  # the last message dialog (non-modal)
         self._shut_down = False
+        self._closing = False  # the window was asked to close and waits for background threads
+        self._close_timer = QTimer(self)
+        self._close_timer.setInterval(CLOSE_POLL_MS)
+        self._close_timer.timeout.connect(self._close_when_idle)
         self.setWindowTitle(TITLE)
         self.setAcceptDrops(True)
 
@@ -493,24 +500,66 @@ class MainWindow(QMainWindow):
         store.setValue("explore/splitter", self.explore.splitter.saveState())
         store.sync()
 
-    def shutdown(self) -> None:
-        """Stop every worker and wait for its thread (at quit, or when the window closes)."""
-        if self._shut_down:
-            return
-        self._shut_down = True
+    def request_stop(self) -> None:
+        """Ask every panel's work, every job and the decoder to stop at their next safe point; returns at once."""
         for panel in self.extra_panels.values():
             if hasattr(panel, "stop_background_work"):
                 panel.stop_background_work()  # e.g. wake and stop a paused training run, so its thread can end
-        stop_all_jobs()
+        cancel_all_jobs()
+        self.decoder.request_stop()
+
+    def background_work(self) -> str | None:
+        """What the window is still waiting for, in words, or None when no background thread runs."""
+        if not running_jobs() and not self.decoder.is_running():
+            return None
+        training = self.extra_panels.get("training")
+        if training is not None and getattr(training, "is_training", lambda: False)():
+            return STOPPING_TRAINING
+        return STOPPING_WORK
+
+    def shutdown(self) -> None:
+        """Stop every worker and wait for its thread (at quit, or when the window closes), however long a
+        step in progress takes: the window keeps painting meanwhile and the process never aborts."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.request_stop()
+        if self.background_work() is not None:
+            self.statusBar().showMessage(self.background_work() or "")
+        threads.wait_for_all()
         self.decoder.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        # A panel with work in hand (a training run) may ask first; it stops that work if the user agrees.
-        if not all(panel.can_close() for panel in self.extra_panels.values() if hasattr(panel, "can_close")):
-            event.ignore()
+        """Close at once when no background thread runs; otherwise ask the work to stop, say so, and close
+        when the last thread has ended (a timer checks; the GUI thread never blocks on a worker)."""
+        if not self._closing:
+            # A panel with work in hand (a training run) may ask first; it stops that work if the user agrees.
+            if not all(panel.can_close() for panel in self.extra_panels.values() if hasattr(panel, "can_close")):
+                event.ignore()
+                return
+            self._closing = True
+            self.save_layout()
+            self.request_stop()
+            for widget in (self.tabs, self.info_dock, self.bookmarks_dock, self.menuBar()):
+                widget.setEnabled(False)  # nothing new starts while the work winds down
+            for action in self.actions():
+                action.setEnabled(False)
+        waiting_for = self.background_work()
+        if waiting_for is not None:
+            event.ignore()  # closing again while waiting changes nothing: a step is never cut short
+            self.banner.show_message("info", waiting_for)
+            self.statusBar().showMessage(waiting_for)
+            if not self._close_timer.isActive():
+                self._close_timer.start()
             return
-        self.save_layout()
+        self._close_timer.stop()
         if self.message_box is not None:
             self.message_box.close()
-        self.shutdown()
+        self.shutdown()  # nothing runs any more: returns at once
         super().closeEvent(event)
+
+    def _close_when_idle(self) -> None:
+        cancel_all_jobs()  # a job started since (by a queued event) is asked to stop too
+        if self.background_work() is None:
+            self._close_timer.stop()
+            self.close()

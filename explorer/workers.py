@@ -82,6 +82,15 @@ class Job(QObject):
     def is_running(self) -> bool:
         return self.thread.isRunning()
 
+    def wait(self, timeout_ms: int) -> bool:
+        """Block up to timeout_ms for the thread to end; True when it has."""
+        return self.thread.wait(timeout_ms)
+
+    @Slot()
+    def _release(self) -> None:
+        self.thread.wait()  # QThread.finished comes from the thread's last moments: let it end
+        _live.discard(self)
+
 
 def start_job(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
     """Run fn(job, *args, **kwargs) in a new QThread; connect to the job's signals right away
@@ -95,7 +104,9 @@ def start_job(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
     # Direct: QThread.quit is thread-safe, and a queued call would wait for a GUI thread that may
     # itself be blocked waiting for this thread (stop_all_jobs at exit).
     runner.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-    job.finished.connect(lambda: _live.discard(job))
+    # Forget the job only once its thread has really ended: `finished` is emitted while the thread still
+    # runs, and a QThread destroyed (garbage-collected) before it ends aborts the process.
+    thread.finished.connect(job._release)  # queued to the job, in the GUI thread
     _live.add(job)
     thread.start()
     return job
@@ -103,6 +114,12 @@ def start_job(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
 
 def running_jobs() -> list[Job]:
     return [job for job in _live if job.is_running()]
+
+
+def cancel_all_jobs() -> None:
+    """Ask every job to stop (each stops at its next check); returns at once."""
+    for job in list(_live):
+        job.cancel()
 
 
 def stop_all_jobs(timeout_ms: int = 5000) -> bool:

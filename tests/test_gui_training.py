@@ -153,7 +153,8 @@ def test_closing_the_window_while_training_asks_then_stops_and_keeps_the_checkpo
     assert panel.is_training()
     panel.pause()  # a paused run must stop too
     monkeypatch.setattr(panel, "confirm_close", lambda: True)
-    assert window.close()
+    window.close()  # "Yes": the run stops after its step, then the window closes (without blocking on it)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT)
     assert not panel.job.thread.isRunning()
     assert load_checkpoint(tmp_path / "closing.safetensors").training["step"] >= 3
     qtbot.waitUntil(lambda: panel.phase == "idle", timeout=WAIT)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -88,6 +88,7 @@ DATASETS = (("shapes", "Shapes (procedural)"), ("faces", "Faces (procedural)"), 
             ("fashion-mnist", "Fashion-MNIST"), ("cifar10", "CIFAR-10"), ("celeba", "CelebA"),
             ("folder", "Folder of images"))
 PROCEDURAL = ("shapes", "faces")
+STOPPING_TEXT = "Stopping training: waiting for the current step to finish, then saving a checkpoint…"
 REDRAW_MS = 100  # curves, progress and grid redraw at most 10 times a second
 BANNER_STYLE = {"error": "background: #7a2020; color: white; padding: 6px; border-radius: 3px;",
                 "info": "background: #1e3a5a; color: white; padding: 6px; border-radius: 3px;"}
@@ -498,7 +499,7 @@ class TrainingPanel(QWidget):
         if self.phase in ("running", "paused") and self._control is not None:
             self._control.stop()
             self._set_phase("stopping")
-            self.status_label.setText("Stopping after this step and saving a checkpoint…")
+            self.status_label.setText(STOPPING_TEXT)
 
     def is_training(self) -> bool:
         return self.job is not None and self.job.is_running()
@@ -682,29 +683,36 @@ class TrainingPanel(QWidget):
         return answer == QMessageBox.StandardButton.Yes
 
     def can_close(self) -> bool:
-        """For the main window's closeEvent: True when nothing trains, or the user agreed to stop it
-        (then the run is stopped, its checkpoint written and its thread finished)."""
+        """For the main window's closeEvent: True when nothing trains, or the user agreed to stop the run
+        (then it is asked to stop after the step in progress, which writes its checkpoint; the window
+        waits for the thread without blocking)."""
         if not self.is_training():
             return True
         if not self.confirm_close():
             return False
-        self.stop_and_wait()
+        self.stop()
         return True
 
-    def stop_and_wait(self, timeout_ms: int = 60_000) -> bool:
-        """Stop the run (it saves a checkpoint) and block until its thread ends."""
+    def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
+        """For scripts: stop the run (it saves a checkpoint) and wait until its thread ends, processing
+        events meanwhile (the GUI never freezes); True when it has ended."""
+        self.stop()
         if self._control is not None:
-            self._control.stop()
+            self._control.stop()  # also before the trainer exists, or when the phase says idle
         if self.job is None:
             return True
-        if self.phase != "idle":
-            self._set_phase("stopping")
-        finished = self.job.thread.wait(timeout_ms)
-        if not finished:
-            log.warning("the training thread did not stop within %d ms", timeout_ms)
-        return finished
+        start = time.monotonic()
+        app = QCoreApplication.instance()
+        while not self.job.wait(50):
+            if app is not None:
+                app.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+            if timeout_ms is not None and (time.monotonic() - start) * 1000 >= timeout_ms:
+                log.warning("the training thread did not stop within %d ms", timeout_ms)
+                return False
+        return True
 
     def stop_background_work(self) -> None:
-        """At exit: wake a paused run and stop it, so stop_all_jobs can wait for its thread."""
+        """At exit: wake a paused run and stop it after the step in progress (non-blocking)."""
+        self.stop()
         if self._control is not None:
             self._control.stop()
