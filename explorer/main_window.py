@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engines.checkpoint import SUFFIX, CheckpointError
+from engines.checkpoint import SUFFIX, Checkpoint, CheckpointError
 from engines.device import available_devices
 from engines.images import save_png
 
@@ -239,11 +239,14 @@ class MainWindow(QMainWindow):
             log.exception("opening %s failed", path)
             self.show_error(f"Cannot open {path.name}: {type(error).__name__}: {error}")
             return False
+        self._opened(path)
+        return True
+
+    def _opened(self, path: Path) -> None:
         settings.add_recent_file(path)
         self._fill_recent_menu()
         self.banner.hide()
         self.statusBar().showMessage(f"Opened {path.name}", 8000)
-        return True
 
     def set_device(self, device: str) -> None:
         try:
@@ -369,32 +372,31 @@ class MainWindow(QMainWindow):
         return True
 
     def load_session(self, path: str | Path) -> bool:
-        """Open the session's checkpoint if another is open, then restore z, seed, bookmarks, vectors
-        and panel data. A checkpoint whose hash differs from the one saved is used, with a warning."""
+        """Restore a saved session all or nothing: the file, its checkpoint (opened if another is open) and
+        the size of every latent in it are checked first, and only then are the model, z, seed, bookmarks
+        and vectors replaced; on any failure a one-line message says why and nothing changes. A checkpoint
+        whose hash differs from the one saved is used, with a warning. Panel parts (interpolation path,
+        map settings) are restored last, best effort: one that does not fit gives a warning."""
+        name = Path(path).name
         try:
             session = load_session(path)
-        except SessionError as error:
-            self.show_error(f"Cannot load {Path(path).name}: {error}")
+            checkpoint, warnings = self._session_checkpoint(session)
+            model = checkpoint.model if checkpoint is not None else self.state.model
+            session.check_fits(int(getattr(model.config, "latent_dim", 0)))
+        except (SessionError, CheckpointError) as error:
+            self.show_error(f"Cannot load {name}: {error}")
             return False
-        warnings = []
-        target = Path(session.checkpoint) if session.checkpoint else None
-        current = self.state.checkpoint_path
-        if target is not None and (current is None or current.resolve() != target.resolve()):
-            if target.is_file():
-                if not self.open_checkpoint(target):
-                    return False
-            elif current is None:
-                self.show_error(f"The session's checkpoint {target} is missing; open its checkpoint first")
-                return False
-            else:
-                warnings.append(f"its checkpoint {target.name} is missing; applied to the open model")
+        except Exception as error:  # noqa: BLE001 - e.g. out of memory loading its checkpoint; nothing changed
+            log.exception("loading the session %s failed", path)
+            self.show_error(f"Cannot load {name}: {type(error).__name__}: {error}")
+            return False
+        # Everything fits: from here on nothing can fail halfway.
+        if checkpoint is not None:
+            self.state.set_checkpoint(checkpoint)
+            self._opened(checkpoint.path)
         if session.sha256 and self.state.checkpoint_sha256() != session.sha256:
             warnings.append("it was saved with a different checkpoint file (sha256 differs): latents may not mean the same")
-        try:
-            self.state.restore(session.z, session.seed, session.bookmarks, session.vectors)
-        except ValueError as error:
-            self.show_error(f"Cannot load {Path(path).name}: {error}")
-            return False
+        self.state.restore(session.z, session.seed, session.bookmarks, session.vectors)
         self.explore.set_temperature(session.temperature)
         for key, panel in self.extra_panels.items():
             if key in session.panels and hasattr(panel, "load_session_data"):
@@ -404,10 +406,30 @@ class MainWindow(QMainWindow):
                     log.exception("panel %r: load_session_data failed", key)
                     warnings.append(f"the {key} panel could not restore its part ({error})")
         if warnings:
-            self.show_warning(f"Loaded {Path(path).name}, but " + "; ".join(warnings))
+            self.show_warning(f"Loaded {name}, but " + "; ".join(warnings))
         else:
-            self.statusBar().showMessage(f"Loaded session {Path(path).name}", 8000)
+            self.statusBar().showMessage(f"Loaded session {name}", 8000)
         return True
+
+    def _session_checkpoint(self, session: Session) -> tuple[Checkpoint | None, list[str]]:
+        """The checkpoint a session needs, loaded but not yet current (None: the open one will do), and
+        warnings; raises SessionError or CheckpointError when there is no fitting model."""
+        current = self.state.checkpoint_path
+        if session.checkpoint is None:
+            if current is None:
+                raise SessionError("it names no checkpoint; open one first")
+            return None, []
+        target = Path(session.checkpoint)
+        if current is not None and current.resolve() == target.resolve():
+            return None, []
+        if target.is_file():
+            try:
+                return self.state.load_checkpoint(target), []
+            except CheckpointError as error:
+                raise CheckpointError(f"its checkpoint {target.name} cannot be opened: {error}") from error
+        if current is not None and session.sha256 and self.state.checkpoint_sha256() == session.sha256:
+            return None, []  # the same file, moved: the open one is it
+        raise SessionError(f"its checkpoint {target} is missing; open that model, then load the session again")
 
     # --- export ----------------------------------------------------------------------------------------
     def export_image_dialog(self) -> None:

@@ -8,6 +8,7 @@ panel that offers `session_data()` (e.g. "interpolation"), holding whatever dict
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ import numpy as np
 from .state import Bookmark
 
 FORMAT = "latent-explorer-session/1"
+MAX_SEED = 2**31 - 1  # the seeds the Explore tab offers
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 3.0  # the Explore tab's temperature range
+MAX_LATENT = 1 << 16  # values per latent, far above any model here
 _CORE_KEYS = {"format", "checkpoint", "sha256", "z", "seed", "temperature", "bookmarks", "vectors"}
 
 
@@ -56,33 +60,90 @@ class Session:
 
     @classmethod
     def from_json(cls, doc: Any) -> Session:
+        """Check every field's type and value, then build the session; SessionError (one line naming the
+        field) for anything else, so a damaged file never half-applies."""
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
             raise SessionError(f"not a Latent Explorer session (format {found!r})")
-        try:
-            return cls(
-                checkpoint=doc.get("checkpoint"),
-                sha256=doc.get("sha256"),
-                z=_array(doc["z"]),
-                seed=int(doc.get("seed", 0)),
-                temperature=float(doc.get("temperature", 1.0)),
-                bookmarks=[Bookmark(str(m["name"]), _array(m["z"])) for m in doc.get("bookmarks", [])],
-                vectors={str(k): _array(v) for k, v in doc.get("vectors", {}).items()},
-                panels={k: v for k, v in doc.items() if k not in _CORE_KEYS and isinstance(v, dict)},
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise SessionError(f"the session file is incomplete or damaged ({type(error).__name__}: {error})") from error
+        checkpoint = _optional_str(doc, "checkpoint")
+        sha256 = _optional_str(doc, "sha256")
+        if "z" not in doc:
+            raise SessionError("the session has no z")
+        z = _latent(doc["z"], "z")
+        seed = doc.get("seed", 0)
+        if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+            raise SessionError(f"seed must be a whole number from 0 to {MAX_SEED}, not {_show(seed)}")
+        temperature = doc.get("temperature", 1.0)
+        if not _is_number(temperature) or not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
+            raise SessionError(f"temperature must be a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}, "
+                               f"not {_show(temperature)}")
+        marks = doc.get("bookmarks", [])
+        if not isinstance(marks, list):
+            raise SessionError(f"bookmarks must be a list, not {type(marks).__name__}")
+        bookmarks = []
+        for i, mark in enumerate(marks):
+            if not isinstance(mark, dict) or not isinstance(mark.get("name"), str):
+                raise SessionError(f"bookmarks[{i}] must be an object with a text name and a z")
+            bookmarks.append(Bookmark(mark["name"], _latent(mark.get("z"), f"bookmark {mark['name']!r}")))
+        vectors = doc.get("vectors", {})
+        if not isinstance(vectors, dict):
+            raise SessionError(f"vectors must be an object (name: list of numbers), not {type(vectors).__name__}")
+        return cls(
+            checkpoint=checkpoint, sha256=sha256, z=z, seed=int(seed), temperature=float(temperature),
+            bookmarks=bookmarks, vectors={str(k): _latent(v, f"vector {k!r}") for k, v in vectors.items()},
+            panels={k: v for k, v in doc.items() if k not in _CORE_KEYS and isinstance(v, dict)},
+        )
+
+    def check_fits(self, latent_dim: int) -> None:
+        """Raise SessionError unless z, every bookmark and every vector has `latent_dim` values."""
+        for what, value in [("z", self.z), *((f"bookmark {m.name!r}", m.z) for m in self.bookmarks),
+                            *((f"vector {name!r}", v) for name, v in self.vectors.items())]:
+            if value.size != latent_dim:
+                raise SessionError(f"its {what} has {value.size} values; the model's latent has {latent_dim}")
 
 
 def _floats(array: np.ndarray) -> list[float]:
     return [float(x) for x in np.asarray(array, dtype=np.float32).reshape(-1)]
 
 
-def _array(values: Any) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float32).reshape(-1)
-    if not np.all(np.isfinite(array)):
-        raise ValueError("a latent holds a non-finite value")
-    return array
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number (not a boolean, not a string)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= 2**64  # math.isfinite raises for a huge int
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _optional_str(doc: dict, key: str) -> str | None:
+    value = doc.get(key)
+    if value is not None and not isinstance(value, str):
+        raise SessionError(f"{key} must be text, not {type(value).__name__}")
+    return value
+
+
+def _latent(values: Any, what: str) -> np.ndarray:
+    """A list of finite numbers (JSON) -> float32 array; SessionError naming `what` otherwise."""
+    if not isinstance(values, list):
+        raise SessionError(f"{what} must be a list of numbers, not {type(values).__name__}")
+    if len(values) > MAX_LATENT:
+        raise SessionError(f"{what} has {len(values)} values (at most {MAX_LATENT})")
+    if not all(_is_number(x) for x in values):
+        bad = next(x for x in values if not _is_number(x))
+        raise SessionError(f"{what} must hold finite numbers only, not {_show(bad)}")
+    array = np.asarray(values, dtype=np.float64)
+    if np.any(np.abs(array) > np.finfo(np.float32).max):
+        raise SessionError(f"{what} holds a number too large for float32")
+    return array.astype(np.float32)
 
 
 def save_session(path: str | os.PathLike, session: Session) -> Path:
@@ -105,6 +166,6 @@ def load_session(path: str | os.PathLike) -> Session:
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise SessionError(f"cannot read {path.name}: {error}") from error
     return Session.from_json(doc)

@@ -74,8 +74,15 @@ class ExplorerState(QObject):
     def open_checkpoint(self, path: str | Path, device: str | None = None) -> None:
         """Load a checkpoint (raises engines.checkpoint.CheckpointError) and reset z to the origin."""
         target = pick_device(device) if device else self.device
-        checkpoint = load_checkpoint(path, device=target)
-        self.checkpoint, self.device = checkpoint, target
+        self.set_checkpoint(load_checkpoint(path, device=target), target)
+
+    def load_checkpoint(self, path: str | Path) -> Checkpoint:
+        """Load a checkpoint onto this state's device without making it current (raises CheckpointError)."""
+        return load_checkpoint(path, device=self.device)
+
+    def set_checkpoint(self, checkpoint: Checkpoint, device: torch.device | None = None) -> None:
+        """Make a loaded checkpoint current (its model on `device`, default this state's) and reset z."""
+        self.checkpoint, self.device = checkpoint, device if device is not None else self.device
         with self._dataset_lock:
             self._datasets = {}
         self._sha256 = None
