@@ -144,10 +144,13 @@ class ExplorerState(QObject):
 
     # --- the current latent, with undo ---------------------------------------------------------
     def set_z(self, z: np.ndarray, record: bool = True) -> None:
-        """Make `z` current. `record=False` is for the middle of a continuous edit (see begin_edit)."""
+        """Make `z` current. `record=False` is for the middle of a continuous edit (see begin_edit).
+        Raises ValueError, changing nothing, for the wrong size or a NaN/inf value."""
         z = np.asarray(z, dtype=np.float32).reshape(-1)
         if z.shape != (self.latent_dim,):
             raise ValueError(f"z must have {self.latent_dim} values, not {z.shape[0]}")
+        if not np.all(np.isfinite(z)):
+            raise ValueError("z must hold finite numbers (it holds NaN or inf)")
         if np.array_equal(z, self.z):
             return
         if record and self._edit_start is None:

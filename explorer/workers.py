@@ -19,6 +19,13 @@ from engines.checkpoint import CheckpointError
 from engines.data import DatasetError
 
 log = logging.getLogger(__name__)
+
+
+class WorkError(Exception):
+    """An expected failure of a work function (say, a broken model's NaN output): its one-line message
+    is shown to the user, without a traceback in the log."""
+
+
 _live: set[Job] = set()  # jobs whose threads may still run; kept referenced until they finish
 
 
@@ -40,7 +47,7 @@ class _Runner(QObject):
             value = self._fn(self._job, *self._args, **self._kwargs)
             if not self._job.cancelled:
                 self.result.emit(value)
-        except (DatasetError, CheckpointError) as error:  # expected (missing data, bad file): no traceback
+        except (DatasetError, CheckpointError, WorkError) as error:  # expected (missing data, bad file): no traceback
             log.warning("job failed: %s", error)
             self.failed.emit(str(error).splitlines()[0])
         except Exception as error:  # noqa: BLE001 - shown to the user; must not end the thread silently

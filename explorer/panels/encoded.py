@@ -16,7 +16,7 @@ from engines import latent
 from engines.data import SHAPE_NAMES
 from explorer.state import ExplorerState
 
-from .panel_tools import LatestJob
+from .panel_tools import LatestJob, require_finite
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ def _encode(job, state: ExplorerState, model, n: int) -> EncodedData:
     z, y, idx = latent.encode_dataset(model, dataset, n, batch=250, seed=ENCODE_SEED,
                                       should_stop=lambda: job.cancelled,
                                       progress=lambda done, total: job.report((done, total)))
+    require_finite(z, what="the encoder's output")
     names = list(dataset.label_names)
     return EncodedData(z, y.reshape(len(z), len(names)), idx, names, dict(dataset.attribute_kinds), dataset,
                        _category_names(dataset))

@@ -33,6 +33,7 @@ from ..decoder import LatentDecoder
 from ..image_view import IMAGE_SUFFIXES, ImageView
 from ..state import ExplorerState
 from ..workers import Job, start_job
+from .panel_tools import NONFINITE_MESSAGE, require_finite
 from .sliders import LatentSliders
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def latent_statistics(job: Job, state: ExplorerState, model, with_pca: bool) -> 
     if job.cancelled:
         return {}
     mu, logvar = encode_means(model, images)
+    require_finite(mu, logvar, what="the encoder's output")
     stats = {"model": model, "kl": kl_per_dimension(mu[:KL_IMAGES], logvar[:KL_IMAGES]), "images": n}
     if with_pca:
         mean, components, variance = principal_directions(mu)
@@ -73,7 +75,9 @@ def dataset_image(job: Job, state: ExplorerState, seed: int) -> torch.Tensor:
 @torch.no_grad()
 def encode_image(job: Job, model, image: torch.Tensor) -> dict:
     mu, _ = model.encode(image.unsqueeze(0).to(next(model.parameters()).device))
-    return {"model": model, "z": mu[0].float().cpu().numpy(), "message": "Encoded the image: z is its posterior mean"}
+    z = mu[0].float().cpu().numpy()
+    require_finite(z, what="the encoder's output")
+    return {"model": model, "z": z, "message": "Encoded the image: z is its posterior mean"}
 
 
 def encode_dataset_image(job: Job, state: ExplorerState, model, seed: int) -> dict:
@@ -87,6 +91,7 @@ def project_image(job: Job, model, image: torch.Tensor | None, state: ExplorerSt
         image = dataset_image(job, state, seed)
     result = _project(model, image, steps=steps, lr=0.05,
                       callback=lambda step, loss: job.report((step, steps, loss)), should_stop=lambda: job.cancelled)
+    require_finite(result.z, what="the projected latent")
     return {"model": model, "z": result.z, "message": f"Projected the image: MSE {result.mse:.4f} after {result.steps} steps"}
 
 
@@ -328,7 +333,9 @@ class ExplorePanel(QWidget):
 
     def _on_decoded(self, z: np.ndarray, image: np.ndarray) -> None:
         self.last_decoded_z = z
-        self.image_view.set_image(image)
+        self.image_view.set_image(image)  # NaN pixels show as black
+        if not np.all(np.isfinite(image)):
+            self.statusMessage.emit(f"The decoded image holds NaN/inf values (shown black): {NONFINITE_MESSAGE}")
 
     def _on_sliders_edited(self, z: np.ndarray) -> None:
         self.state.set_z(z)  # inside a drag, begin_edit made this part of one undo step

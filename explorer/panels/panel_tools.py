@@ -12,31 +12,32 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
+from explorer.image_view import to_qimage as _to_qimage
+from explorer.image_view import unit_to_uint8
 from explorer.state import ExplorerState
-from explorer.workers import Job, start_job
+from explorer.workers import Job, WorkError, start_job
 
 log = logging.getLogger(__name__)
 
 LATENT_KINDS = ("vae", "gan")
+NONFINITE_MESSAGE = "the model's output holds NaN/inf values (its weights are broken: see the Model panel)"
+
+
+def require_finite(*arrays: np.ndarray, what: str = "the model's output") -> None:
+    """Raise WorkError (a one-line message, no traceback) when any array holds NaN or inf."""
+    if not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
+        raise WorkError(NONFINITE_MESSAGE.replace("the model's output", what, 1))
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Float images in [0, 1] -> uint8, rounded the way engines.images does (x * 255 + 0.5)."""
-    return (np.clip(images, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    """Float images in [0, 1] (any shape, e.g. a batch) -> uint8, rounded the way engines.images does
+    (x * 255 + 0.5); NaN shows as black and infinities are clamped (never raises)."""
+    return unit_to_uint8(images)
 
 
 def to_qimage(image: np.ndarray) -> QImage:
-    """One (H, W, C) image (float in [0, 1] or uint8, C = 1 or 3) -> an owned QImage."""
-    arr = image if image.dtype == np.uint8 else to_uint8(image)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    arr = np.ascontiguousarray(arr)
-    h, w = arr.shape[:2]
-    if arr.ndim == 2:
-        qimg = QImage(arr.data, w, h, w, QImage.Format.Format_Grayscale8)
-    else:
-        qimg = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888)
-    return qimg.copy()  # QImage does not own the numpy buffer; copy before it goes away
+    """One (H, W, C) image (float in [0, 1] or uint8, C = 1 or 3) -> an owned QImage (NaN-safe)."""
+    return _to_qimage(image)
 
 
 def to_pixmap(image: np.ndarray, size: int | None = None) -> QPixmap:

@@ -28,16 +28,22 @@ class IndicatorBar(QWidget):
         self.setFixedSize(44, 10)
 
     def set_value(self, fraction: float, active: bool) -> None:
+        """NaN shows as an empty bar, infinities as a full or empty one (paintEvent must never raise)."""
+        fraction = float(np.nan_to_num(fraction, nan=0.0, posinf=1.0, neginf=0.0))
         self.fraction, self.active = float(np.clip(fraction, 0.0, 1.0)), bool(active)
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        # The painter is ended whatever happens: an exception with a painter still active crashes Qt.
+        fraction = self.fraction if 0.0 <= self.fraction <= 1.0 else 0.0  # False for NaN too
         painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor(70, 70, 76))
-        width = int(round(self.fraction * self.width()))
-        painter.fillRect(0, 0, max(width, 1 if self.fraction > 0 else 0), self.height(),
-                         QColor(80, 150, 230) if self.active else QColor(130, 130, 130))
-        painter.end()
+        try:
+            painter.fillRect(self.rect(), QColor(70, 70, 76))
+            width = int(round(fraction * self.width()))
+            painter.fillRect(0, 0, max(width, 1 if fraction > 0 else 0), self.height(),
+                             QColor(80, 150, 230) if self.active else QColor(130, 130, 130))
+        finally:
+            painter.end()
 
 
 class LatentSliders(QScrollArea):
@@ -130,7 +136,8 @@ class LatentSliders(QScrollArea):
     # --- z <-> coordinates ---------------------------------------------------------------------------
     def coordinates(self, z: np.ndarray) -> np.ndarray:
         """The coordinates c of z along the basis directions (in slider units)."""
-        return (self._directions.T @ (np.asarray(z, dtype=np.float32) - self._mean)) / self._scale
+        with np.errstate(invalid="ignore", over="ignore"):  # a NaN/inf z gives NaN coordinates, shown centred
+            return (self._directions.T @ (np.asarray(z, dtype=np.float32) - self._mean)) / self._scale
 
     def set_z(self, z: np.ndarray) -> None:
         """Show z; the sliders do not echo it back."""
@@ -139,9 +146,10 @@ class LatentSliders(QScrollArea):
             return
         self._z = z.copy()
         coords = self.coordinates(z)
+        shown = np.nan_to_num(np.clip(coords, -RANGE, RANGE), nan=0.0)  # a NaN coordinate centres its slider
         for k, slider in enumerate(self._sliders):
             with signals_blocked(slider):
-                slider.setValue(int(round(float(np.clip(coords[k], -RANGE, RANGE)) * STEPS)))
+                slider.setValue(int(round(float(shown[k]) * STEPS)))
             self._values[k].setText(f"{coords[k]:.2f}")
 
     def _on_slider(self, k: int, value: int) -> None:
