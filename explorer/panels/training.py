@@ -20,12 +20,14 @@ Driving it from code (tests, benchmarks)::
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QEventLoop, QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -49,6 +51,7 @@ from superqt.utils import signals_blocked
 
 from engines.checkpoint import SUFFIX
 from engines.data import DatasetError, default_shape
+from engines.memory import format_bytes
 from engines.models import MODEL_CLASSES
 from engines.training import (
     CheckpointSaved,
@@ -65,18 +68,23 @@ from explorer.image_view import ImageView
 from explorer.state import ExplorerState
 from explorer.workers import Job, start_job
 
+from .panel_tools import LatestJob, debounce
 from .training_curves import Column, LossCurves
 from .training_setup import (
     GAN_LOSSES,
     DatasetInfo,
+    MemoryEstimate,
     RunControl,
     RunSettings,
     default_latent_dim,
     default_levels,
     default_lr_text,
     default_sample_every,
+    estimate_memory,
     format_duration,
     format_losses,
+    memory_key,
+    one_line,
     train_worker,
     unique_path,
 )
@@ -88,6 +96,10 @@ DATASETS = (("shapes", "Shapes (procedural)"), ("faces", "Faces (procedural)"), 
             ("fashion-mnist", "Fashion-MNIST"), ("cifar10", "CIFAR-10"), ("celeba", "CelebA"),
             ("folder", "Folder of images"))
 PROCEDURAL = ("shapes", "faces")
+MEMORY_DEBOUNCE_MS = 200  # the estimate follows the form this long after the last edit
+MEMORY_STYLE = {"ok": "", "high": "color: #e0b050;", "bad": "color: #ff6b6b;"}
+FIELD_LABELS = {"hidden": "Width", "n_layers": "Layers", "latent_dim": "Latent dim", "levels": "Levels",
+                "image_size": "Image size", "channels": "Channels"}  # config field -> the form's name for it
 STOPPING_TEXT = "Stopping training: waiting for the current step to finish, then saving a checkpoint…"
 REDRAW_MS = 100  # curves, progress and grid redraw at most 10 times a second
 BANNER_STYLE = {"error": "background: #7a2020; color: white; padding: 6px; border-radius: 3px;",
@@ -103,6 +115,7 @@ def runs_folder() -> Path:
 class TrainingPanel(QWidget):
     trainingEvent = Signal(object)  # every trainer event, in order (GUI thread)
     runFinished = Signal(str)  # "completed", "stopped", "diverged" or "failed"
+    memoryEstimated = Signal(object)  # a MemoryEstimate, each time the Memory row is updated
 
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -117,9 +130,14 @@ class TrainingPanel(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
+        self.memory: MemoryEstimate | None = None  # the estimate shown, for the settings of self._memory_for
+        self._memory_for: tuple | None = None
+        self._memory_job = LatestJob(self)
+        self._memory_timer = debounce(self, self.update_memory_estimate, MEMORY_DEBOUNCE_MS)
         self._build_ui()
         self._on_model_kind()
         self._on_dataset()
+        state.modelChanged.connect(self._memory_timer.start)  # also sent when the device changes
 
     # --- layout ------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -192,11 +210,17 @@ class TrainingPanel(QWidget):
         self.sample_every_spin.setSuffix(" steps")
         self.sample_every_spin.setToolTip("Draw the fixed-noise sample grid this often (0: at epoch ends)")
         hform.addRow("Samples every", self.sample_every_spin)
+        self.memory_label = QLabel("estimating…")
+        self.memory_label.setWordWrap(True)
+        self.memory_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.memory_label.setToolTip("Peak memory of a training run with these settings, estimated without allocating\n"
+                                     "anything (weights, optimizer state, activations), against what the device has free")
         self.bf16_check = QCheckBox("bfloat16 (mixed precision)")
         self.bf16_check.setToolTip(
             "Run the training forward passes in bfloat16: about 2x faster on CPUs with bf16 units (AVX512-BF16,\n"
             "AMX) and on recent GPUs, slower elsewhere. Weights, evaluation and checkpoints stay float32.")
         hform.addRow("Precision", self.bf16_check)
+        hform.addRow("Memory", self.memory_label)
         col.addWidget(hyper_box)
 
         out_box = QGroupBox("Checkpoint")
@@ -298,6 +322,10 @@ class TrainingPanel(QWidget):
         self.resume_button.clicked.connect(self.resume)
         self.stop_button.clicked.connect(self.stop)
         self.open_button.clicked.connect(self.open_in_explorer)
+        for combo in (self.model_combo, self.dataset_combo, self.size_combo, self.channels_combo, self.gan_loss_combo):
+            combo.currentIndexChanged.connect(self._memory_timer.start)
+        for spin in (self.batch_spin, self.latent_spin, self.levels_spin, self.hidden_spin, self.layers_spin):
+            spin.valueChanged.connect(self._memory_timer.start)
         self._update_buttons()
 
     @staticmethod
@@ -405,8 +433,8 @@ class TrainingPanel(QWidget):
             lr = float(lr_text) if lr_text else None
         except ValueError:
             raise ValueError(f"The learning rate {lr_text!r} is not a number (leave it blank for the default)") from None
-        if lr is not None and not lr > 0:
-            raise ValueError("The learning rate must be positive")
+        if lr is not None and not (lr > 0 and math.isfinite(lr)):
+            raise ValueError("The learning rate must be a positive number")
         out = self.out_edit.text().strip()
         if not out:
             raise ValueError("Choose where to save the checkpoint")
@@ -415,6 +443,10 @@ class TrainingPanel(QWidget):
         if self._auto_path and Path(out).exists():  # a default name from an earlier run: take the next one
             out = str(unique_path(Path(out).parent, f"{self.kind()}-{self.dataset_name()}"))
             self.out_edit.setText(out)
+        return self._form_settings(lr, out)
+
+    def _form_settings(self, lr: float | None = None, checkpoint_path: str = "") -> RunSettings:
+        """The form's settings without checking the learning rate or the output path (for the estimate)."""
         kind = self.kind()
         return RunSettings(
             kind=kind, dataset=self.dataset_name(), root=self.root_edit.text().strip() or None,
@@ -426,9 +458,76 @@ class TrainingPanel(QWidget):
             hidden=self.hidden_spin.value() or None if kind == "pixelcnn" else None,
             layers=self.layers_spin.value() or None if kind == "pixelcnn" else None,
             max_steps=self.max_steps_spin.value() or None, sample_every=self.sample_every_spin.value(),
-            checkpoint_path=out, device=str(self.state.device), precision="bf16" if self.bf16_check.isChecked() else "fp32",
+            checkpoint_path=checkpoint_path, device=str(self.state.device),
+            precision="bf16" if self.bf16_check.isChecked() else "fp32",
             model_overrides=dict(self.config_overrides), train_overrides=dict(self.train_overrides),
         )
+
+    # --- the memory estimate ---------------------------------------------------------------------------
+    def update_memory_estimate(self) -> None:
+        """Estimate the memory of the form's run in a worker (the first estimate takes about a second);
+        the Memory row shows it when it arrives. Called 200 ms after the last edit of a field it depends on,
+        and when the tab is shown."""
+        if not self.isVisible():
+            return  # estimated when the tab is shown (showEvent): no work for a tab never opened
+        settings = self._form_settings()
+        key = memory_key(settings)
+        if key == self._memory_for and self.memory is not None:
+            return
+        self._memory_for = None
+        self.memory_label.setText("estimating…")
+        self.memory_label.setStyleSheet(MEMORY_STYLE["ok"])
+        self._memory_job.start(lambda _job: estimate_memory(settings),
+                               on_result=lambda estimate: self._show_memory(key, estimate))
+
+    def _show_memory(self, key: tuple, estimate: MemoryEstimate) -> None:
+        self.memory, self._memory_for = estimate, key
+        text = estimate.text()
+        if estimate.invalid:
+            text = self._form_terms(text)
+        self.memory_label.setText(text)
+        high = estimate.need is not None and estimate.need > 0.8 * estimate.available
+        style = "bad" if estimate.invalid or not estimate.fits else "high" if high else "ok"
+        self.memory_label.setStyleSheet(MEMORY_STYLE[style])
+        self.memoryEstimated.emit(estimate)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._memory_timer.start()
+
+    @staticmethod
+    def _form_terms(message: str) -> str:
+        """A config class's message in the form's words ("hidden must be ..." -> "Width must be ...")."""
+        for field, label in FIELD_LABELS.items():
+            if message.startswith(field + " ") or message.startswith(f"{field} ("):
+                return label + message[len(field):]
+        return message[:1].upper() + message[1:]
+
+    def memory_text(self) -> str:
+        return self.memory_label.text()
+
+    def confirm_memory(self, message: str) -> bool:
+        """Ask whether to start a run that may not fit in memory; No is the default (tests replace this)."""
+        answer = QMessageBox.warning(
+            self, "Not enough memory",
+            f"{message}.\n\nThe estimate errs high, but a run that exhausts memory can make the whole machine "
+            "unresponsive. Start anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _check_memory(self, settings: RunSettings) -> bool:
+        """True when the run fits in memory, or the user chose to start it anyway."""
+        key = memory_key(settings)
+        estimate = self.memory if key == self._memory_for and self.memory is not None else estimate_memory(settings)
+        if estimate.need is None or estimate.fits:
+            return True
+        message = (f"This run needs about {format_bytes(estimate.need)} of memory but "
+                   f"{format_bytes(estimate.available)} is available; use a smaller batch size, image size or model")
+        if self.confirm_memory(message):
+            log.warning("starting a run the memory estimate says will not fit: %s", message)
+            return True
+        self.show_banner("error", f"Not started: {message[:1].lower()}{message[1:]}.")
+        return False
 
     # --- running -----------------------------------------------------------------------------------
     def _reset_run(self) -> None:
@@ -460,7 +559,9 @@ class TrainingPanel(QWidget):
             config = settings.model_config(settings.data_spec())
             MODEL_CLASSES[settings.kind].config_class(**config)
         except (ValueError, TypeError, DatasetError) as error:
-            self.show_banner("error", str(error))
+            self.show_banner("error", self._form_terms(one_line(error)))
+            return None
+        if not self._check_memory(settings):
             return None
         self._reset_run()
         self.curves.clear_curves()

@@ -12,6 +12,8 @@ from typing import Any
 
 from engines.checkpoint import SUFFIX
 from engines.data import DatasetError, DataSpec, load_dataset
+from engines.memory import available_bytes, format_bytes, training_bytes
+from engines.models import MODEL_CLASSES
 from engines.training import SampleGrid, StepDone, TrainConfig, Trainer, create_model
 from engines.training.defaults import DEFAULT_LATENT_DIM, default_levels, run_data_spec, run_model_config
 
@@ -93,6 +95,62 @@ class RunSettings:
             checkpoint_path=self.checkpoint_path or None, precision=self.precision,
         )
         return TrainConfig(**{**values, **self.train_overrides})
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line for the form ("ValueError" when it has no message)."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """What a run the form describes would need (engines.memory), or why it cannot be estimated."""
+
+    need: int | None  # bytes; None when the settings are invalid or the estimate failed
+    available: int
+    problem: str | None = None  # an invalid setting (one line), when need is None
+    invalid: bool = False  # the problem is a setting the model refuses (not a failed estimate)
+
+    @property
+    def fits(self) -> bool:
+        return self.need is None or self.need <= self.available
+
+    def text(self) -> str:
+        if self.need is None:
+            return self.problem or "no estimate"
+        text = f"~{format_bytes(self.need)} of {format_bytes(self.available)} available"
+        if not self.fits:
+            text += ": more than this machine has free; lower the batch size, image size or width"
+        return text
+
+
+def estimate_memory(settings: RunSettings) -> MemoryEstimate:
+    """The memory a run of these settings would need at its peak, estimated without allocating (a model
+    built on PyTorch's meta device, engines.memory). A config the model class refuses (out-of-bounds
+    sizes) comes back as `problem`, never raised. A folder run is estimated before its folder is chosen."""
+    available = available_bytes(settings.device or "cpu")
+    try:
+        spec = run_data_spec(settings.kind, settings.dataset, settings.root or ".", settings.image_size,
+                             settings.channels, settings.levels)
+        config = settings.model_config(spec)
+        MODEL_CLASSES[settings.kind].config_class(**config)  # the config class checks its bounds
+    except (ValueError, TypeError) as error:
+        return MemoryEstimate(None, available, one_line(error), invalid=True)
+    try:
+        return MemoryEstimate(training_bytes(settings.kind, config, settings.batch_size), available)
+    except (ValueError, TypeError) as error:
+        return MemoryEstimate(None, available, one_line(error), invalid=True)
+    except Exception as error:  # noqa: BLE001 - an estimate that fails must not stop the form
+        log.warning("memory estimate failed: %s", error)
+        return MemoryEstimate(None, available, f"no estimate ({one_line(error)})")
+
+
+def memory_key(settings: RunSettings) -> tuple:
+    """What the estimate depends on: two settings with the same key have the same estimate."""
+    return (settings.kind, settings.dataset, settings.image_size, settings.channels, settings.latent_dim,
+            settings.gan_loss, settings.levels, settings.hidden, settings.layers, settings.batch_size,
+            settings.device, repr(sorted(settings.model_overrides.items())))
 
 
 @dataclass(frozen=True)
