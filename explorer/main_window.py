@@ -37,7 +37,7 @@ from .decoder import LatentDecoder
 from .image_view import IMAGE_SUFFIXES, local_files, to_uint8
 from .panels import EXTRA_PANELS, session_key
 from .panels.explore import ExplorePanel
-from .panels.info import InfoPanel
+from .panels.info import InfoPanel, nonfinite_warning
 from .session import Session, SessionError, load_session, save_session
 from .state import ExplorerState
 from .workers import cancel_all_jobs, running_jobs
@@ -247,6 +247,9 @@ class MainWindow(QMainWindow):
         self._fill_recent_menu()
         self.banner.hide()
         self.statusBar().showMessage(f"Opened {path.name}", 8000)
+        warning = nonfinite_warning(self.state.checkpoint)
+        if warning:
+            self.show_warning(f"{path.name}: {warning} (see the Model panel)")
 
     def set_device(self, device: str) -> None:
         try:

@@ -62,6 +62,13 @@ def test_a_nan_weight_model_is_explored_without_an_exception(make_window, nan_va
     window = make_window(nan_vae_checkpoint)
     window.resize(1100, 760)
     window.show()
+    weights = window.state.model.state_dict()
+    total = sum(1 for t in weights.values() if t.is_floating_point())
+    bad = sum(1 for t in weights.values() if t.is_floating_point() and not torch.isfinite(t).all())
+    assert 0 < bad <= total
+    warning = f"{bad} of {total} weight tensors hold NaN/inf values: images will be wrong"
+    assert warning in window.info.plain_text()  # the Model dock
+    assert warning in window.banner.text() and window.message_box is not None  # and said on opening
     explore = window.explore
     qtbot.waitUntil(lambda: explore.image_view.array() is not None, timeout=WAIT)
     assert explore.image_view.array().max() == 0  # NaN pixels: black
@@ -94,3 +101,19 @@ def test_a_nan_weight_model_is_explored_without_an_exception(make_window, nan_va
         window.tabs.setCurrentIndex(index)
         qtbot.wait(50)
         window.grab()
+
+
+def test_the_model_dock_counts_the_broken_tensors_and_is_quiet_for_a_sound_model(make_window, vae_checkpoint,
+                                                                                 tmp_path):
+    ckpt = load_checkpoint(vae_checkpoint)
+    name, tensor = next((k, t) for k, t in ckpt.model.state_dict().items() if t.is_floating_point())
+    with torch.no_grad():
+        tensor.view(-1)[0] = float("inf")  # one value of one tensor
+    path = save_checkpoint(tmp_path / "one-inf.safetensors", ckpt.model, dataset=ckpt.dataset)
+    window = make_window(path)
+    total = sum(1 for t in window.state.model.state_dict().values() if t.is_floating_point())
+    text = window.info.plain_text()
+    assert f"1 of {total} weight tensors hold NaN/inf values: images will be wrong" in text and name in text
+    window.message_box.close()
+    assert window.open_checkpoint(vae_checkpoint)
+    assert "NaN/inf" not in window.info.plain_text() and window.banner.text() == ""

@@ -8,7 +8,12 @@ from typing import Any
 
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
+from engines.checkpoint import Checkpoint
+
 from ..state import ExplorerState
+
+WARNING_BACKGROUND = "#7a2020"
+MAX_NAMES = 6  # tensor names listed under the warning
 
 
 def _number(value: Any) -> str:
@@ -30,6 +35,15 @@ def _duration(seconds: float) -> str:
 
 def _losses(values: dict[str, Any]) -> str:
     return ", ".join(f"{html.escape(k)} {_number(v)}" for k, v in values.items()) or "—"
+
+
+def nonfinite_warning(ckpt: Checkpoint | None) -> str | None:
+    """"N of M weight tensors hold NaN/inf values: images will be wrong", or None when all are finite."""
+    bad = list(ckpt.nonfinite) if ckpt is not None else []
+    if not bad:
+        return None
+    total = sum(1 for t in ckpt.model.state_dict().values() if t.is_floating_point())
+    return f"{len(bad)} of {max(total, len(bad))} weight tensors hold NaN/inf values: images will be wrong"
 
 
 def describe(state: ExplorerState) -> str:
@@ -55,6 +69,8 @@ def describe(state: ExplorerState) -> str:
         rows.append(("Likelihood", f"{html.escape(config.likelihood)}, β = {config.beta:g}"))
     params = sum(p.numel() for p in model.parameters())
     rows.append(("Parameters", f"{params:,}"))
+    if not ckpt.verified:
+        rows.append(("Checksum", "none in the file (written before checksums): its weights are unchecked"))
     rows.append(("Device", html.escape(str(state.device))))
 
     train = ckpt.training or {}
@@ -85,7 +101,13 @@ def describe(state: ExplorerState) -> str:
     body = "".join(
         f"<tr><td style='color:#888;padding-right:10px;vertical-align:top;white-space:nowrap'>{k}</td><td>{v}</td></tr>" for k, v in rows
     )
-    return f"<table cellspacing='2'>{body}</table>"
+    warning = nonfinite_warning(ckpt)
+    head = ""
+    if warning:
+        names = ", ".join(ckpt.nonfinite[:MAX_NAMES]) + (", …" if len(ckpt.nonfinite) > MAX_NAMES else "")
+        head = (f"<table width='100%' cellpadding='6' style='background:{WARNING_BACKGROUND}'><tr><td style='color:white'>"
+                f"<b>⚠ {html.escape(warning)}.</b><br><small>{html.escape(names)}</small></td></tr></table>")
+    return f"{head}<table cellspacing='2'>{body}</table>"
 
 
 class InfoPanel(QWidget):
