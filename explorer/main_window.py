@@ -44,7 +44,7 @@ from .workers import cancel_all_jobs, running_jobs
 
 log = logging.getLogger(__name__)
 TITLE = "Latent Explorer"
-STOPPING_TRAINING = "Stopping training: waiting for the current step to finish, then saving its checkpoint…"
+STOPPING_TRAINING = "Stopping training: waiting for the current step to finish, then saving a checkpoint…"
 STOPPING_WORK = "Stopping background work: waiting for it to finish…"
 CLOSE_POLL_MS = 50
 
@@ -205,7 +205,7 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         view.addActions([self.info_dock.toggleViewAction(), self.bookmarks_dock.toggleViewAction()])
 
-        toolbar = self.addToolBar("Main")
+        self.toolbar = toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
         toolbar.addActions([self.open_action, self.undo_action, self.redo_action])
@@ -565,7 +565,7 @@ class MainWindow(QMainWindow):
             self._closing = True
             self.save_layout()
             self.request_stop()
-            for widget in (self.tabs, self.info_dock, self.bookmarks_dock, self.menuBar()):
+            for widget in (self.tabs, self.info_dock, self.bookmarks_dock, self.menuBar(), self.toolbar):
                 widget.setEnabled(False)  # nothing new starts while the work winds down
             for action in self.actions():
                 action.setEnabled(False)
