@@ -5,13 +5,21 @@ Tensors: the model's weights under "model/", and optionally the optimizers' tens
 Metadata: one JSON document under the header key "latent_explorer" (kind, config, dataset, image
 shape, label names, training summary, metrics, optimizer layout).
 
-Loading never unpickles: safetensors holds raw tensors and JSON only, and pickle files (.pt, .pth,
-.pkl) are refused without being read. Every failure raises CheckpointError with a one-line reason.
+Loading never unpickles: safetensors holds raw tensors and JSON only. A file is taken for a
+checkpoint when its header parses as safetensors (a positive test: a header length whose low byte
+is 0x80 is no pickle); only otherwise are its first bytes matched against pickle/zip signatures, for
+the message. Before anything is built, the metadata is checked against a schema (types, required
+keys, bounds on every size, the memory the model needs) and every tensor's declared shape against
+the model's; the tensors' bytes are checked against the SHA-256 stored in the metadata (files
+written before hashes existed open unverified). Every failure raises CheckpointError with a
+one-line reason.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -24,12 +32,15 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
+from .data.spec import DatasetError, DataSpec
+from .memory import MemoryEstimateError, check_model_size
 from .models import MODEL_CLASSES, GenerativeModel, build_model
 
 FORMAT = "latent-explorer/1"
 META_KEY = "latent_explorer"
 SUFFIX = ".safetensors"
-_PICKLE_MAGIC = (b"\x80",)  # pickle protocol 2+ starts with PROTO (0x80)
+HASH_KEY = "content_sha256"  # metadata key: SHA-256 of the file's tensor bytes (everything after the header)
+_HEADER_LIMIT = 100 * 2**20  # safetensors' own limit on the JSON header
 
 
 class CheckpointError(Exception):
@@ -50,6 +61,8 @@ class Checkpoint:
     stored_dtype: torch.dtype = torch.float32  # of the weights in the file (bundled files use float16)
     # A held-out sample carried in the file (engines.data.sample): images, labels, label_names, label_kinds
     sample: dict[str, Any] | None = None
+    nonfinite: list[str] = field(default_factory=list)  # weight tensors holding NaN or inf
+    verified: bool = True  # False: written before content hashes, so the tensors' bytes are unchecked
 
     @property
     def kind(self) -> str:
@@ -133,9 +146,16 @@ def save_checkpoint(
         for name, rng in train_state.get("rng", {}).items():
             tensors[f"rng/{name}"] = rng.detach().cpu().contiguous()
     try:
+        # The tensor bytes do not depend on the metadata, so a first serialisation gives their hash.
+        draft = safetensors_bytes(tensors, metadata={META_KEY: json.dumps(meta)})
+        meta[HASH_KEY] = hashlib.sha256(memoryview(draft)[_data_start(draft):]).hexdigest()
         payload = safetensors_bytes(tensors, metadata={META_KEY: json.dumps(meta)})
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"cannot save {path.name}: {error}") from error
+    # What is written must open: the reader's checks run on the payload before it touches the disk.
+    header = json.loads(bytes(memoryview(payload)[8:_data_start(payload)]))
+    header.pop("__metadata__", None)
+    _validate(meta, header, path.name)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -156,62 +176,191 @@ def save_checkpoint(
 
 
 # --- loading ---------------------------------------------------------------------------------------
-def _refuse_foreign(path: Path) -> None:
-    """Refuse pickles and other formats by their first bytes, before anything parses them."""
+def _data_start(payload: bytes) -> int:
+    """Offset of the tensor bytes in a safetensors payload: 8 bytes of header length, then the header."""
+    return 8 + int.from_bytes(payload[:8], "little")
+
+
+def _read_header(path: Path) -> tuple[int, dict[str, Any]] | None:
+    """The safetensors header (its byte length and its JSON), or None when the file is not safetensors."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        length = int.from_bytes(f.read(8), "little")
+        if size < 8 or not 2 <= length <= min(_HEADER_LIMIT, size - 8):
+            return None
+        raw = f.read(length)
+    if not raw.startswith(b"{"):
+        return None
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return (length, header) if isinstance(header, dict) else None
+
+
+def _foreign_reason(path: Path) -> str:
+    """Why a file that is not safetensors was refused, from its first bytes (never parsed further)."""
     with open(path, "rb") as f:
         head = f.read(8)
     if len(head) < 8:
-        raise CheckpointError(f"{path.name} is empty or truncated ({path.stat().st_size} bytes)")
-    if head.startswith(_PICKLE_MAGIC) or zipfile.is_zipfile(path) or path.suffix.lower() in (".pt", ".pth", ".pkl", ".ckpt"):
-        raise CheckpointError(
-            f"{path.name} is a PyTorch/pickle file; Latent Explorer opens only {SUFFIX} checkpoints, "
-            "because unpickling a file can run arbitrary code"
-        )
+        return f"{path.name} is empty or truncated ({path.stat().st_size} bytes)"
+    if head.startswith(b"\x80") or zipfile.is_zipfile(path) or path.suffix.lower() in (".pt", ".pth", ".pkl", ".ckpt", ".pt2"):
+        return (f"{path.name} is a PyTorch/pickle file; Latent Explorer opens only {SUFFIX} checkpoints, "
+                "because unpickling a file can run arbitrary code")
+    return f"{path.name} is not a Latent Explorer checkpoint (no safetensors header; corrupted, truncated or another format)"
+
+
+def _expect(ok: bool, name: str, what: str) -> None:
+    if not ok:
+        raise CheckpointError(f"{name}: its metadata is invalid ({what})")
+
+
+def _is_int(value: Any, low: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and len(value) <= 10_000 and all(isinstance(v, str) for v in value)
+
+
+# Types of the training summary's keys that the app reads; other keys are kept as they are.
+_TRAINING_TYPES: dict[str, Any] = {
+    "step": _is_int, "total_steps": _is_int, "processes": lambda v: _is_int(v, 1), "epoch": _is_number,
+    "seconds": _is_number, "command": lambda v: isinstance(v, str), "device": lambda v: isinstance(v, str),
+    "machine": lambda v: isinstance(v, str), "precision": lambda v: isinstance(v, str),
+    "train_config": lambda v: isinstance(v, dict), "resumed_with": _is_str_list,
+    "history": lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v),
+}
+
+
+def _validate(meta: Any, tensors: dict[str, Any], name: str) -> None:
+    """Check the metadata and the header's tensor declarations before anything is built or loaded.
+
+    `tensors` maps each tensor name to its header entry ({"dtype", "shape", "data_offsets"}).
+    """
+    _expect(isinstance(meta, dict), name, "not a JSON object")
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{name} has an unknown checkpoint format {meta.get('format')!r:.60}")
+    kind = meta.get("kind")
+    if not isinstance(kind, str) or kind not in MODEL_CLASSES:
+        raise CheckpointError(f"{name} holds an unknown model kind {kind!r:.60}")
+    config = meta.get("config")
+    _expect(isinstance(config, dict), name, "config is missing or not an object")
+    try:
+        built = MODEL_CLASSES[kind].config_class(**config)
+        check_model_size(kind, config)
+    except (TypeError, ValueError) as error:  # MemoryEstimateError is a ValueError
+        prefix = "" if isinstance(error, MemoryEstimateError) else "config: "
+        raise CheckpointError(f"{name} has a config this version cannot build ({prefix}{error})") from error
+    image_shape = [built.channels, built.image_size, built.image_size]
+    _expect(meta.get("image_shape", image_shape) == image_shape, name, "image_shape does not match the config")
+    dataset = meta.get("dataset", {})
+    _expect(isinstance(dataset, dict), name, "dataset is not an object")
+    if dataset:
+        try:
+            DataSpec.from_dict(dataset)
+        except (DatasetError, TypeError) as error:
+            raise CheckpointError(f"{name}: its metadata is invalid (dataset: {error})") from error
+    _expect(_is_str_list(meta.get("label_names", [])), name, "label_names is not a list of strings")
+    training = meta.get("training", {})
+    _expect(isinstance(training, dict), name, "training is not an object")
+    for key, check in _TRAINING_TYPES.items():
+        _expect(key not in training or check(training[key]), name, f"training.{key} has the wrong type")
+    _expect(isinstance(meta.get("metrics", {}), dict), name, "metrics is not an object")
+    _expect(isinstance(meta.get(HASH_KEY, ""), str), name, f"{HASH_KEY} is not a string")
+
+    # Every tensor the model needs, with the shape the config gives it; nothing is allocated here.
+    with torch.device("meta"):
+        expected = {f"model/{k}": list(v.shape) for k, v in build_model(kind, config).state_dict().items()}
+    declared = {k: v.get("shape") for k, v in tensors.items() if k.startswith("model/") and isinstance(v, dict)}
+    missing, unexpected = sorted(expected.keys() - declared.keys()), sorted(declared.keys() - expected.keys())
+    if missing or unexpected:
+        raise CheckpointError(f"{name}: weights do not match the model's config (missing {missing[:2]}, unexpected {unexpected[:2]})")
+    wrong = [k for k in expected if declared[k] != expected[k]]
+    if wrong:
+        raise CheckpointError(f"{name}: weights do not match the model's config ({wrong[0]} is {declared[wrong[0]]}, expected {expected[wrong[0]]})")
+    _expect(all(tensors[k].get("dtype") in ("F32", "F16", "BF16", "F64", "I64") for k in expected), name, "weights of an unknown type")
+
+    vectors = meta.get("vectors", [])
+    _expect(_is_str_list(vectors), name, "vectors is not a list of names")
+    latent = getattr(built, "latent_dim", None)
+    for vec in vectors:
+        _expect(tensors.get(f"vector/{vec}", {}).get("shape") == [latent], name, f"vector {vec!r:.40} does not have the latent size")
+    if "sample" in meta:
+        sample = meta["sample"]
+        _expect(isinstance(sample, dict) and _is_int(sample.get("count")) and _is_str_list(sample.get("label_names"))
+                and isinstance(sample.get("label_kinds"), dict)
+                and all(isinstance(v, str) for v in sample["label_kinds"].values()), name, "sample")
+        n = sample["count"]
+        _expect(tensors.get("sample/images", {}).get("shape") == [n, *image_shape]
+                and tensors["sample/images"].get("dtype") == "U8", name, "sample images do not match the image shape")
+        _expect(tensors.get("sample/labels", {}).get("shape") == [n, len(sample["label_names"])], name, "sample labels")
+    if "train_state" in meta:
+        ts = meta["train_state"]
+        _expect(isinstance(ts, dict) and _is_int(ts.get("step")) and isinstance(ts.get("extra", {}), dict)
+                and isinstance(ts.get("optimizers"), dict) and _is_str_list(ts.get("rng", [])), name, "train_state")
+        for opt in ts["optimizers"].values():
+            _expect(isinstance(opt, dict) and isinstance(opt.get("param_groups"), list)
+                    and isinstance(opt.get("state"), dict), name, "train_state.optimizers")
+
+
+def _inspect(path: Path) -> tuple[dict[str, Any], int]:
+    """The validated metadata of a checkpoint and the length of its header, without loading tensors."""
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    parsed = _read_header(path)
+    if parsed is None:
+        raise CheckpointError(_foreign_reason(path))
+    length, header = parsed
+    header_meta = header.pop("__metadata__", None) or {}
+    if not isinstance(header_meta, dict) or META_KEY not in header_meta:
+        raise CheckpointError(f"{path.name} is a safetensors file but not a Latent Explorer checkpoint (no metadata)")
+    try:
+        meta = json.loads(header_meta[META_KEY], parse_constant=lambda c: math.nan)
+    except (TypeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path.name} has corrupted metadata ({error})") from error
+    _validate(meta, header, path.name)
+    return meta, length
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON metadata of a checkpoint, without loading its tensors."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    _refuse_foreign(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path.name} is not a readable safetensors file (corrupted or truncated): {error}") from error
-    if META_KEY not in header:
-        raise CheckpointError(f"{path.name} is a safetensors file but not a Latent Explorer checkpoint (no metadata)")
-    try:
-        meta = json.loads(header[META_KEY])
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path.name} has corrupted metadata: {error}") from error
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name} has an unknown checkpoint format {meta.get('format') if isinstance(meta, dict) else meta!r}")
-    if meta.get("kind") not in MODEL_CLASSES:
-        raise CheckpointError(f"{path.name} holds an unknown model kind {meta.get('kind')!r}")
-    return meta
+    """The JSON metadata of a checkpoint, validated, without loading its tensors."""
+    return _inspect(Path(path))[0]
+
+
+def _data_sha256(path: Path, header_length: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(8 + header_length)
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", with_train_state: bool = False) -> Checkpoint:
     """Rebuild the model from the file alone, in eval mode on `device`.
 
-    Raises CheckpointError for a missing, truncated, corrupted, pickled, foreign or mismatched file.
+    Raises CheckpointError for a missing, truncated, corrupted, pickled, foreign, lying or
+    mismatched file. Non-finite weights load (so the user can see them) and are listed in `nonfinite`.
     """
     path = Path(path)
-    meta = read_metadata(path)
+    meta, header_length = _inspect(path)
+    stored_hash = meta.get(HASH_KEY)
+    if stored_hash is not None and _data_sha256(path, header_length) != stored_hash:
+        raise CheckpointError(f"{path.name} is corrupted: its tensors do not match the checksum stored in the file")
     try:
         tensors: dict[str, torch.Tensor] = {}
         with safe_open(str(path), framework="pt") as f:
             for key in f.keys():
                 tensors[key] = f.get_tensor(key)
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path.name} is corrupted or truncated: {error}") from error
+        raise CheckpointError(f"{path.name} is corrupted or truncated: {str(error).splitlines()[0] if str(error) else error!r}") from error
 
-    try:
-        model = build_model(meta["kind"], meta["config"])
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path.name} has a config this version cannot build: {error}") from error
+    model = build_model(meta["kind"], meta["config"])  # validated: builds, and fits the declared shapes
     weights = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
     try:
         model.load_state_dict(weights, strict=True)
@@ -230,17 +379,15 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
                 "optimizers": {name: _unflatten_optimizer(sk, tensors) for name, sk in ts["optimizers"].items()},
                 "rng": {name: tensors[f"rng/{name}"] for name in ts.get("rng", [])},
             }
-        except KeyError as error:
-            raise CheckpointError(f"{path.name}: resumable state is incomplete (missing {error})") from error
+        except (KeyError, TypeError, AttributeError, ValueError) as error:
+            raise CheckpointError(f"{path.name}: resumable state is incomplete or invalid ({error!r:.80})") from error
     vectors = {k.removeprefix("vector/"): v.numpy() for k, v in tensors.items() if k.startswith("vector/")}
     stored = next((w.dtype for w in weights.values() if w.is_floating_point()), torch.float32)
     sample = None
     if "sample" in meta:
-        try:
-            sample = {"images": tensors["sample/images"], "labels": tensors["sample/labels"],
-                      "label_names": meta["sample"]["label_names"], "label_kinds": meta["sample"]["label_kinds"]}
-        except KeyError as error:
-            raise CheckpointError(f"{path.name}: its held-out sample is incomplete (missing {error})") from error
+        sample = {"images": tensors["sample/images"], "labels": tensors["sample/labels"],
+                  "label_names": meta["sample"]["label_names"], "label_kinds": meta["sample"]["label_kinds"]}
+    nonfinite = [k for k, w in weights.items() if w.is_floating_point() and not bool(torch.isfinite(w).all())]
     return Checkpoint(
         model=model,
         path=path,
@@ -252,6 +399,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         train_state=train_state,
         stored_dtype=stored,
         sample=sample,
+        nonfinite=nonfinite,
+        verified=stored_hash is not None,
     )
 
 

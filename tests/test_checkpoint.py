@@ -18,12 +18,16 @@ from tests.helpers import TINY
 def test_round_trip_gives_identical_outputs(tmp_path: Path, kind: str) -> None:
     torch.manual_seed(0)
     model = build_model(kind, TINY[kind]).eval()
+    latent = getattr(model.config, "latent_dim", None)
+    vectors = {"v": np.arange(float(latent))} if latent else {}  # attribute vectors live in the latent space
     path = save_checkpoint(tmp_path / f"{kind}.safetensors", model, dataset={"name": "shapes"},
-                           label_names=["a", "b"], metrics={"x": 1.5}, vectors={"v": np.arange(3.0)})
+                           label_names=["a", "b"], metrics={"x": 1.5}, vectors=vectors)
     ckpt = load_checkpoint(path)
     assert ckpt.kind == kind and ckpt.model.config == model.config
     assert ckpt.label_names == ["a", "b"] and ckpt.metrics == {"x": 1.5} and ckpt.dataset == {"name": "shapes"}
-    np.testing.assert_array_equal(ckpt.vectors["v"], np.arange(3.0, dtype=np.float32))
+    assert ckpt.verified and ckpt.nonfinite == []
+    for name, vec in vectors.items():
+        np.testing.assert_array_equal(ckpt.vectors[name], vec.astype(np.float32))
     with torch.no_grad():
         if kind == "pixelcnn":
             x = (torch.rand(2, 1, 28, 28) > 0.5).long()

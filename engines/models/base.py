@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar
 
 import torch
@@ -53,6 +54,40 @@ def conv_plan(image_size: int) -> tuple[int, int]:
         size //= 2
         stages += 1
     return stages, size
+
+
+_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a finite number", str: "a string", tuple: "a list"}
+
+
+def check_fields(config: Any, bounds: dict[str, tuple[float, float]]) -> None:
+    """Check a config dataclass's field types (taken from each field's default) and numeric bounds.
+
+    Configs come from checkpoint metadata and user input, so a size is never trusted: a lying file
+    must give a one-line ValueError before any layer is built (a width of 1e9 would try to allocate
+    terabytes; a bool where an int belongs, or a NaN, would build something meaningless).
+    """
+    for f in dataclasses.fields(config):
+        value, default = getattr(config, f.name), f.default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if ok:
+                object.__setattr__(config, f.name, float(value))
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        elif isinstance(default, tuple):
+            ok = isinstance(value, (list, tuple))
+        else:
+            ok = True
+        if not ok:
+            raise ValueError(f"{f.name} must be {_TYPE_WORDS[type(default)]}, not {value!r:.40}")
+        if f.name in bounds:
+            low, high = bounds[f.name]
+            if not low <= value <= high:
+                raise ValueError(f"{f.name} must be between {low:g} and {high:g}, not {value!r:.40}")
 
 
 def check_image_config(image_size: int, channels: int) -> None:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ConfigModel, check_image_config
+from .base import ConfigModel, check_fields, check_image_config
 
 LABEL_KINDS = ("class", "categorical", "binary", "continuous")
 # Weight of each continuous label's squared error against a binary label's BCE. Heavier weights (10 was
@@ -40,9 +40,14 @@ class ClassifierConfig:
     feature_dim: int = 128  # the penultimate layer (LeNet-5's 84): the features of the Frechet distance
 
     def __post_init__(self) -> None:
+        check_fields(self, {"width": (1, 256), "hidden": (1, 4096), "feature_dim": (1, 4096)})
         check_image_config(self.image_size, self.channels)
         for name in ("label_names", "label_kinds", "categories"):  # JSON gives lists back
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        if len(self.label_names) > 1000 or not all(isinstance(n, str) for n in self.label_names + self.label_kinds):
+            raise ValueError("label names and kinds must be at most 1000 strings")
+        if not all(isinstance(k, int) and not isinstance(k, bool) and k <= 1000 for k in self.categories):
+            raise ValueError("categories must be whole numbers of at most 1000")
         if not self.label_names or len(self.label_names) != len(self.label_kinds):
             raise ValueError("a classifier needs one kind per label and at least one label")
         bad = sorted(set(self.label_kinds) - set(LABEL_KINDS))
@@ -52,8 +57,6 @@ class ClassifierConfig:
             raise ValueError("one-hot 'class' labels need at least two columns")
         if len(self.categories) != self.label_kinds.count("categorical") or any(k < 2 for k in self.categories):
             raise ValueError("categories must give a count of at least 2 for each 'categorical' label")
-        if min(self.width, self.hidden, self.feature_dim) < 1:
-            raise ValueError("width, hidden and feature_dim must be positive")
 
 
 class Head(NamedTuple):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GenerativeModel, check_image_config, conv_plan
+from .base import GenerativeModel, check_fields, check_image_config, conv_plan
 
 LOSSES = ("ns", "wgan-gp")
 
@@ -25,6 +25,8 @@ class GANConfig:
     gp_lambda: float = 10.0
 
     def __post_init__(self) -> None:
+        check_fields(self, {"latent_dim": (1, 1024), "g_width": (1, 512), "d_width": (1, 512), "d_steps": (0, 100),
+                            "gp_lambda": (0, 1e4)})
         check_image_config(self.image_size, self.channels)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")

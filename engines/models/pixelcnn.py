@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GenerativeModel, check_image_config
+from .base import GenerativeModel, check_fields, check_image_config
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,9 @@ class PixelCNNConfig:
     kernel: int = 3
 
     def __post_init__(self) -> None:
+        check_fields(self, {"levels": (2, 256), "hidden": (1, 512), "n_layers": (1, 64), "first_kernel": (1, 15),
+                            "kernel": (1, 15)})
         check_image_config(self.image_size, self.channels)
-        if not 2 <= self.levels <= 256:
-            raise ValueError(f"levels must be between 2 and 256, not {self.levels}")
         if self.hidden % self.channels:
             raise ValueError(f"hidden ({self.hidden}) must be a multiple of channels ({self.channels})")
         if self.first_kernel % 2 == 0 or self.kernel % 2 == 0:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GenerativeModel, check_image_config, conv_plan
+from .base import GenerativeModel, check_fields, check_image_config, conv_plan
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -27,9 +27,8 @@ class VAEConfig:
     beta: float = 1.0  # weight of the KL term in the training loss (1 = the true ELBO)
 
     def __post_init__(self) -> None:
+        check_fields(self, {"latent_dim": (2, 256), "width": (1, 256), "fc_dim": (1, 4096), "beta": (0, 1000)})
         check_image_config(self.image_size, self.channels)
-        if not 2 <= self.latent_dim <= 256:
-            raise ValueError(f"latent_dim must be between 2 and 256, not {self.latent_dim}")
         if self.likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', not {self.likelihood!r}")
 

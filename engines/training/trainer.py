@@ -135,8 +135,11 @@ class Trainer:
         ckpt: Checkpoint = load_checkpoint(path, with_train_state=True)
         if ckpt.train_state is None:
             raise CheckpointError(f"{Path(path).name} holds no training state to resume from")
-        return cls(ckpt.model, train_data, config, test_data, train_state=ckpt.train_state, summary=ckpt.training,
-                   dist=dist)
+        try:
+            return cls(ckpt.model, train_data, config, test_data, train_state=ckpt.train_state, summary=ckpt.training,
+                       dist=dist)
+        except (KeyError, ValueError, TypeError, RuntimeError) as error:  # optimizer state that does not fit
+            raise CheckpointError(f"{Path(path).name}: its resumable state does not fit the model ({error!r:.100})") from error
 
     def _load_train_state(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
@@ -152,6 +155,9 @@ class Trainer:
         self.seconds = float(extra.get("seconds", 0.0))
         self._epoch_sums = dict(extra.get("epoch_sums", {}))
         self._resume_rng = state.get("rng", {}).get("torch")
+        reference = torch.get_rng_state()
+        if self._resume_rng is not None and (self._resume_rng.dtype != reference.dtype or self._resume_rng.shape != reference.shape):
+            raise ValueError("the stored random-number state is not a CPU generator state")
 
     def _train_state(self, epoch_sums: dict[str, float]) -> dict[str, Any]:
         return {
