@@ -37,6 +37,7 @@ from .data.sample import sample_dataset
 from .device import pick_device
 from .evaluation import classifier_filename
 from .images import save_png, to_grid
+from .memory import MemoryEstimateError, check_training_memory
 from .models import MODEL_CLASSES
 from .models.classifier import config_for_dataset
 from .references import HIGHER_IS_BETTER, meets, references_for, target_for
@@ -149,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-root", help=_data_root_help("torchvision root folder, or the image folder for --dataset folder"))
     t.add_argument("--epochs", type=TRAIN_TYPES["epochs"], help="default 10")
     t.add_argument("--max-steps", type=TRAIN_TYPES["max_steps"], help="stop after this many steps in all (default: no limit)")
-    t.add_argument("--latent-dim", type=_int_in(1, 4096), help="VAE/GAN latent size (VAE default 16, at most 256; GAN 64)")
+    t.add_argument("--latent-dim", type=_int_in(1, 1024), help="VAE/GAN latent size (VAE default 16, 2 to 256; GAN 64)")
     t.add_argument("--batch-size", type=TRAIN_TYPES["batch_size"], help="per process; default 128")
     t.add_argument("--lr", type=TRAIN_TYPES["lr"],
                    help="learning rate in (0, 1] (default: the model's: Adam 1e-3, GAN 2e-4, WGAN-GP 1e-4)")
@@ -162,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--d-steps", type=TRAIN_TYPES["d_steps"],
                    help="discriminator steps per generator step (default: 1 for ns, 5 for wgan-gp)")
     t.add_argument("--levels", type=_int_in(2, 256), help="PixelCNN intensity levels (default 2 for grayscale, 16 for colour)")
-    t.add_argument("--hidden", type=_int_in(1, 4096),
+    t.add_argument("--hidden", type=_int_in(1, 512),
                    help="PixelCNN hidden channels (default 64, colour 96; a multiple of the channels)")
-    t.add_argument("--layers", type=_int_in(1, 200), help="PixelCNN gated layers (default 10)")
+    t.add_argument("--layers", type=_int_in(1, 64), help="PixelCNN gated layers (default 10)")
     t.add_argument("--beta", type=TRAIN_TYPES["beta"], help="VAE KL weight (default 1 = the ELBO)")
     t.add_argument("--precision", choices=PRECISIONS,
                    help="fp32 (default), or bf16: bfloat16 autocast, ~2x faster where the CPU/GPU has bf16 units")
@@ -174,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="FILE",
                    help="continue the run saved in FILE with its own settings (writes back to --out, default FILE)")
     t.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard events to DIR")
+    t.add_argument("--ignore-memory-check", action="store_true",
+                   help="train even when the estimated memory of the run exceeds what is available (it is "
+                        "checked before loading the data; see engines/memory.py)")
     t.add_argument("--out", help=f"checkpoint file, ending in {SUFFIX} (default: runs/<model>-<dataset>{SUFFIX}); "
                                  "missing folders are created")
 
@@ -280,19 +284,10 @@ def _check_data_root(dataset: str, root: str | None, source: str = "--data-root"
                          f"(pass --data-root DIR or set {DATA_ROOT_ENV})")
 
 
-def _nonfinite(ckpt) -> list[str]:
-    """Names of the checkpoint's weight tensors holding NaN or infinity."""
-    names = getattr(ckpt, "nonfinite", None)
-    if names is None:  # an engines.checkpoint that does not list them: look here
-        names = [name for name, tensor in ckpt.model.state_dict().items()
-                 if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
-    return list(names)
-
-
 def _check_finite(ckpt, path: Path, allow: bool) -> None:
     """Refuse a model whose weights hold NaN/inf (its images and metrics would be meaningless), unless
     --allow-nonfinite, which turns it into a warning."""
-    bad = _nonfinite(ckpt)
+    bad = ckpt.nonfinite  # the weight tensors holding NaN or infinity
     if not bad:
         return
     what = (f"{path.name}: {len(bad)} weight tensor{'s' if len(bad) != 1 else ''} hold{'s' if len(bad) == 1 else ''} "
@@ -473,14 +468,24 @@ def _resumed_run(args: argparse.Namespace) -> _Plan:
                  overrides=overrides)
 
 
+def _check_memory(kind: str, config: dict[str, Any], batch_size: int, device: torch.device) -> None:
+    """Refuse a run whose estimated peak memory exceeds what the device has free (engines.memory)."""
+    try:
+        check_training_memory(kind, config, batch_size, device)
+    except MemoryEstimateError as error:
+        raise UsageError(f"{error} (or pass --ignore-memory-check)") from None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     plan = _resumed_run(args) if args.resume else _new_run(args)
     if plan.out.suffix != SUFFIX:
         raise UsageError(f"--out must end in {SUFFIX}, not {plan.out.name}")
-    _device(args.device)
+    target = _device(args.device)
     _writable_output(plan.out, "--out")
     if args.tensorboard:
         _writable_folder(Path(args.tensorboard), "--tensorboard", args.tensorboard)
+    if plan.model_config is not None and not args.ignore_memory_check:  # a classifier's: once the data is loaded
+        _check_memory(plan.kind, plan.model_config, plan.settings["batch_size"], target)
     main_process = distributed.is_main_process()
     for line in plan.overrides if main_process else ():
         print(line, file=sys.stderr)
@@ -509,7 +514,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 print(f"resume: the run is already at step {trainer.step} of {trainer.total_steps}; pass a larger "
                       "--max-steps or --epochs to train on", file=sys.stderr)
         else:
-            model_config = plan.model_config if plan.model_config is not None else config_for_dataset(train_data)
+            model_config = plan.model_config
+            if model_config is None:  # a classifier: heads from the dataset's labels
+                model_config = config_for_dataset(train_data)
+                if not args.ignore_memory_check:
+                    _check_memory(plan.kind, model_config, config.batch_size, device)
             model = create_model(plan.kind, model_config, seed=config.seed)
             summary = {"command": command} if command else None
             trainer = Trainer(model, train_data, config, test_data, summary=summary, dist=ctx)
