@@ -340,7 +340,7 @@ def test_python_m_explorer_and_the_script_are_one_program() -> None:
 # --- one default data root; eval on the carried test images --------------------------------------------------
 def test_the_default_data_root_is_the_environment_variable_else_data(monkeypatch) -> None:
     monkeypatch.delenv(DATA_ROOT_ENV, raising=False)
-    assert default_data_root() == "data"
+    assert default_data_root() == "./data"
     monkeypatch.setenv(DATA_ROOT_ENV, "/somewhere/datasets")
     assert default_data_root() == "/somewhere/datasets"
 

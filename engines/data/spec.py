@@ -26,7 +26,7 @@ _DEFAULT_SHAPES: dict[str, tuple[int, int]] = {
 # Where the torchvision datasets are looked for when no root is given (train, eval, a resumed run
 # that was started without --data-root, the Train tab): $LATENT_EXPLORER_DATA, else ./data.
 DATA_ROOT_ENV = "LATENT_EXPLORER_DATA"
-FALLBACK_DATA_ROOT = "data"
+FALLBACK_DATA_ROOT = "./data"
 
 
 def default_data_root() -> str:
