@@ -325,7 +325,7 @@ def _shown(dest: str, value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _applies(dest: str, flag: str, kinds: tuple[str, ...], kind: str, run: str = "--model") -> None:
+def _applies(flag: str, kinds: tuple[str, ...], kind: str, run: str = "--model") -> None:
     if kind not in kinds:
         owner = " and ".join(kinds)
         raise UsageError(f"{flag} applies to {owner} models only, and {run} is {kind}")
@@ -357,10 +357,10 @@ def _new_run(args: argparse.Namespace) -> _Plan:
     kind = args.model
     for dest, (flag, _key, kinds) in ARCHITECTURE.items():
         if getattr(args, dest) is not None:
-            _applies(dest, flag, kinds, kind)
+            _applies(flag, kinds, kind)
     for dest, (flag, _key, kinds, _default) in STEERING.items():
         if getattr(args, dest) is not None:
-            _applies(dest, flag, kinds, kind)
+            _applies(flag, kinds, kind)
     if args.data_root is not None and args.dataset in PROCEDURAL_SETS:
         print(f"warning: --data-root is not used: {args.dataset} is generated on the fly", file=sys.stderr)
     _check_data_root(args.dataset, args.data_root)
@@ -431,7 +431,7 @@ def _resumed_run(args: argparse.Namespace) -> _Plan:
     for dest, (flag, key, kinds) in ARCHITECTURE.items():
         given = getattr(args, dest)
         if given is not None:
-            _applies(dest, flag, kinds, kind, run)
+            _applies(flag, kinds, kind, run)
             if given != config.get(key):
                 refuse(flag, given, config.get(key))
 
@@ -450,7 +450,7 @@ def _resumed_run(args: argparse.Namespace) -> _Plan:
     changes: dict[str, Any] = {}
     for dest, (flag, key, kinds, default) in STEERING.items():
         if getattr(args, dest) is not None:
-            _applies(dest, flag, kinds, kind, run)
+            _applies(flag, kinds, kind, run)
             value = keep(dest, flag, config.get(key, default))
             if value != config.get(key, default):
                 changes[key] = value
