@@ -33,7 +33,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from .data.spec import DatasetError, DataSpec
-from .memory import MemoryEstimateError, check_model_size
+from .memory import MemoryEstimateError, check_model_size, state_shapes
 from .models import MODEL_CLASSES, GenerativeModel, build_model
 
 FORMAT = "latent-explorer/1"
@@ -274,8 +274,7 @@ def _validate(meta: Any, tensors: dict[str, Any], name: str) -> None:
     _expect(isinstance(meta.get(HASH_KEY, ""), str), name, f"{HASH_KEY} is not a string")
 
     # Every tensor the model needs, with the shape the config gives it; nothing is allocated here.
-    with torch.device("meta"):
-        expected = {f"model/{k}": list(v.shape) for k, v in build_model(kind, config).state_dict().items()}
+    expected = {f"model/{k}": list(shape) for k, shape in state_shapes(kind, config).items()}
     declared = {k: v.get("shape") for k, v in tensors.items() if k.startswith("model/") and isinstance(v, dict)}
     missing, unexpected = sorted(expected.keys() - declared.keys()), sorted(declared.keys() - expected.keys())
     if missing or unexpected:

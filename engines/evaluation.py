@@ -158,7 +158,8 @@ def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str 
     model, clf = ckpt.model.eval(), classifier.model.eval()
     start = time.perf_counter()
     result: dict[str, Any] = {
-        "dataset": name, "classifier": str(classifier.path) if classifier.path else None,
+        # the file's name, not its path: metrics are published in model cards and must not name a machine's folders
+        "dataset": name, "classifier": classifier.path.name if classifier.path else None,
         "classifier_test": (classifier.training.get("history") or [{}])[-1].get("test", {}),  # its last epoch's figures
     }
     test = heldout_dataset(ckpt, data_root) if test is None else test

@@ -15,7 +15,9 @@ the PixelCNN at 64x64, batch 128, that reached 20.5 GB is estimated at 20.2 GB.
 
 from __future__ import annotations
 
+import json
 import os
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -55,10 +57,21 @@ def _meta_model(kind: str, config: dict[str, Any]) -> torch.nn.Module:
         return build_model(kind, config)
 
 
+@lru_cache(maxsize=128)
+def _shapes(kind: str, config_json: str) -> tuple[tuple[tuple[str, tuple[int, ...]], ...], int]:
+    model = _meta_model(kind, json.loads(config_json))
+    shapes = tuple((name, tuple(t.shape)) for name, t in model.state_dict().items())
+    return shapes, sum(t.numel() * 4 for t in model.state_dict().values())
+
+
+def state_shapes(kind: str, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor in the model's state_dict, without allocating it (cached per config)."""
+    return dict(_shapes(kind, json.dumps(config, sort_keys=True))[0])
+
+
 def model_bytes(kind: str, config: dict[str, Any]) -> int:
     """Bytes of the model's float32 weights and buffers."""
-    model = _meta_model(kind, config)
-    return sum(t.numel() * 4 for t in (*model.parameters(), *model.buffers()))
+    return _shapes(kind, json.dumps(config, sort_keys=True))[1]
 
 
 def _training_loss(kind: str, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:

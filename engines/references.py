@@ -25,6 +25,7 @@ class Reference:
     value: float
     source: str
     binarized: bool | None = None  # True: binarized data only; False: grayscale only; None: either
+    latent_dim: int | None = None  # the reference model's latent size, where it has one
     lower_is_better: bool = field(init=False)  # from the metric (HIGHER_IS_BETTER)
 
     def __post_init__(self) -> None:
@@ -35,10 +36,12 @@ class Reference:
 
 
 REFERENCES = (
-    Reference("vae", "mnist", "iw_nll", 86.76, "IWAE paper (Burda et al. 2016), VAE with 1 stochastic layer, k=5000",
-              binarized=True),
-    Reference("vae", "mnist", "iw_nll", 89.8, "MLP VAE 784-400-40 (as quoted in the project's issue)", binarized=True),
-    Reference("vae", "mnist", "neg_elbo", 105.6, "pytorch/examples VAE 784-400-20, 10 epochs, test loss", binarized=False),
+    Reference("vae", "mnist", "iw_nll", 86.76, "IWAE paper (Burda et al. 2016), VAE with 1 stochastic layer of 50 "
+              "units, k=5000", binarized=True, latent_dim=50),
+    Reference("vae", "mnist", "iw_nll", 89.8, "MLP VAE 784-400-40 (as quoted in the project's issue)", binarized=True,
+              latent_dim=40),
+    Reference("vae", "mnist", "neg_elbo", 105.6, "pytorch/examples VAE 784-400-20, 10 epochs, test loss", binarized=False,
+              latent_dim=20),
     Reference("pixelcnn", "mnist", "nll", 81.30, "PixelCNN (van den Oord et al. 2016, Pixel RNN paper, Table 4)",
               binarized=True),
     Reference("gan", "mnist", "inception_score", 9.9, "real MNIST test images under a good classifier (issue's figure; "
@@ -56,11 +59,21 @@ TARGETS = {
 }
 
 
-def references_for(kind: str, dataset: str | None, binarize: str | None) -> list[Reference]:
-    """The published figures comparable with a model of `kind` evaluated on `dataset` as binarized."""
+LATENT_RATIO = 2.5  # latent sizes within this factor of each other count as comparable
+
+
+def _comparable_latent(reference: int | None, model: int | None) -> bool:
+    if reference is None or model is None:
+        return True
+    return max(reference, model) <= LATENT_RATIO * min(reference, model)
+
+
+def references_for(kind: str, dataset: str | None, binarize: str | None, latent_dim: int | None = None) -> list[Reference]:
+    """The published figures comparable with a model of `kind` evaluated on `dataset` as binarized, with
+    a latent size within LATENT_RATIO of the reference's (a 2-D VAE is not set beside a 20-D one)."""
     binarized = binarize not in (None, "none")
     return [r for r in REFERENCES if r.kind == kind and r.dataset == dataset
-            and (r.binarized is None or r.binarized == binarized)]
+            and (r.binarized is None or r.binarized == binarized) and _comparable_latent(r.latent_dim, latent_dim)]
 
 
 def target_for(kind: str, dataset: str | None, metric: str, binarize: str | None = None) -> float | None:

@@ -59,7 +59,14 @@ def test_one_hot_labels_give_one_softmax_and_attributes_give_one_head_each() -> 
 def test_other_sizes_and_channels_build(size: int, channels: int) -> None:
     model = build_model("classifier", {"image_size": size, "channels": channels, "label_names": ["a", "b"],
                                        "label_kinds": ["binary", "continuous"], **SMALL})
-    assert model(torch.rand(2, channels, size, size)).shape == (2, 2)
+    images = torch.rand(2, channels, size, size)
+    out = model(images)
+    assert out.shape == (2, 2) and torch.isfinite(out).all()
+    assert model.features(images).shape == (2, SMALL.get("feature_dim", 128))  # the Frechet features
+    assert not torch.allclose(out[0], out[1])  # the output depends on the image
+    labels = torch.tensor([[1.0, 0.3], [0.0, 0.7]])
+    model.loss(out, labels).backward()  # every parameter learns from both heads' losses
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
 
 
 def test_bad_configs_are_refused() -> None:

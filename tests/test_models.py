@@ -82,10 +82,16 @@ def test_gan_truncation_bounds_latents() -> None:
 
 def test_wgan_gradient_penalty_is_zero_for_unit_gradient_critic() -> None:
     gan = GAN(GANConfig(latent_dim=4, g_width=4, d_width=4, loss="wgan-gp"))
-    real = torch.rand(8, 1, 28, 28)
-    fake = torch.rand(8, 1, 28, 28)
+    real, fake = torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28)
+    linear = torch.nn.Linear(28 * 28, 1, bias=False)  # a linear critic: its gradient is its weight, everywhere
+    gan.discriminator = torch.nn.Sequential(torch.nn.Flatten(), linear)
+    with torch.no_grad():
+        linear.weight /= linear.weight.norm()  # unit gradient norm
     gp = gan.gradient_penalty(real, fake)
-    assert gp.item() >= 0 and gp.requires_grad  # differentiable: it trains the critic
+    assert gp.item() < 1e-10 and gp.requires_grad  # differentiable: it trains the critic
+    with torch.no_grad():
+        linear.weight *= 3.0  # gradient norm 3: penalty (3 - 1)^2
+    assert gan.gradient_penalty(real, fake).item() == pytest.approx(4.0, rel=1e-5)
 
 
 def _raster_order(channels: int, size: int) -> torch.Tensor:

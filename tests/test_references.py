@@ -16,6 +16,13 @@ def test_likelihood_references_follow_the_binarization() -> None:
     assert target_for("pixelcnn", "mnist", "nll", "none") is None  # grayscale NLL is another quantity
 
 
+def test_likelihood_references_need_a_comparable_latent_size() -> None:
+    assert references_for("vae", "mnist", "none", latent_dim=2) == []  # no 20-D figure beside a 2-D VAE
+    assert [r.value for r in references_for("vae", "mnist", "none", latent_dim=16)] == [105.6]
+    assert {r.value for r in references_for("vae", "mnist", "stochastic", latent_dim=32)} == {86.76, 89.8}
+    assert references_for("vae", "mnist", "stochastic", latent_dim=8) == []
+
+
 def test_eval_report_puts_the_model_beside_the_papers_and_the_target(capsys) -> None:
     metrics = {"dataset": "mnist", "binarize": "stochastic", "iw_nll": 88.5, "neg_elbo": 92.0}
     _print_references("vae", metrics, references_for("vae", "mnist", "stochastic"))

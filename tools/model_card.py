@@ -25,7 +25,7 @@ ARCHITECTURE = {
     "classifier": "Small convolutional classifier trained by the project for the evaluation metrics",
 }
 BINARIZE = {
-    "none": "grayscale intensities in [0, 1] (not binarized)",
+    "none": "{colour} intensities in [0, 1] (not binarized)",
     "threshold": "binarized with a fixed threshold (x > 0.5)",
     "stochastic": "binarized stochastically once per image (Bernoulli(x), fixed seed per image), like the standard binarized MNIST",
 }
@@ -44,7 +44,7 @@ def card(path: Path, notes: str = "") -> str:
              + (f" and the first {len(ckpt.sample['images'])} test images, for machines without the dataset)" if ckpt.sample
                 else " only)"), "",
              "## Data", f"- dataset: `{d.get('name')}`, {d.get('image_size')}x{d.get('image_size')}x{d.get('channels')}",
-             f"- pixels: {BINARIZE.get(d.get('binarize', 'none'), d.get('binarize'))}", "",
+             f"- pixels: {BINARIZE.get(d.get('binarize', 'none'), d.get('binarize')).format(colour='RGB' if d.get('channels') == 3 else 'grayscale')}", "",
              "## Training", f"- command: `{t.get('command', 'n/a')}`",
              *[f"- resumed with: `{c}`" for c in t.get("resumed_with", [])],
              f"- steps: {t.get('step')} ({t.get('epoch', 0):.2f} epochs), batch {t.get('train_config', {}).get('batch_size')}, seed {t.get('train_config', {}).get('seed')}",
