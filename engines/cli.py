@@ -179,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train even when the estimated memory of the run exceeds what is available (it is "
                         "checked before loading the data; see engines/memory.py)")
     t.add_argument("--out", help=f"checkpoint file, ending in {SUFFIX} (default: runs/<model>-<dataset>{SUFFIX}); "
-                                 "missing folders are created")
+                                 "missing folders are created; an existing file is kept unless --overwrite")
+    t.add_argument("--overwrite", action="store_true",
+                   help="let a new run replace an existing --out file (a resumed run writes back to its own file)")
 
     e = sub.add_parser("eval", help="held-out metrics of a checkpoint",
                        epilog="Without the dataset's files, a model that carries test images (the bundled MNIST "
@@ -482,6 +484,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--out must end in {SUFFIX}, not {plan.out.name}")
     target = _device(args.device)
     _writable_output(plan.out, "--out")
+    own_file = args.resume and Path(args.resume).resolve() == plan.out.resolve()
+    if plan.out.exists() and not own_file and not args.overwrite:  # another run's checkpoint: never lost silently
+        raise UsageError(f"--out {plan.out} already exists; pass --overwrite to replace it, or choose another --out")
     if args.tensorboard:
         _writable_folder(Path(args.tensorboard), "--tensorboard", args.tensorboard)
     if plan.model_config is not None and not args.ignore_memory_check:  # a classifier's: once the data is loaded
@@ -652,7 +657,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metrics.update(carried_sample=True, carried_images=len(test), full_test_set_missing=missing)
     if args.save:
         update_checkpoint(path, metrics={"eval": metrics})
-    refs = references_for(ckpt.kind, ckpt.dataset.get("name"), metrics.get("binarize", ckpt.dataset.get("binarize")))
+    refs = references_for(ckpt.kind, ckpt.dataset.get("name"), metrics.get("binarize", ckpt.dataset.get("binarize")),
+                          latent_dim=getattr(ckpt.model.config, "latent_dim", None))
     if args.json:
         if note:
             print(f"note: {note}", file=sys.stderr)

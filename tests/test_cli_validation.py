@@ -30,7 +30,7 @@ from explorer.__main__ import unknown_command
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "checkpoints"
-MNIST_ROOT = Path("/work/shared/datasets")  # this project's machines; elsewhere the tests that need it skip
+MNIST_ROOT = REPO.parent / "shared" / "datasets"  # beside the checkout here and in CI; elsewhere those tests skip
 TINY_VAE = ["--model", "vae", "--dataset", "shapes", "--image-size", "28", "--channels", "1", "--latent-dim", "2",
             "--batch-size", "8"]
 
@@ -147,6 +147,22 @@ def test_a_read_only_out_folder_is_refused_before_training(tmp_path, capsys, not
         assert "does not accept new files" in one_error_line(capsys.readouterr().err)
     finally:
         locked.chmod(0o700)
+
+
+def test_a_new_run_never_replaces_an_existing_checkpoint_unless_told(tmp_path, capsys) -> None:
+    out = tmp_path / "run.safetensors"
+    out.write_bytes(b"another run's checkpoint")
+    assert main([*TRAIN, "--max-steps", "1", "--out", str(out)]) == 2
+    assert "already exists; pass --overwrite" in one_error_line(capsys.readouterr().err)
+    assert out.read_bytes() == b"another run's checkpoint"
+    assert main([*TRAIN, "--max-steps", "1", "--out", str(out), "--overwrite"]) == 0
+    assert load_checkpoint(out).kind == "vae"
+    # a resumed run writes back to its own file; into another existing file only with --overwrite
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(b"keep me")
+    assert main(["train", "--resume", str(out), "--max-steps", "2", "--out", str(other)]) == 2
+    assert other.read_bytes() == b"keep me"
+    assert main(["train", "--resume", str(out), "--max-steps", "2"]) == 0
 
 
 def test_resume_of_a_folder_or_a_missing_file_says_there_is_no_checkpoint(tmp_path, capsys, nothing_heavy) -> None:
