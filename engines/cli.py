@@ -1,23 +1,43 @@
-"""The command line: `latent-explorer train | eval | sample`. No Qt is imported here."""
+"""The command line: `latent-explorer train | eval | sample`. No Qt is imported here.
+
+Every argument is checked before anything heavy runs (argparse `type=` functions for ranges and
+finite numbers, then the combinations, paths, devices and the model config), so a mistake costs a
+second, not a training run. Exit status: 0 done; 1 a file, dataset or run failed; 2 bad arguments
+(argparse's convention), each with one line on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
+import os
 import signal
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
-from .data import BINARIZE_MODES, DATASET_NAMES, DatasetError, DataSpec, load_dataset
+from .checkpoint import SUFFIX, CheckpointError, load_checkpoint, read_metadata, update_checkpoint
+from .data import (
+    BINARIZE_MODES,
+    DATA_ROOT_ENV,
+    DATASET_NAMES,
+    DatasetError,
+    DataSpec,
+    default_data_root,
+    load_dataset,
+)
+from .data.sample import sample_dataset
 from .device import pick_device
 from .evaluation import classifier_filename
 from .images import save_png, to_grid
+from .memory import MemoryEstimateError, check_training_memory
 from .models import MODEL_CLASSES
 from .models.classifier import config_for_dataset
 from .references import HIGHER_IS_BETTER, meets, references_for, target_for
@@ -40,142 +60,471 @@ from .training.tensorboard import TensorBoardLogger
 
 log = logging.getLogger(__name__)
 
+TORCHVISION_SETS = ("mnist", "fashion-mnist", "cifar10", "celeba")
+PROCEDURAL_SETS = ("shapes", "faces")
+MAX_GRID_MEGAPIXELS = 50  # `sample`: the PNG written stays below this (about 150 MB of RGB in memory)
+
 
 class CLIError(Exception):
-    """A user mistake reported as one line."""
+    """A user mistake or a failure, reported as one line; exit status 1."""
+
+    exit_code = 1
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+class UsageError(CLIError):
+    """A bad argument (or combination) found before anything ran; exit status 2, as argparse's."""
+
+    exit_code = 2
+
+
+# --- argument types: ranges and finite numbers, checked while parsing ----------------------------------
+def _int_in(low: int, high: int | None = None):
+    """An argparse type: a whole number in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, not {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _float_in(low: float, high: float, low_inclusive: bool = True):
+    """An argparse type: a finite number in [low, high] (or (low, high] when not low_inclusive)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+        if value < low or (value == low and not low_inclusive):
+            bound = f"at least {low:g}" if low_inclusive else f"greater than {low:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, not {text}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, not {text}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+_positive = _int_in(1)
+_non_negative = _int_in(0)
+_seed = _int_in(0, 2**32 - 1)
+_finite_positive_float = _float_in(0.0, 1e6, low_inclusive=False)
+# The types of train's settings: the parser's, and the check of the settings a resumed run stored.
+TRAIN_TYPES = {
+    "epochs": _int_in(1, 100_000), "max_steps": _int_in(1, 10**9), "batch_size": _int_in(1, 65536),
+    "lr": _float_in(0.0, 1.0, low_inclusive=False), "seed": _seed, "sample_every": _non_negative,
+    "checkpoint_every": _non_negative, "beta": _float_in(0.0, 1000.0), "d_steps": _int_in(1, 100),
+}
+
+
+def _data_root_help(what: str) -> str:
+    return (f"{what} (default: ${DATA_ROOT_ENV} if set, else ./data; now {default_data_root()})")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="latent-explorer", description="Train, evaluate and sample generative image models.")
+    parser = argparse.ArgumentParser(
+        prog="latent-explorer", description="Train, evaluate and sample generative image models.",
+        epilog=f"Data root: --data-root, else ${DATA_ROOT_ENV}, else ./data, for every command. "
+               "Exit status: 0 done, 1 a file, dataset or run failed, 2 bad arguments.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model (also under torchrun)",
-                       epilog="Multi-process: torchrun --nproc_per_node N -m explorer train ... (DDP; gloo on CPU, nccl on GPU)")
+                       epilog="--resume keeps every setting the run stored (epochs, max steps, batch size, lr, seed, "
+                              "precision, sample/checkpoint intervals, beta, d-steps, data root, binarization); a "
+                              "flag given on the command line overrides it, and each override is printed. The model, "
+                              "its architecture and the dataset cannot change on resume. "
+                              "Multi-process: torchrun --nproc_per_node N -m explorer train ... (DDP; gloo on CPU, "
+                              "nccl on GPU)")
     t.add_argument("--model", choices=sorted(MODEL_CLASSES), help="required unless --resume")
     t.add_argument("--dataset", choices=DATASET_NAMES, help="required unless --resume")
-    t.add_argument("--data-root", help="torchvision root folder, or the image folder for --dataset folder")
-    t.add_argument("--epochs", type=_positive, help="default 10 (a resumed run: its own)")
-    t.add_argument("--max-steps", type=_positive, help="stop after this many steps in all")
-    t.add_argument("--latent-dim", type=int, help="VAE/GAN latent size (VAE default 16, GAN 64)")
-    t.add_argument("--batch-size", type=_positive, help="per process; default 128 (a resumed run: its own)")
-    t.add_argument("--lr", type=float, help="learning rate (default: the model's: Adam 1e-3, GAN 2e-4, WGAN-GP 1e-4)")
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    t.add_argument("--seed", type=int, help="default 0 (a resumed run: its own)")
+    t.add_argument("--data-root", help=_data_root_help("torchvision root folder, or the image folder for --dataset folder"))
+    t.add_argument("--epochs", type=TRAIN_TYPES["epochs"], help="default 10")
+    t.add_argument("--max-steps", type=TRAIN_TYPES["max_steps"], help="stop after this many steps in all (default: no limit)")
+    t.add_argument("--latent-dim", type=_int_in(1, 1024), help="VAE/GAN latent size (VAE default 16, 2 to 256; GAN 64)")
+    t.add_argument("--batch-size", type=TRAIN_TYPES["batch_size"], help="per process; default 128")
+    t.add_argument("--lr", type=TRAIN_TYPES["lr"],
+                   help="learning rate in (0, 1] (default: the model's: Adam 1e-3, GAN 2e-4, WGAN-GP 1e-4)")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (a resumed run: auto too)")
+    t.add_argument("--seed", type=TRAIN_TYPES["seed"], help="default 0")
     t.add_argument("--image-size", type=int, choices=(28, 32, 64), help="default: the dataset's own")
     t.add_argument("--channels", type=int, choices=(1, 3), help="default: the dataset's own")
     t.add_argument("--binarize", choices=BINARIZE_MODES, help="default: stochastic for a 2-level PixelCNN, else none")
-    t.add_argument("--gan-loss", choices=("ns", "wgan-gp"), default="ns", help="non-saturating GAN or WGAN-GP")
-    t.add_argument("--d-steps", type=int, default=0, help="discriminator steps per generator step (0: 1 for ns, 5 for wgan-gp)")
-    t.add_argument("--levels", type=int, help="PixelCNN intensity levels (default 2 for grayscale, 16 for colour)")
-    t.add_argument("--hidden", type=int, help="PixelCNN hidden channels (default 64; a multiple of the channels)")
-    t.add_argument("--layers", type=int, help="PixelCNN gated layers (default 10)")
-    t.add_argument("--beta", type=float, default=1.0, help="VAE KL weight (1 = the ELBO)")
+    t.add_argument("--gan-loss", choices=("ns", "wgan-gp"), help="non-saturating GAN (default) or WGAN-GP")
+    t.add_argument("--d-steps", type=TRAIN_TYPES["d_steps"],
+                   help="discriminator steps per generator step (default: 1 for ns, 5 for wgan-gp)")
+    t.add_argument("--levels", type=_int_in(2, 256), help="PixelCNN intensity levels (default 2 for grayscale, 16 for colour)")
+    t.add_argument("--hidden", type=_int_in(1, 512),
+                   help="PixelCNN hidden channels (default 64, colour 96; a multiple of the channels)")
+    t.add_argument("--layers", type=_int_in(1, 64), help="PixelCNN gated layers (default 10)")
+    t.add_argument("--beta", type=TRAIN_TYPES["beta"], help="VAE KL weight (default 1 = the ELBO)")
     t.add_argument("--precision", choices=PRECISIONS,
                    help="fp32 (default), or bf16: bfloat16 autocast, ~2x faster where the CPU/GPU has bf16 units")
-    t.add_argument("--sample-every", type=int, default=0, help="steps between sample grids (0: each epoch end)")
-    t.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: each epoch end)")
-    t.add_argument("--resume", metavar="FILE", help="continue the run saved in FILE with its own settings (writes back to --out, default FILE)")
+    t.add_argument("--sample-every", type=TRAIN_TYPES["sample_every"], help="steps between sample grids (default 0: each epoch end)")
+    t.add_argument("--checkpoint-every", type=TRAIN_TYPES["checkpoint_every"],
+                   help="steps between checkpoints (default 0: each epoch end only)")
+    t.add_argument("--resume", metavar="FILE",
+                   help="continue the run saved in FILE with its own settings (writes back to --out, default FILE)")
     t.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard events to DIR")
-    t.add_argument("--out", help="checkpoint file (default: runs/<model>-<dataset>.safetensors)")
+    t.add_argument("--ignore-memory-check", action="store_true",
+                   help="train even when the estimated memory of the run exceeds what is available (it is "
+                        "checked before loading the data; see engines/memory.py)")
+    t.add_argument("--out", help=f"checkpoint file, ending in {SUFFIX} (default: runs/<model>-<dataset>{SUFFIX}); "
+                                 "missing folders are created; an existing file is kept unless --overwrite")
+    t.add_argument("--overwrite", action="store_true",
+                   help="let a new run replace an existing --out file (a resumed run writes back to its own file)")
 
-    e = sub.add_parser("eval", help="held-out metrics of a checkpoint")
+    e = sub.add_parser("eval", help="held-out metrics of a checkpoint",
+                       epilog="Without the dataset's files, a model that carries test images (the bundled MNIST "
+                              "models carry 1000) is evaluated on those, and says so; --save is then refused.")
     e.add_argument("file")
-    e.add_argument("--data-root")
-    e.add_argument("--k", type=_positive, default=100, help="importance samples for the VAE's NLL estimate")
-    e.add_argument("--limit", type=_positive, help="evaluate the first N test images only")
+    e.add_argument("--data-root", help=_data_root_help("torchvision root folder of the test set"))
+    e.add_argument("--k", type=_int_in(1, 100_000), default=100, help="importance samples for the VAE's NLL estimate")
+    e.add_argument("--limit", type=_int_in(1, 10**9), help="evaluate the first N test images only")
     e.add_argument("--binarize", choices=BINARIZE_MODES, help="override the binarization of the test data")
-    e.add_argument("--batch-size", type=_positive, default=100)
+    e.add_argument("--batch-size", type=_int_in(1, 1000), default=100)
     e.add_argument("--device", default="auto")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=_seed, default=0)
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.add_argument("--save", action="store_true", help="store the metrics in the checkpoint's metadata")
     e.add_argument("--classifier", metavar="FILE",
                    help="classifier checkpoint judging a GAN's samples or faces arithmetic (default: the bundled "
                         "checkpoints/lenet-mnist or attributes-faces, else runs/)")
-    e.add_argument("--n", type=_positive, default=10_000, help="samples for the Inception Score and Frechet distance")
-    e.add_argument("--edits", type=_positive, default=200, help="faces edited per attribute vector (faces)")
-    e.add_argument("--trials", type=_positive, default=100, help="exemplar-arithmetic trials (faces)")
+    e.add_argument("--n", type=_int_in(10, 1_000_000), default=10_000,
+                   help="samples for the Inception Score and Frechet distance")
+    e.add_argument("--edits", type=_int_in(1, 100_000), default=200, help="faces edited per attribute vector (faces)")
+    e.add_argument("--trials", type=_int_in(1, 100_000), default=100, help="exemplar-arithmetic trials (faces)")
+    e.add_argument("--allow-nonfinite", action="store_true",
+                   help="go on (with a warning) when the weights hold NaN or infinite values")
 
     s = sub.add_parser("sample", help="write a grid of samples")
     s.add_argument("file")
-    s.add_argument("--n", type=_positive, default=64)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--temperature", type=float, default=1.0, help="latent scale (VAE), softmax temperature (PixelCNN)")
-    s.add_argument("--truncation", type=float, help="GAN truncation threshold")
-    s.add_argument("--scale", type=_positive, default=4, help="enlarge each pixel this many times")
+    s.add_argument("--n", type=_int_in(1, 4096), default=64, help="how many samples (at most 4096)")
+    s.add_argument("--seed", type=_seed, default=0)
+    s.add_argument("--temperature", type=_float_in(0.0, 100.0, low_inclusive=False),
+                   help="latent scale (VAE), softmax temperature (PixelCNN); > 0, default 1")
+    s.add_argument("--truncation", type=_float_in(0.0, 100.0, low_inclusive=False), help="GAN truncation threshold (> 0)")
+    s.add_argument("--scale", type=_int_in(1, 64), default=4,
+                   help=f"enlarge each pixel this many times (the PNG stays under {MAX_GRID_MEGAPIXELS} megapixels)")
     s.add_argument("--device", default="auto")
-    s.add_argument("--out", required=True, help="PNG file to write")
+    s.add_argument("--out", required=True, help="PNG file to write (missing folders are created)")
+    s.add_argument("--allow-nonfinite", action="store_true",
+                   help="go on (with a warning) when the weights hold NaN or infinite values")
     return parser
 
 
+# --- checks shared by the commands ------------------------------------------------------------------
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error) or type(error).__name__
+
+
+def _device(name: str) -> torch.device:
+    try:
+        return pick_device(name)
+    except ValueError as error:
+        raise UsageError(f"--device: {error}") from None
+
+
+def _existing_checkpoint(text: str, flag: str = "") -> Path:
+    """`text` names an existing file (not a folder); the file's content is checked by whoever reads it."""
+    path = Path(text)
+    if path.is_dir():
+        raise UsageError(f"no checkpoint at {path}: it is a folder ({flag or 'name'} a {SUFFIX} file)")
+    if not path.exists():
+        raise UsageError(f"no checkpoint at {path}" + (f" ({flag})" if flag else ""))
+    return path
+
+
+def _writable_folder(folder: Path, flag: str, what: str) -> None:
+    """`folder` exists (missing folders are created, as the writers would) and accepts new files."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot write {flag} {what}: cannot create the folder {folder} ({_reason(error)})") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".latent-explorer-probe.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise UsageError(f"cannot write {flag} {what}: the folder {folder} does not accept new files "
+                         f"({_reason(error)})") from None
+
+
+def _writable_output(path: Path, flag: str) -> None:
+    """Before any work: `path` is not a folder and its folder accepts a new file."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; name a file")
+    _writable_folder(path.parent, flag, str(path))
+
+
+def _check_data_root(dataset: str, root: str | None, source: str = "--data-root") -> None:
+    """The folder a torchvision or folder dataset is read from exists (its files are checked on loading)."""
+    if dataset in PROCEDURAL_SETS:
+        return
+    if dataset == "folder":
+        if not root:
+            raise UsageError("--dataset folder needs --data-root pointing at a folder of images")
+        if not Path(root).is_dir():
+            raise UsageError(f"{source} {root}: no such folder")
+        return
+    if root:
+        if not Path(root).is_dir():
+            raise UsageError(f"{source} {root}: no such folder" + (" (pass --data-root DIR)" if source != "--data-root" else ""))
+        return
+    default = Path(default_data_root())
+    if not default.is_dir():
+        raise UsageError(f"no data root for {dataset}: {default.resolve()} does not exist "
+                         f"(pass --data-root DIR or set {DATA_ROOT_ENV})")
+
+
+def _check_finite(ckpt, path: Path, allow: bool) -> None:
+    """Refuse a model whose weights hold NaN/inf (its images and metrics would be meaningless), unless
+    --allow-nonfinite, which turns it into a warning."""
+    bad = ckpt.nonfinite  # the weight tensors holding NaN or infinity
+    if not bad:
+        return
+    what = (f"{path.name}: {len(bad)} weight tensor{'s' if len(bad) != 1 else ''} hold{'s' if len(bad) == 1 else ''} "
+            f"NaN or infinite values (first: {bad[0]})")
+    if not allow:
+        raise CLIError(f"{what}; its outputs would be meaningless (pass --allow-nonfinite to go on anyway)")
+    print(f"warning: {what}; going on (--allow-nonfinite)", file=sys.stderr)
+
+
 # --- train ------------------------------------------------------------------------------------------
-def _data_spec(args: argparse.Namespace) -> DataSpec:
-    if args.dataset == "folder" and not args.data_root:
-        raise CLIError("--dataset folder needs --data-root pointing at a folder of images")
-    return run_data_spec(args.model, args.dataset, args.data_root, args.image_size, args.channels, args.levels,
-                         args.binarize)
+# Settings a run stores (TrainConfig) and a resume keeps unless the flag is given: (dest, flag, default).
+# The defaults of a new run are applied here, in one place (the flags default to None: "not given").
+TRAIN_SETTINGS: tuple[tuple[str, str, Any], ...] = (
+    ("epochs", "--epochs", 10), ("max_steps", "--max-steps", None), ("batch_size", "--batch-size", 128),
+    ("lr", "--lr", None), ("seed", "--seed", 0), ("precision", "--precision", "fp32"),
+    ("sample_every", "--sample-every", 0), ("checkpoint_every", "--checkpoint-every", 0),
+)
+# Model settings that only steer training (a resume may change them): dest -> (flag, config key, kinds, default).
+STEERING = {"beta": ("--beta", "beta", ("vae",), 1.0), "d_steps": ("--d-steps", "d_steps", ("gan",), 0)}
+# The architecture: fixed for a run. dest -> (flag, config key, kinds).
+ARCHITECTURE = {
+    "latent_dim": ("--latent-dim", "latent_dim", ("vae", "gan")), "gan_loss": ("--gan-loss", "loss", ("gan",)),
+    "levels": ("--levels", "levels", ("pixelcnn",)), "hidden": ("--hidden", "hidden", ("pixelcnn",)),
+    "layers": ("--layers", "n_layers", ("pixelcnn",)),
+}
+# The data's identity: fixed for a run. dest -> (flag, DataSpec key).
+FIXED_DATA = {"dataset": ("--dataset", "name"), "image_size": ("--image-size", "image_size"),
+              "channels": ("--channels", "channels")}
+_UNSET = {"lr": "default (the model's)", "max_steps": "none (no step limit)", "data_root": "default"}
 
 
-def _model_config(args: argparse.Namespace, spec: DataSpec, dataset=None) -> dict[str, Any]:
-    if args.model == "classifier":  # heads from the dataset's labels: one-hot -> softmax; else per attribute
-        return config_for_dataset(dataset)
-    return run_model_config(args.model, spec, args.latent_dim, args.levels, args.hidden, args.layers,
-                            args.gan_loss, args.d_steps, args.beta)
+def _shown(dest: str, value: Any) -> str:
+    if value is None:
+        return _UNSET.get(dest, "default")
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _train_config(args: argparse.Namespace, out: Path, saved: dict[str, Any], device: torch.device) -> TrainConfig:
-    """Command-line values win; a resumed run keeps its own settings for the rest; then the defaults."""
-    def pick(name: str, default: Any) -> Any:
-        value = getattr(args, name)
-        return value if value is not None else saved.get(name, default)
+def _applies(flag: str, kinds: tuple[str, ...], kind: str, run: str = "--model") -> None:
+    if kind not in kinds:
+        owner = " and ".join(kinds)
+        raise UsageError(f"{flag} applies to {owner} models only, and {run} is {kind}")
 
-    return TrainConfig(
-        epochs=pick("epochs", 10), batch_size=pick("batch_size", 128), lr=pick("lr", None),
-        max_steps=args.max_steps, seed=pick("seed", 0), device=str(device), sample_every=args.sample_every,
-        checkpoint_every=args.checkpoint_every, checkpoint_path=str(out),
-        precision=pick("precision", "fp32"),
-        n_samples=saved.get("n_samples", 16 if args.model == "pixelcnn" else 64),
-    )
+
+class _Plan:
+    """What `train` will do, decided and checked before anything heavy runs."""
+
+    def __init__(self, kind: str, spec: DataSpec, model_config: dict[str, Any] | None, settings: dict[str, Any],
+                 out: Path, saved: dict[str, Any] | None = None, resume: Path | None = None,
+                 model_changes: dict[str, Any] | None = None, overrides: list[str] | None = None) -> None:
+        self.kind, self.spec, self.model_config, self.settings, self.out = kind, spec, model_config, settings, out
+        self.saved, self.resume = saved or {}, resume
+        self.model_changes, self.overrides = model_changes or {}, overrides or []
+
+
+def _check_model_config(kind: str, config: dict[str, Any]) -> None:
+    """Build the config dataclass: its own checks (types, bounds) give a one-line usage error."""
+    try:
+        MODEL_CLASSES[kind].config_class(**config)
+    except (TypeError, ValueError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UsageError(f"model config: {message}") from None
+
+
+def _new_run(args: argparse.Namespace) -> _Plan:
+    if not (args.model and args.dataset):
+        raise UsageError("--model and --dataset are required (or --resume FILE to continue a run)")
+    kind = args.model
+    for dest, (flag, _key, kinds) in ARCHITECTURE.items():
+        if getattr(args, dest) is not None:
+            _applies(flag, kinds, kind)
+    for dest, (flag, _key, kinds, _default) in STEERING.items():
+        if getattr(args, dest) is not None:
+            _applies(flag, kinds, kind)
+    if args.data_root is not None and args.dataset in PROCEDURAL_SETS:
+        print(f"warning: --data-root is not used: {args.dataset} is generated on the fly", file=sys.stderr)
+    _check_data_root(args.dataset, args.data_root)
+    try:
+        spec = run_data_spec(kind, args.dataset, args.data_root, args.image_size, args.channels, args.levels,
+                             args.binarize)
+    except DatasetError as error:
+        raise UsageError(str(error)) from None
+    config = None
+    if kind != "classifier":  # a classifier's heads come from the dataset's labels, once it is loaded
+        config = run_model_config(kind, spec, args.latent_dim, args.levels, args.hidden, args.layers,
+                                  args.gan_loss or "ns", args.d_steps or 0, 1.0 if args.beta is None else args.beta)
+        _check_model_config(kind, config)
+    settings = {dest: default if getattr(args, dest) is None else getattr(args, dest)
+                for dest, _flag, default in TRAIN_SETTINGS}
+    default_name = classifier_filename(args.dataset) if kind == "classifier" else f"{kind}-{args.dataset}{SUFFIX}"
+    return _Plan(kind, spec, config, settings, Path(args.out or f"runs/{default_name}"))
+
+
+def _check_stored(dest: str, flag: str, value: Any, path: Path) -> None:
+    """A setting read from a file is held to the flag's own rules (a file's metadata may lie)."""
+    if value is None and dest in ("lr", "max_steps", "sample_every", "data_root"):
+        return  # None: the default (lr), no limit (max_steps), no grids (sample_every), the default root
+    problem = None
+    if dest == "precision":
+        problem = None if value in PRECISIONS else f"must be one of {', '.join(PRECISIONS)}"
+    elif dest in ("data_root", "binarize"):
+        problem = None if isinstance(value, str) else "must be a string"
+    elif dest in TRAIN_TYPES:
+        check = TRAIN_TYPES[dest]
+        wanted = (int, float) if check.__name__ == "float" else (int,)
+        if isinstance(value, bool) or not isinstance(value, wanted):
+            problem = f"must be a {check.__name__}"
+        else:
+            try:
+                check(repr(value))
+            except argparse.ArgumentTypeError as error:
+                problem = str(error)
+    if problem:
+        raise CLIError(f"{path.name}: the run's stored {flag} {value!r} is invalid ({problem}); pass {flag} to set it")
+
+
+def _resumed_run(args: argparse.Namespace) -> _Plan:
+    """The run's own settings, the flags given on the command line over them (each reported), and a
+    refusal for what a run cannot change (the model, its architecture, the data)."""
+    path = _existing_checkpoint(args.resume, "--resume")
+    meta = read_metadata(path)
+    if "train_state" not in meta:
+        raise CLIError(f"{path.name} holds no training state to resume from (a published model: start a new run)")
+    kind = meta["kind"]
+    config, data, training = meta.get("config"), meta.get("dataset"), meta.get("training") or {}
+    saved = training.get("train_config") if isinstance(training, dict) else None
+    if not isinstance(config, dict) or not isinstance(data, dict) or not isinstance(saved or {}, dict):
+        raise CLIError(f"{path.name}: its config, dataset or training settings are missing or malformed")
+    saved = dict(saved or {})
+    run = f"the run in {path.name}"
+
+    def refuse(flag: str, given: Any, stored: Any) -> None:
+        raise UsageError(f"{flag} {_shown('', given)} differs from the run's {_shown('', stored)}: a resumed run keeps "
+                         f"its model and data (start a new run with another --out to change it)")
+
+    if args.model is not None and args.model != kind:
+        refuse("--model", args.model, kind)
+    for dest, (flag, key) in FIXED_DATA.items():
+        given = getattr(args, dest)
+        if given is not None and given != data.get(key):
+            refuse(flag, given, data.get(key))
+    for dest, (flag, key, kinds) in ARCHITECTURE.items():
+        given = getattr(args, dest)
+        if given is not None:
+            _applies(flag, kinds, kind, run)
+            if given != config.get(key):
+                refuse(flag, given, config.get(key))
+
+    overrides: list[str] = []
+
+    def keep(dest: str, flag: str, stored: Any) -> Any:
+        given = getattr(args, dest)
+        if given is None:
+            _check_stored(dest, flag, stored, path)
+            return stored
+        if given != stored:
+            overrides.append(f"resume: {flag} {_shown(dest, given)} overrides the run's {_shown(dest, stored)}")
+        return given
+
+    settings = {dest: keep(dest, flag, saved.get(dest, default)) for dest, flag, default in TRAIN_SETTINGS}
+    changes: dict[str, Any] = {}
+    for dest, (flag, key, kinds, default) in STEERING.items():
+        if getattr(args, dest) is not None:
+            _applies(flag, kinds, kind, run)
+            value = keep(dest, flag, config.get(key, default))
+            if value != config.get(key, default):
+                changes[key] = value
+    if changes:
+        _check_model_config(kind, {**config, **changes})
+    root = keep("data_root", "--data-root", data.get("root"))
+    binarize = keep("binarize", "--binarize", data.get("binarize", "none"))
+    try:
+        spec = DataSpec.from_dict({**data, "root": root, "binarize": binarize})
+    except (DatasetError, TypeError) as error:
+        raise CLIError(f"{path.name}: its dataset description is malformed ({error})") from None
+    _check_data_root(spec.name, spec.root, "--data-root" if args.data_root is not None else "the run's data root")
+    out = Path(args.out) if args.out else path
+    return _Plan(kind, spec, {**config, **changes}, settings, out, saved=saved, resume=path, model_changes=changes,
+                 overrides=overrides)
+
+
+def _check_memory(kind: str, config: dict[str, Any], batch_size: int, device: torch.device) -> None:
+    """Refuse a run whose estimated peak memory exceeds what the device has free (engines.memory)."""
+    try:
+        check_training_memory(kind, config, batch_size, device)
+    except MemoryEstimateError as error:
+        raise UsageError(f"{error} (or pass --ignore-memory-check)") from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if not args.resume and not (args.model and args.dataset):
-        raise CLIError("--model and --dataset are required (or --resume FILE to continue a run)")
-    default_name = classifier_filename(args.dataset) if args.model == "classifier" else f"{args.model}-{args.dataset}.safetensors"
-    out = Path(args.out or args.resume or f"runs/{default_name}")
-    if out.suffix != ".safetensors":
-        raise CLIError(f"--out must end in .safetensors, not {out.name}")
-    board = TensorBoardLogger(args.tensorboard) if args.tensorboard and distributed.is_main_process() else None
-    saved: dict[str, Any] = {}
-    if args.resume:
-        resumed = load_checkpoint(args.resume)
-        args.model = resumed.kind
-        spec = DataSpec.from_dict({**resumed.dataset, **({"root": args.data_root} if args.data_root else {})})
-        saved = resumed.training.get("train_config", {})
-    else:
-        spec = _data_spec(args)
+    plan = _resumed_run(args) if args.resume else _new_run(args)
+    if plan.out.suffix != SUFFIX:
+        raise UsageError(f"--out must end in {SUFFIX}, not {plan.out.name}")
+    target = _device(args.device)
+    _writable_output(plan.out, "--out")
+    own_file = args.resume and Path(args.resume).resolve() == plan.out.resolve()
+    if plan.out.exists() and not own_file and not args.overwrite:  # another run's checkpoint: never lost silently
+        raise UsageError(f"--out {plan.out} already exists; pass --overwrite to replace it, or choose another --out")
+    if args.tensorboard:
+        _writable_folder(Path(args.tensorboard), "--tensorboard", args.tensorboard)
+    if plan.model_config is not None and not args.ignore_memory_check:  # a classifier's: once the data is loaded
+        _check_memory(plan.kind, plan.model_config, plan.settings["batch_size"], target)
+    main_process = distributed.is_main_process()
+    for line in plan.overrides if main_process else ():
+        print(line, file=sys.stderr)
+    board = TensorBoardLogger(args.tensorboard) if args.tensorboard and main_process else None
+    out, settings = plan.out, plan.settings
     ctx, device = distributed.setup(args.device)  # torchrun: join the process group
     try:
-        train_data = load_dataset(spec, train=True)
-        test_data = None if spec.name == "folder" else load_dataset(spec, train=False)
+        train_data = load_dataset(plan.spec, train=True)
+        test_data = None if plan.spec.name == "folder" else load_dataset(plan.spec, train=False)
         skipped = getattr(train_data, "skipped", {})
         if skipped and ctx.is_main:
             print(f"skipped {sum(skipped.values())} file(s): " + ", ".join(f"{n} {why}" for why, n in skipped.items()), file=sys.stderr)
-        config = _train_config(args, out, saved, device)
+        config = TrainConfig(
+            **settings, device=str(device), checkpoint_path=str(out),
+            n_samples=plan.saved.get("n_samples", 16 if plan.kind == "pixelcnn" else 64),
+            eval_batches=plan.saved.get("eval_batches"),
+        )
         command = "latent-explorer " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
-        if args.resume:
-            trainer = Trainer.from_checkpoint(args.resume, train_data, config, test_data, dist=ctx)
+        if plan.resume is not None:
+            trainer = Trainer.from_checkpoint(plan.resume, train_data, config, test_data, dist=ctx)
+            if plan.model_changes:  # --beta / --d-steps: steer training, stored with the model's config
+                trainer.model.config = replace(trainer.model.config, **plan.model_changes)
             if command:  # the card shows how the run was made: its first command, then each resume
                 trainer.summary["resumed_with"] = [*trainer.summary.get("resumed_with", []), command]
+            if trainer.step >= trainer.total_steps and ctx.is_main:
+                print(f"resume: the run is already at step {trainer.step} of {trainer.total_steps}; pass a larger "
+                      "--max-steps or --epochs to train on", file=sys.stderr)
         else:
-            model = create_model(args.model, _model_config(args, spec, train_data), seed=config.seed)
+            model_config = plan.model_config
+            if model_config is None:  # a classifier: heads from the dataset's labels
+                model_config = config_for_dataset(train_data)
+                if not args.ignore_memory_check:
+                    _check_memory(plan.kind, model_config, config.batch_size, device)
+            model = create_model(plan.kind, model_config, seed=config.seed)
             summary = {"command": command} if command else None
             trainer = Trainer(model, train_data, config, test_data, summary=summary, dist=ctx)
         if ctx.enabled and ctx.is_main:
@@ -235,40 +584,93 @@ def _run_training(trainer: Trainer, out: Path, quiet: bool = False, board: Tenso
     return code
 
 
-# --- eval and sample --------------------------------------------------------------------------------
-def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import classifier_metrics, evaluate, find_classifier, heldout_dataset, needs_classifier
 
-    device = pick_device(args.device)
-    ckpt = load_checkpoint(args.file, device=device)
+
+# --- eval and sample --------------------------------------------------------------------------------
+def _heldout(ckpt, data_root: str | None, binarize: str | None, file: Path):
+    """The checkpoint's held-out split read from the data root (--data-root, else the default one);
+    where its files are missing and the checkpoint carries test images, those (marked is_sample), with
+    a note saying where the full set was looked for. Returns (dataset, note or None)."""
+    from .evaluation import heldout_spec
+
+    spec = heldout_spec(ckpt, data_root, binarize)
+    try:
+        return load_dataset(spec, train=False), None
+    except DatasetError:
+        if ckpt.sample is None:
+            raise
+    stored = ckpt.dataset.get("binarize", "none")
+    if binarize is not None and binarize != stored:
+        raise UsageError(f"--binarize {binarize}: the full test set was not found, and the test images carried in "
+                         f"{file.name} are stored with binarize={stored}")
+    where = Path(spec.root or default_data_root()).resolve()
+    recorded = ckpt.dataset.get("root")
+    hint = f" (the model was trained with --data-root {recorded})" if recorded and recorded != data_root else ""
+    return sample_dataset({**ckpt.dataset, "root": spec.root}, ckpt.sample), f"the full test set was not found at {where}{hint}"
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation import classifier_metrics, evaluate, find_classifier, needs_classifier
+
+    path = _existing_checkpoint(args.file)
+    if args.data_root is not None and not Path(args.data_root).is_dir():
+        raise UsageError(f"--data-root {args.data_root}: no such folder")
+    if args.classifier is not None:
+        _existing_checkpoint(args.classifier, "--classifier")
+    if args.save:  # the file is rewritten (atomically) in its folder
+        _writable_folder(path.parent, "--save", str(path))
+    device = _device(args.device)
+    ckpt = load_checkpoint(path, device=device)
+    _check_finite(ckpt, path, args.allow_nonfinite)
     judged = needs_classifier(ckpt) or (args.classifier is not None and ckpt.kind == "vae")
     judge = None
     if judged:  # find the classifier before any long computation, so a missing one fails at once
-        judge = load_checkpoint(find_classifier(ckpt.dataset.get("name", ""), args.classifier), device=device)
+        judge_path = find_classifier(ckpt.dataset.get("name", ""), args.classifier)
+        judge = load_checkpoint(judge_path, device=device)
+        _check_finite(judge, judge_path, args.allow_nonfinite)
+    test, missing = None, None
+    if ckpt.kind != "gan" or judge is not None:
+        test, missing = _heldout(ckpt, args.data_root, args.binarize if ckpt.kind != "gan" else None, path)
+    if missing and args.save:
+        raise UsageError(f"--save refused: {missing}, and metrics of the {len(test)} test images carried in the file "
+                         "must not replace full-set ones (pass --data-root DIR)")
     metrics: dict[str, Any] = {}
     if ckpt.kind != "gan":  # a GAN has no likelihood: only classifier-judged metrics
-        dataset = heldout_dataset(ckpt, args.data_root, args.binarize)
         from tqdm import tqdm
 
-        with tqdm(total=min(args.limit or len(dataset), len(dataset)), unit="img", disable=args.json, leave=False) as bar:
-            metrics = evaluate(ckpt, dataset, k=args.k, limit=args.limit, batch_size=args.batch_size, seed=args.seed,
+        with tqdm(total=min(args.limit or len(test), len(test)), unit="img", disable=args.json, leave=False) as bar:
+            metrics = evaluate(ckpt, test, k=args.k, limit=args.limit, batch_size=args.batch_size, seed=args.seed,
                                progress=lambda done, total: bar.update(done - bar.n))
     if judge is not None:
+        own_test = test if args.binarize is None or ckpt.kind == "gan" or missing else None
         judged_metrics = classifier_metrics(ckpt, judge, args.data_root, n=args.n, edits=args.edits, trials=args.trials,
                                             batch_size=args.batch_size, seed=args.seed,
-                                            sample_scores=ckpt.kind == "gan" or args.classifier is not None)
+                                            sample_scores=ckpt.kind == "gan" or args.classifier is not None,
+                                            test=own_test)
         seconds = metrics.get("seconds", 0.0) + judged_metrics["seconds"]
         metrics = {**judged_metrics, **metrics, "seconds": round(seconds, 1)}
+    note = None
+    if missing:
+        used = metrics.get("images", metrics.get("samples", {}).get("real_images", len(test)))
+        of = "the" if used == len(test) else f"{used} of the"
+        note = f"evaluated on {of} {len(test)} test images carried in the file; {missing}"
+        metrics.update(carried_sample=True, carried_images=len(test), full_test_set_missing=missing)
     if args.save:
-        update_checkpoint(args.file, metrics={"eval": metrics})
-    refs = references_for(ckpt.kind, ckpt.dataset.get("name"), metrics.get("binarize", ckpt.dataset.get("binarize")))
+        update_checkpoint(path, metrics={"eval": metrics})
+    refs = references_for(ckpt.kind, ckpt.dataset.get("name"), metrics.get("binarize", ckpt.dataset.get("binarize")),
+                          latent_dim=getattr(ckpt.model.config, "latent_dim", None))
     if args.json:
+        if note:
+            print(f"note: {note}", file=sys.stderr)
         print(json.dumps({**metrics, "references": [r.to_dict() for r in refs]}, indent=2))
         return 0
     if ckpt.kind == "gan":
-        print(f"{Path(args.file).name}: gan on {metrics['dataset']}")
+        print(f"{path.name}: gan on {metrics['dataset']}")
     else:
-        print(f"{Path(args.file).name}: {ckpt.kind} on {metrics['dataset']} test set ({metrics['images']} images, binarize={metrics['binarize']})")
+        split = "test images carried in the file" if missing else "test set"
+        print(f"{path.name}: {ckpt.kind} on {metrics['dataset']} {split} ({metrics['images']} images, binarize={metrics['binarize']})")
+    if note:
+        print(f"  note               {note}")
     if ckpt.kind == "vae":
         print(f"  ELBO               {metrics['elbo']:.2f} nats  (negative ELBO {metrics['neg_elbo']:.2f}: recon {metrics['recon']:.2f} + KL {metrics['kl']:.2f})")
         print(f"  IW NLL (k={metrics['iw_k']:<4})    {metrics['iw_nll']:.2f} nats")
@@ -282,19 +684,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 print(f"  {key:<18} {value:.4f}")
     if judge is not None:
         _print_judged(metrics, judge)
-    _print_references(ckpt.kind, metrics, refs)
+    _print_references(ckpt.kind, metrics, refs, targets=not missing)
     print(f"  ({metrics['seconds']} s)")
     return 0
 
 
-def _print_references(kind: str, m: dict[str, Any], refs) -> None:
-    """Published figures measured under the same protocol, and the project's targets, beside the model's."""
+def _print_references(kind: str, m: dict[str, Any], refs, targets: bool = True) -> None:
+    """Published figures measured under the same protocol, and the project's targets (unless `targets` is
+    False: metrics of a partial test set), beside the model's."""
     flat = {**m, **m.get("samples", {})}
     for name, r in m.get("attribute_arithmetic", {}).items():
         flat[f"{name}_rate"] = r["rate"]
     for r in refs:
         if r.metric in flat:
             print(f"  published          {r.metric} {r.value:g} ({r.source}); this model: {flat[r.metric]:.4g}")
+    if not targets:
+        return
     dataset, binarize = m.get("dataset"), m.get("binarize")
     for metric in ("iw_nll", "nll", "inception_score"):
         target = target_for(kind, dataset, metric, binarize)
@@ -350,20 +755,45 @@ def _print_judged(m: dict[str, Any], judge) -> None:
               f"{e['rate']:.3f} ({a} {e[f'has_{a}']:.3f}, {b} {e[f'has_{b}']:.3f})")
 
 
+def _grid_pixels(n: int, size: int, scale: int, padding: int = 2) -> tuple[int, int]:
+    """(width, height) of the PNG `sample` writes: to_grid's square-ish grid, each pixel scale x scale."""
+    cols = max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / cols)
+    return (cols * (size + padding) + padding) * scale, (rows * (size + padding) + padding) * scale
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
-    if not args.out.lower().endswith(".png"):
-        raise CLIError(f"--out must be a .png file, not {args.out}")
-    ckpt = load_checkpoint(args.file, device=pick_device(args.device))
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out must be a .png file, not {args.out}")
+    path = _existing_checkpoint(args.file)
+    device = _device(args.device)
+    meta = read_metadata(path)
+    kind = meta["kind"]
+    if kind not in ("vae", "gan", "pixelcnn"):
+        raise CLIError(f"{path.name} is a {kind}; it does not generate images")
+    if args.truncation is not None and kind != "gan":
+        raise UsageError(f"--truncation applies to GANs only, and {path.name} is a {kind}")
+    if args.temperature is not None and kind == "gan":
+        raise UsageError("--temperature applies to VAEs and PixelCNNs; for a GAN use --truncation")
+    shape = meta.get("image_shape")
+    size = int(shape[-1]) if isinstance(shape, list) and shape and isinstance(shape[-1], int) else 64
+    width, height = _grid_pixels(args.n, size, args.scale)
+    if width * height > MAX_GRID_MEGAPIXELS * 1_000_000:
+        raise UsageError(f"the grid would be {width} x {height} pixels ({width * height / 1e6:.0f} megapixels; the limit "
+                         f"is {MAX_GRID_MEGAPIXELS}): lower --n or --scale")
+    _writable_output(out, "--out")
+    ckpt = load_checkpoint(path, device=device)
+    _check_finite(ckpt, path, args.allow_nonfinite)
     gen = torch.Generator().manual_seed(args.seed)
     model = ckpt.model
-    if not hasattr(model, "sample"):
-        raise CLIError(f"{Path(args.file).name} is a {ckpt.kind}; it does not generate images")
     if model.kind == "gan":
         images = model.sample(args.n, generator=gen, truncation=args.truncation)
     else:
-        images = model.sample(args.n, generator=gen, temperature=args.temperature)
-    save_png(to_grid(images), args.out, scale=args.scale)
-    print(f"wrote {args.n} samples to {args.out}")
+        temperature = 1.0 if args.temperature is None else args.temperature
+        images = model.sample(args.n, generator=gen, temperature=temperature)
+    save_png(to_grid(images), out, scale=args.scale)
+    print(f"wrote {args.n} samples to {out}")
     return 0
 
 
@@ -372,13 +802,16 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample}
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)  # bad arguments: argparse prints usage + one line, exits 2
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # bad arguments: argparse printed usage and one line (2); --help (0)
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
     start = time.perf_counter()
     try:
         return COMMANDS[args.command](args)
     except (CLIError, CheckpointError, DatasetError, ValueError, OSError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"latent-explorer {args.command}: error: {message}", file=sys.stderr)
-        return 1
+        return getattr(error, "exit_code", 1)
     finally:
         log.debug("%s took %.1f s", args.command, time.perf_counter() - start)

@@ -25,17 +25,22 @@ ARITHMETIC_ATTRIBUTES = ("glasses", "smiling")  # attribute-vector edits scored 
 Progress = Callable[[int, int], None]  # (images done, images in all)
 
 
-def heldout_dataset(ckpt: Checkpoint, data_root: str | None = None, binarize: str | None = None):
-    """The held-out split of the data the checkpoint was trained on (root and binarization overridable)."""
+def heldout_spec(ckpt: Checkpoint, data_root: str | None = None, binarize: str | None = None) -> DataSpec:
+    """The DataSpec of the checkpoint's data, read from `data_root` (None: the default data root,
+    engines.data.default_data_root; the root recorded in the file is a path on the machine that trained
+    it, so it is not used), with its binarization unless `binarize` overrides it."""
     spec = DataSpec.from_dict(ckpt.dataset) if ckpt.dataset else None
     if spec is None:
         raise ValueError("the checkpoint does not say which dataset it was trained on")
-    changes: dict[str, Any] = {}
-    if data_root is not None:
-        changes["root"] = data_root
+    changes: dict[str, Any] = {"root": data_root}
     if binarize is not None:
         changes["binarize"] = binarize
-    return load_dataset(replace(spec, **changes), train=False)
+    return replace(spec, **changes)
+
+
+def heldout_dataset(ckpt: Checkpoint, data_root: str | None = None, binarize: str | None = None):
+    """The held-out split of the data the checkpoint was trained on (see heldout_spec for the root)."""
+    return load_dataset(heldout_spec(ckpt, data_root, binarize), train=False)
 
 
 @torch.no_grad()
@@ -134,7 +139,7 @@ def needs_classifier(ckpt: Checkpoint) -> bool:
 
 def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str | None = None, n: int = 10_000,
                        edits: int = 200, trials: int = 100, batch_size: int = 500, seed: int = 0,
-                       sample_scores: bool | None = None) -> dict[str, Any]:
+                       sample_scores: bool | None = None, test=None) -> dict[str, Any]:
     """Metrics of a generative checkpoint judged by a classifier checkpoint.
 
     Sample scores (`sample_scores`, default: for a GAN): metrics.gan_scores on n samples against the
@@ -142,6 +147,8 @@ def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str 
     distance for scale. On `faces`, for a VAE or GAN: attribute-vector success for "glasses" and
     "smiling" on `edits` faces (strength 1, and a strength tuned on separate faces), and exemplar
     arithmetic (smiling - neutral + glasses) over `trials` draws.
+    `test` (optional) is the held-out dataset to use (e.g. the test images carried in the file, marked
+    `is_sample`; then the train-vs-held-out distance is left out); default heldout_dataset(ckpt, data_root).
     """
     if classifier.kind != "classifier":
         raise ValueError(f"{classifier.path.name if classifier.path else 'the classifier'} holds a {classifier.kind}, not a classifier")
@@ -155,12 +162,12 @@ def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str 
         "dataset": name, "classifier": classifier.path.name if classifier.path else None,
         "classifier_test": (classifier.training.get("history") or [{}])[-1].get("test", {}),  # its last epoch's figures
     }
-    test = heldout_dataset(ckpt, data_root)
+    test = heldout_dataset(ckpt, data_root) if test is None else test
     if sample_scores is None:
         sample_scores = ckpt.kind == "gan"
     if sample_scores:
-        spec = replace(DataSpec.from_dict(ckpt.dataset), **({"root": data_root} if data_root else {}))
-        train = load_dataset(spec, train=True)
+        carried = getattr(test, "is_sample", False)  # the carried test images: the train split is not here either
+        train = None if carried else load_dataset(heldout_spec(ckpt, data_root), train=True)
         result["samples"] = M.gan_scores(model, clf, n=n, batch_size=batch_size, seed=seed, real_dataset=test,
                                          train_dataset=train)
     kinds = clf.label_kinds

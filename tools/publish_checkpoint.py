@@ -33,6 +33,6 @@ if __name__ == "__main__":
     parser.add_argument("src")
     parser.add_argument("dst")
     parser.add_argument("--sample", type=int, default=0, help="carry the first N held-out images (0: keep the source's)")
-    parser.add_argument("--data-root", help="where the dataset's files are (default: the checkpoint's own root)")
+    parser.add_argument("--data-root", help="where the dataset's files are (default: $LATENT_EXPLORER_DATA, else ./data)")
     args = parser.parse_args()
     publish(args.src, args.dst, args.sample, args.data_root)

@@ -11,12 +11,22 @@ from .folder import FolderDataset
 from .loader import load_dataset
 from .procedural import ProceduralDataset
 from .shapes import SHAPE_NAMES, ShapesDataset
-from .spec import BINARIZE_MODES, DATASET_NAMES, IMAGE_SIZES, DatasetError, DataSpec, default_shape
+from .spec import (
+    BINARIZE_MODES,
+    DATA_ROOT_ENV,
+    DATASET_NAMES,
+    IMAGE_SIZES,
+    DatasetError,
+    DataSpec,
+    default_data_root,
+    default_shape,
+)
 from .torchvision_sets import MNIST_CLASSES, CelebADataset
 
 __all__ = [
     "BINARIZE_MODES",
     "DATASET_NAMES",
+    "DATA_ROOT_ENV",
     "IMAGE_SIZES",
     "MNIST_CLASSES",
     "SHAPE_NAMES",
@@ -29,6 +39,7 @@ __all__ = [
     "ProceduralDataset",
     "ShapesDataset",
     "TensorImageDataset",
+    "default_data_root",
     "default_shape",
     "load_dataset",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -20,6 +21,17 @@ _DEFAULT_SHAPES: dict[str, tuple[int, int]] = {
     "faces": (64, 3),
     "folder": (64, 3),
 }
+
+
+# Where the torchvision datasets are looked for when no root is given (train, eval, a resumed run
+# that was started without --data-root, the Train tab): $LATENT_EXPLORER_DATA, else ./data.
+DATA_ROOT_ENV = "LATENT_EXPLORER_DATA"
+FALLBACK_DATA_ROOT = "./data"
+
+
+def default_data_root() -> str:
+    """The data root used when none is given: $LATENT_EXPLORER_DATA if set (and not empty), else ./data."""
+    return os.environ.get(DATA_ROOT_ENV) or FALLBACK_DATA_ROOT
 
 
 class DatasetError(Exception):
@@ -42,7 +54,8 @@ class DataSpec:
     """What to load and how to present it; JSON-able so checkpoints can record it."""
 
     name: str
-    root: str | None = None  # torchvision root dir, or the image folder for "folder"; ignored by procedural sets
+    # torchvision root dir (None: default_data_root()), or the image folder for "folder"; ignored by procedural sets
+    root: str | None = None
     image_size: int = 28  # output images are image_size x image_size
     channels: int = 1  # 1 (ITU-R 601 luma) or 3 (gray is replicated)
     binarize: str = "none"  # "none" | "threshold" (x > 0.5) | "stochastic" (fixed Bernoulli sample per image)

@@ -18,9 +18,7 @@ from .base import (
     match_channels_uint8,
     resize_uint8,
 )
-from .spec import DatasetError, DataSpec
-
-DEFAULT_ROOT = "./data"
+from .spec import DATA_ROOT_ENV, DatasetError, DataSpec, default_data_root
 
 # Where torchvision expects each dataset below the root, for error messages.
 _LAYOUT = {
@@ -47,7 +45,7 @@ def _open(name: str, factory: Callable[..., Any], root: str, download: bool, **k
         elif "not found" in str(e).lower():
             msg = (
                 f"{name} files not found under data root {where!r}: expected {where}/{_LAYOUT[name]}. "
-                f"Pass download=True to fetch them (needs internet), or point --data-root at the folder that contains them."
+                f"Pass download=True to fetch them (needs internet), or point --data-root (or ${DATA_ROOT_ENV}) at the folder that contains them."
             )
         else:
             msg = f"Could not read {name} from data root {where!r}: {e}"
@@ -68,7 +66,7 @@ def _class_dataset(
 def load_mnist_like(spec: DataSpec, train: bool) -> TensorImageDataset:
     from torchvision import datasets
 
-    root = spec.root or DEFAULT_ROOT
+    root = spec.root or default_data_root()
     if spec.name == "mnist":
         ds = _open("mnist", datasets.MNIST, root, spec.download, train=train)
         classes = MNIST_CLASSES  # torchvision's are "0 - zero", ...; plain digits are friendlier
@@ -82,7 +80,7 @@ def load_mnist_like(spec: DataSpec, train: bool) -> TensorImageDataset:
 def load_cifar10(spec: DataSpec, train: bool) -> TensorImageDataset:
     from torchvision import datasets
 
-    root = spec.root or DEFAULT_ROOT
+    root = spec.root or default_data_root()
     ds = _open("cifar10", datasets.CIFAR10, root, spec.download, train=train)
     images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)  # HWC -> CHW
     return _class_dataset(spec, images, torch.as_tensor(ds.targets), list(ds.classes), train)
@@ -141,7 +139,7 @@ class CelebADataset(ImageDataset):
 def load_celeba(spec: DataSpec, train: bool) -> CelebADataset:
     from torchvision import datasets
 
-    root = spec.root or DEFAULT_ROOT
+    root = spec.root or default_data_root()
     ds = _open("celeba", datasets.CelebA, root, spec.download, split="train" if train else "test", target_type="attr")
     names = [n for n in ds.attr_names if n]  # the header line may end with an empty field
     image_dir = os.path.join(ds.root, ds.base_folder, "img_align_celeba")

@@ -145,6 +145,11 @@ class Trainer:
         self.step = int(state["step"])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
+            if self.config.lr is not None:  # loading restored the saved rate; an explicit one wins
+                for group in opt.param_groups:
+                    group["lr"] = self.config.lr
+                    if "initial_lr" in group:  # a scheduled recipe scales from this one
+                        group["initial_lr"] = self.config.lr
         extra = state.get("extra", {})
         self.history = list(extra.get("history", []))
         self.seconds = float(extra.get("seconds", 0.0))
