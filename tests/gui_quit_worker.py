@@ -1,10 +1,11 @@
 """Run by tests/test_gui_quit.py: the real app closed in the middle of a deliberately slow training step.
 
-    python tests/gui_quit_worker.py CHECKPOINT RUN.safetensors SETTINGS_DIR
+    python tests/gui_quit_worker.py CHECKPOINT RUN.safetensors SETTINGS_DIR [close|quit]
 
 Builds the main window as `latent-explorer CHECKPOINT` does (offscreen), starts a tiny VAE run on the
 Train tab whose every step sleeps STEP_S seconds, closes the window while a step is in progress (the
-"stop the run?" question answered Yes), and runs the event loop to the end as the app does. A 10 ms
+"stop the run?" question answered Yes) or, with `quit`, calls QApplication.quit() instead (the path
+that bypasses the window's close), and runs the event loop to the end as the app does. A 10 ms
 QTimer heartbeat measures how long the GUI thread goes without running its event loop from the close
 to the end. The last stdout line is JSON: {"max_gap_ms", "closed_after_s", "messages", "steps_started"}.
 """
@@ -21,6 +22,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import torch  # noqa: E402
 from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from engines.training import recipes  # noqa: E402
 
@@ -28,6 +30,7 @@ STEP_S = 2.5
 HEARTBEAT_MS = 10
 
 checkpoint, run_path, settings_dir = sys.argv[1:4]
+mode = sys.argv[4] if len(sys.argv) > 4 else "close"
 torch.set_num_threads(1)
 for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):  # keep the user's settings alone
     QSettings.setPath(fmt, QSettings.Scope.UserScope, settings_dir)
@@ -85,8 +88,11 @@ def close_mid_step() -> None:
     time.sleep(0.2)  # well inside the step
     heartbeat["closed_at"] = heartbeat["last"] = time.monotonic()
     timer.start()
-    print("closing", flush=True)
-    window.close()
+    print(f"{mode} mid-step", flush=True)
+    if mode == "quit":
+        QApplication.instance().quit()
+    else:
+        window.close()
 
 
 QTimer.singleShot(0, lambda: (panel.start(), close_mid_step()))

@@ -114,14 +114,15 @@ def test_closing_the_window_during_a_slow_step_waits_visibly_then_closes(
     assert load_checkpoint(path).training["step"] == 1
 
 
-def test_the_app_quits_cleanly_when_closed_mid_step(vae_checkpoint, tmp_path):
-    """The real app in a subprocess (tests/gui_quit_worker.py): a 2.5 s step, the window closed 0.2 s into
-    it. Before, the GUI froze until the step ended and the process could abort ("QThread: Destroyed while
-    thread is still running")."""
+@pytest.mark.parametrize("mode", ["close", "quit"])
+def test_the_app_quits_cleanly_when_closed_mid_step(vae_checkpoint, tmp_path, mode):
+    """The real app in a subprocess (tests/gui_quit_worker.py): a 2.5 s step, the window closed (or
+    QApplication.quit called) 0.2 s into it. Before, closing froze the GUI until the step ended, and the
+    process could abort ("QThread: Destroyed while thread is still running")."""
     run_path = tmp_path / "run.safetensors"
     env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"}
     proc = subprocess.run([sys.executable, str(REPO / "tests" / "gui_quit_worker.py"), str(vae_checkpoint),
-                           str(run_path), str(tmp_path / "settings")],
+                           str(run_path), str(tmp_path / "settings"), mode],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "QThread: Destroyed" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
