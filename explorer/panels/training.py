@@ -15,6 +15,13 @@ Driving it from code (tests, benchmarks)::
     panel.runFinished              # Signal(str): "completed" | "stopped" | "diverged" | "failed"
     panel.step, panel.total_steps, panel.checkpoint_path, panel.phase
     panel.pause(); panel.resume(); panel.stop(); panel.open_in_explorer()
+    panel.stop_and_wait()          # for scripts: stop, then wait (processing events) until the thread ends
+    panel.memory                   # the MemoryEstimate shown in the Memory row (once the tab was shown)
+    panel.memoryEstimated          # Signal(object): each new estimate
+    panel.confirm_memory = lambda message: True   # the "start anyway?" question (default No)
+
+Stopping never blocks the GUI thread: the run stops after the step in progress (which may be long)
+and writes its checkpoint; the status line says so meanwhile.
 """
 
 from __future__ import annotations
