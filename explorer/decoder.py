@@ -13,8 +13,9 @@ import threading
 import weakref
 
 import numpy as np
-import torch
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from engines.latent import decode_latents
 
 log = logging.getLogger(__name__)
 _decoders: weakref.WeakSet[LatentDecoder] = weakref.WeakSet()
@@ -51,11 +52,8 @@ class _DecodeThread(QThread):
             self.done.emit(generation, z, image)
 
 
-@torch.no_grad()
 def _decode(model, z: np.ndarray) -> np.ndarray:
-    device = next(model.parameters()).device
-    batch = torch.as_tensor(z, dtype=torch.float32, device=device).reshape(1, -1)
-    return model.decode(batch)[0].clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
+    return decode_latents(model, z)[0]
 
 
 class LatentDecoder(QObject):

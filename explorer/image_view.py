@@ -9,19 +9,9 @@ from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from engines.images import unit_to_uint8
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-def unit_to_uint8(images: np.ndarray) -> np.ndarray:
-    """Float pixels in [0, 1] (any shape) -> uint8, rounded as engines.images does (x * 255 + 0.5).
-
-    Never raises for odd values: NaN becomes 0 (black), +inf 255, -inf 0, and everything else is
-    clamped to [0, 1] first, so a broken model's output is shown rather than crashing a paint."""
-    array = np.asarray(images)
-    if array.dtype == np.uint8:
-        return array
-    array = np.nan_to_num(array.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=0.0)
-    return (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from engines.checkpoint import load_checkpoint, save_checkpoint
+from engines.images import unit_to_uint8
 from engines.projection import image_to_tensor
 from explorer import app as app_module
 from explorer import settings
@@ -403,6 +404,8 @@ def test_pixelcnn_window_samples(make_window, pixelcnn_checkpoint, qtbot):
     image = explore.pixel_view.array()
     assert image is not None and image.shape == (28, 28, 1) and set(np.unique(image)) <= {0, 255}
     assert window.state.seed == 1
+    expected = window.state.model.sample(1, generator=torch.Generator().manual_seed(1))[0].permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(image, unit_to_uint8(expected))  # the model's own sample for the seed
 
 
 def test_window_layout_is_remembered(make_window, vae_checkpoint, qtbot):

@@ -47,7 +47,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None  # None/"auto": CUDA, then MPS, then CPU
     sample_every: int | None = 200  # steps between sample grids; 0 = at epoch ends only; None = never
-    n_samples: int = 64
+    n_samples: int | None = None  # images in a sample grid; None: the model's grid_samples (64; PixelCNN 16)
     checkpoint_every: int = 0  # steps between checkpoints; 0 = at epoch ends (and at stop/finish)
     checkpoint_path: str | None = None
     eval_batches: int | None = None  # held-out batches evaluated at each epoch end; None = all
@@ -107,10 +107,12 @@ class Trainer:
         self._running.set()
         # Fixed noise for sample grids: the same for the whole run, across resumes, on any device.
         gen = torch.Generator().manual_seed(config.seed + 1)
-        latent = getattr(model.config, "latent_dim", None)
-        self._fixed_z = torch.randn((config.n_samples, latent), generator=gen) if latent else None
+        n = config.n_samples if config.n_samples is not None else model.grid_samples
+        # A sampler that draws pixel by pixel never draws more than its own grid_samples (slow).
+        self.grid_size = n if model.has_latent else min(n, model.grid_samples)
+        self._fixed_z = torch.randn((n, model.latent_dim), generator=gen) if model.has_latent else None
         # A model that neither decodes nor samples (a classifier) has no sample grids.
-        self.can_sample = hasattr(model, "decode") or hasattr(model, "sample")
+        self.can_sample = model.has_latent or model.can_sample
 
     # --- steering (any thread) ------------------------------------------------------------------
     def pause(self) -> None:
@@ -240,8 +242,7 @@ class Trainer:
             if self._fixed_z is not None:
                 images = self.model.decode(self._fixed_z.to(self.device))
             else:  # PixelCNN: a fixed sampling seed stands in for fixed noise
-                n = min(self.config.n_samples, 16)
-                images = self.model.sample(n, generator=torch.Generator().manual_seed(self.config.seed + 1))
+                images = self.model.sample(self.grid_size, generator=torch.Generator().manual_seed(self.config.seed + 1))
             return to_grid(images)
         finally:
             self.model.train(was_training)

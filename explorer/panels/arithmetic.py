@@ -276,15 +276,16 @@ class ArithmeticPanel(QWidget):
         self.vectors_status.clear()
         if not self.gate.update_for(self.state):
             return
-        is_vae = self.state.kind == "vae"
+        by_labels = self.state.has_encoder and self.state.has_labels
         for w in (self.count_spin, self.encode_button, self.attribute_combo, self.label_name_edit,
                   self.save_label_button):
-            w.setEnabled(is_vae)
+            w.setEnabled(by_labels)
         self.labels_note.setText(
             "Encode held-out images and take (mean latent with the attribute) − (mean latent without)."
-            if is_vae else
-            "A GAN has no encoder, so dataset images cannot be mapped to latents and labels cannot give "
-            "a vector. Build it from exemplars instead (right): pick samples into A and B and save A − B.")
+            if by_labels else
+            ("This model has no encoder (a GAN), so dataset images cannot be mapped to latents and labels cannot "
+             if not self.state.has_encoder else "The model's dataset has no labels, so they cannot ")
+            + "give a vector. Build it from exemplars instead (right): pick samples into A and B and save A − B.")
         self._fill_vectors()
         self._update_operands()
         self._dirty = True
@@ -302,12 +303,12 @@ class ArithmeticPanel(QWidget):
             self._dirty = True
             return
         self._dirty = False
-        if self.state.model is None or self.state.kind not in ("vae", "gan"):
+        if not self.state.has_latent:
             return
         self._show_strength(self.strength)
         if len(self.gallery_latents) == 0:
             self.new_gallery()
-        if self.state.kind == "vae" and not self._attributes:
+        if self.state.has_encoder and self.state.has_labels and not self._attributes:
             self._request_encoding()
 
     # --- 1: vectors from labels -----------------------------------------------------------------
@@ -317,7 +318,7 @@ class ArithmeticPanel(QWidget):
             self._on_encoded(data)
 
     def _on_encoded(self, data: EncodedData) -> None:
-        if self.state.kind != "vae" or data.latents.shape[1] != self.state.latent_dim:
+        if not self.state.has_encoder or data.latents.shape[1] != self.state.latent_dim:
             return
         self._attributes = data.attributes()
         with signals_blocked(self.attribute_combo):

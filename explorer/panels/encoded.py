@@ -119,9 +119,9 @@ def _encode(job, state: ExplorerState, model, n: int) -> EncodedData:
     # The state loads (and caches) the checkpoint's held-out split; it raises DatasetError when the
     # files are missing, and RuntimeError when another checkpoint was opened meanwhile.
     dataset = state.dataset(train=False)
-    z, y, idx = latent.encode_dataset(model, dataset, n, batch=250, seed=ENCODE_SEED,
-                                      should_stop=lambda: job.cancelled,
-                                      progress=lambda done, total: job.report((done, total)))
+    encoded = latent.encode_dataset(model, dataset, n, batch=250, seed=ENCODE_SEED, should_stop=lambda: job.cancelled,
+                                    progress=lambda done, total: job.report((done, total)))
+    z, y, idx = encoded.latents, encoded.labels, encoded.indices
     require_finite(z, what="the encoder's output")
     names = list(dataset.label_names)
     return EncodedData(z, y.reshape(len(z), len(names)), idx, names, dict(dataset.attribute_kinds), dataset,
@@ -152,8 +152,8 @@ class EncodedSet(QObject):
         """Why nothing can be encoded, or None."""
         if self.state.model is None:
             return "no model"
-        if self.state.kind != "vae":
-            return "a GAN has no encoder, so dataset images cannot be mapped to latents"
+        if not self.state.has_encoder:
+            return "the model has no encoder (a GAN), so dataset images cannot be mapped to latents"
         return None
 
     def ensure(self, n: int = DEFAULT_COUNT, retry: bool = False) -> EncodedData | None:

@@ -61,11 +61,11 @@ def describe(state: ExplorerState) -> str:
     ]
     if state.latent_dim:
         rows.append(("Latent", f"{state.latent_dim} dimensions"))
-    if ckpt.kind == "pixelcnn":
+    if hasattr(config, "levels"):
         rows.append(("Levels", str(config.levels)))
-    if ckpt.kind == "gan":
+    if hasattr(config, "loss"):
         rows.append(("Loss", html.escape(config.loss)))
-    if ckpt.kind == "vae":
+    if hasattr(config, "likelihood"):
         rows.append(("Likelihood", f"{html.escape(config.likelihood)}, β = {config.beta:g}"))
     params = sum(p.numel() for p in model.parameters())
     rows.append(("Parameters", f"{params:,}"))

@@ -278,12 +278,13 @@ class MapPanel(QWidget):
         self.scatter_status.clear()
         if not self.gate.update_for(self.state):
             return
-        is_vae = self.state.kind == "vae"
+        encodes = self.state.has_encoder
         self._reset_axes()
-        self.scatter_check.setEnabled(is_vae)
-        self.colour_combo.setEnabled(is_vae)
-        self.count_spin.setEnabled(is_vae)
-        self.scatter_check.setToolTip("" if is_vae else "A GAN has no encoder: dataset images have no latents to plot.")
+        self.scatter_check.setEnabled(encodes)
+        self.colour_combo.setEnabled(encodes and self.state.has_labels)
+        self.count_spin.setEnabled(encodes)
+        self.scatter_check.setToolTip("" if encodes else "This model has no encoder (a GAN): dataset images have no "
+                                                         "latents to plot.")
         self._fill_point_choices()
         self._dirty = True
         if self.isVisible():
@@ -325,7 +326,7 @@ class MapPanel(QWidget):
             self._dirty = True
             return
         self._dirty = False
-        if self.state.model is None or self.state.kind not in ("vae", "gan"):
+        if not self.state.has_latent:
             return
         if self.scatter_check.isChecked() or self.mode == "pca":
             self._request_encoding()
@@ -366,7 +367,7 @@ class MapPanel(QWidget):
         if i == j:
             self.status.setText("Pick two different axes.")
             return None
-        if self.mode == "raw" or self.state.kind == "gan":
+        if self.mode == "raw" or not self.state.has_encoder:
             if self.mode == "pca":  # PCA of the N(0, I) prior: every direction has variance 1; use the axes
                 i, j = i - 1, j - 1
             eye = np.eye(dim, dtype=np.float32)
@@ -434,14 +435,14 @@ class MapPanel(QWidget):
 
     # --- the encoded dataset --------------------------------------------------------------------
     def _request_encoding(self, retry: bool = False) -> None:
-        if self.state.kind != "vae":
+        if not self.state.has_encoder:
             return
         data = self.encoded.ensure(self.count_spin.value(), retry=retry)
         if data is not None and (self._pca is None or self.colour_combo.count() == 0):
             self._on_encoded(data)
 
     def _on_encoded(self, data: EncodedData) -> None:
-        if self.state.kind != "vae" or data.latents.shape[1] != self.state.latent_dim:
+        if not self.state.has_encoder or data.latents.shape[1] != self.state.latent_dim:
             return
         self.scatter_status.setText(f"{describe(data.dataset, len(data.latents))} (encoder means).")
         self._pca = latent.principal_directions(data.latents)
@@ -459,7 +460,7 @@ class MapPanel(QWidget):
 
     def _position_scatter(self) -> None:
         data = self.encoded.data
-        if self.plane is None or data is None or not self.scatter_check.isChecked() or self.state.kind != "vae" \
+        if self.plane is None or data is None or not self.scatter_check.isChecked() or not self.state.has_encoder \
                 or data.latents.shape[1] != self.state.latent_dim:
             self.scatter.clear()
             self._scatter_rows = np.zeros((0, 2), np.float32)

@@ -12,14 +12,13 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
+from engines.images import unit_to_uint8
 from explorer.image_view import to_qimage as _to_qimage
-from explorer.image_view import unit_to_uint8
 from explorer.state import ExplorerState
 from explorer.workers import Job, WorkError, start_job
 
 log = logging.getLogger(__name__)
 
-LATENT_KINDS = ("vae", "gan")
 NONFINITE_MESSAGE = "the model's output holds NaN/inf values (its weights are broken: see the Model panel)"
 
 
@@ -60,9 +59,9 @@ def model_problem(state: ExplorerState) -> str | None:
     """Why a latent panel cannot work with the state's model, or None when it can."""
     if state.model is None:
         return "Open a checkpoint to use this panel."
-    if state.kind not in LATENT_KINDS:
-        return ("This panel needs a VAE or GAN: a PixelCNN has no latent space to map, "
-                "interpolate or do arithmetic in (it draws images pixel by pixel).")
+    if not state.has_latent:
+        return ("This panel needs a model with a latent space, such as a VAE or GAN: this one has no latent to map, "
+                "interpolate or do arithmetic in (a PixelCNN draws images pixel by pixel).")
     return None
 
 
