@@ -26,16 +26,15 @@ import torch
 from .checkpoint import SUFFIX, CheckpointError, load_checkpoint, read_metadata, update_checkpoint
 from .data import (
     BINARIZE_MODES,
-    CHANNEL_COUNTS,
     DATA_ROOT_ENV,
     DATASET_NAMES,
-    IMAGE_SIZES,
     DatasetError,
     DataSpec,
     default_data_root,
     load_dataset,
 )
 from .data.sample import sample_dataset
+from .data.spec import CHANNEL_COUNTS, IMAGE_SIZES
 from .device import pick_device
 from .evaluation import classifier_filename
 from .images import save_png, to_grid

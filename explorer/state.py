@@ -33,6 +33,19 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+class _Capability:
+    """A read-only attribute of the state: the open model's capability of the same name (False
+    without a model)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, state: ExplorerState | None, owner: type | None = None):
+        if state is None:
+            return self
+        return state.model is not None and bool(getattr(state.model, self.name))
+
+
 class ExplorerState(QObject):
     modelChanged = Signal()  # a checkpoint was opened (or the device changed)
     latentChanged = Signal()  # z changed; read state.z
@@ -72,27 +85,12 @@ class ExplorerState(QObject):
         model = self.model
         return int(model.latent_dim) if model is not None else 0
 
-    # What the open model can do (engines.models capabilities; all False without a model). Views ask
+    # What the open model can do (engines.models capabilities; False without a model). Views ask
     # these, never the kind, so a model of any kind with the same capabilities works in every tab.
-    @property
-    def has_latent(self) -> bool:
-        """z -> image (decode): the latent tabs work."""
-        return self.model is not None and self.model.has_latent
-
-    @property
-    def has_encoder(self) -> bool:
-        """image -> z (encode): dataset images have latents."""
-        return self.model is not None and self.model.has_encoder
-
-    @property
-    def can_project(self) -> bool:
-        """A differentiable decode: an image can be projected to a z by optimisation."""
-        return self.model is not None and self.model.can_project
-
-    @property
-    def is_autoregressive(self) -> bool:
-        """Draws pixel by pixel (sample_steps): the Replay tab and the pixel sampler work."""
-        return self.model is not None and self.model.is_autoregressive
+    has_latent = _Capability()  # z -> image (decode): the latent tabs work
+    has_encoder = _Capability()  # image -> z (encode): dataset images have latents
+    can_project = _Capability()  # a differentiable decode: an image can be projected to a z
+    is_autoregressive = _Capability()  # draws pixel by pixel (sample_steps): Replay and the pixel sampler
 
     @property
     def has_labels(self) -> bool:

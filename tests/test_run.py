@@ -12,35 +12,23 @@ from engines.cli import build_parser
 from engines.data import DataSpec
 from engines.models import MODEL_CLASSES, build_model
 from engines.models.gan import LOSSES
-from engines.training import TrainConfig, Trainer, create_model
-from engines.training.run import (
-    ARCHITECTURE,
-    STEERING,
-    TRAIN_DEFAULTS,
-    RunSettings,
-    applies,
-    config_default,
-    default_latent_dim,
-    kinds_for,
-    run_data_spec,
-    run_model_config,
-)
+from engines.training import TrainConfig, Trainer, create_model, run
 from tests.helpers import TINY, shapes
 
 
 def test_each_setting_applies_to_the_models_whose_config_has_it() -> None:
-    assert {name: kinds_for(name) for name in (*ARCHITECTURE, *STEERING)} == {
+    assert {name: run.kinds_for(name) for name in (*run.ARCHITECTURE, *run.STEERING)} == {
         "latent_dim": ("vae", "gan"), "gan_loss": ("gan",), "levels": ("pixelcnn",), "hidden": ("pixelcnn",),
         "layers": ("pixelcnn",), "beta": ("vae",), "d_steps": ("gan",),
     }
     # the classifier's config has a `hidden` too, but comes from its data's labels: no setting applies
-    assert not any(applies(name, "classifier") for name in (*ARCHITECTURE, *STEERING))
+    assert not any(run.applies(name, "classifier") for name in (*run.ARCHITECTURE, *run.STEERING))
 
 
 def test_defaults_come_from_the_config_classes() -> None:
-    assert (default_latent_dim("vae"), default_latent_dim("gan"), default_latent_dim("pixelcnn")) == (16, 64, None)
-    assert config_default("gan", "loss") == "ns" and config_default("vae", "beta") == 1.0
-    assert config_default("vae", "no_such_field") is None
+    assert (run.default_latent_dim("vae"), run.default_latent_dim("gan"), run.default_latent_dim("pixelcnn")) == (16, 64, None)
+    assert run.config_default("gan", "loss") == "ns" and run.config_default("vae", "beta") == 1.0
+    assert run.config_default("vae", "no_such_field") is None
 
 
 @pytest.mark.parametrize(("kind", "channels", "levels", "binarize"), [
@@ -52,37 +40,37 @@ def test_defaults_come_from_the_config_classes() -> None:
     ("gan", 1, None, "none"),
 ])
 def test_only_a_two_level_model_trains_on_binarized_data(kind, channels, levels, binarize) -> None:
-    assert run_data_spec(kind, "shapes", channels=channels, levels=levels).binarize == binarize
-    assert run_data_spec(kind, "shapes", channels=channels, levels=levels, binarize="threshold").binarize == "threshold"
+    assert run.run_data_spec(kind, "shapes", channels=channels, levels=levels).binarize == binarize
+    assert run.run_data_spec(kind, "shapes", channels=channels, levels=levels, binarize="threshold").binarize == "threshold"
 
 
 def test_model_config_is_the_whole_config_with_the_datas_defaults_and_applicable_settings_only() -> None:
     grey, colour = DataSpec("shapes", image_size=28, channels=1), DataSpec("shapes", image_size=32, channels=3)
-    vae = run_model_config("vae", colour, latent_dim=8, levels=7, gan_loss="wgan-gp")
+    vae = run.run_model_config("vae", colour, latent_dim=8, levels=7, gan_loss="wgan-gp")
     assert vae == {**dataclasses.asdict(MODEL_CLASSES["vae"].config_class()), "image_size": 32, "channels": 3,
                    "latent_dim": 8, "likelihood": "gaussian"}
-    pixel = run_model_config("pixelcnn", grey, latent_dim=8, layers=3)
+    pixel = run.run_model_config("pixelcnn", grey, latent_dim=8, layers=3)
     assert (pixel["levels"], pixel["hidden"], pixel["n_layers"]) == (2, 64, 3) and "latent_dim" not in pixel
-    assert run_model_config("pixelcnn", colour)["hidden"] == 96 and run_model_config("pixelcnn", colour)["levels"] == 16
-    gan = run_model_config("gan", grey, gan_loss="wgan-gp", d_steps=None)
+    assert run.run_model_config("pixelcnn", colour)["hidden"] == 96 and run.run_model_config("pixelcnn", colour)["levels"] == 16
+    gan = run.run_model_config("gan", grey, gan_loss="wgan-gp", d_steps=None)
     assert (gan["loss"], gan["d_steps"], gan["latent_dim"]) == ("wgan-gp", 0, 64)
     for kind, config in (("vae", vae), ("pixelcnn", pixel), ("gan", gan)):
         assert build_model(kind, config).config_dict().items() >= {k: v for k, v in config.items()
                                                                    if k != "d_steps"}.items()
     with pytest.raises(TypeError, match="unknown setting"):
-        run_model_config("vae", grey, width=3)
+        run.run_model_config("vae", grey, width=3)
 
 
 def test_run_settings_make_the_train_config_the_cli_and_the_form_share() -> None:
-    settings = RunSettings(kind="gan", dataset="shapes", epochs=3, lr=1e-4, seed=7, checkpoint_every=5,
+    settings = run.RunSettings(kind="gan", dataset="shapes", epochs=3, lr=1e-4, seed=7, checkpoint_every=5,
                            checkpoint_path="x.safetensors", device="cpu", train_overrides={"eval_batches": 2})
     config = settings.train_config()
     assert config == TrainConfig(epochs=3, lr=1e-4, seed=7, checkpoint_every=5, sample_every=0,
                                  checkpoint_path="x.safetensors", device="cpu", eval_batches=2)
-    assert settings.train_settings() == {**TRAIN_DEFAULTS, "epochs": 3, "lr": 1e-4, "seed": 7, "checkpoint_every": 5}
-    assert RunSettings().train_config().checkpoint_path is None  # "" is no file
+    assert settings.train_settings() == {**run.TRAIN_DEFAULTS, "epochs": 3, "lr": 1e-4, "seed": 7, "checkpoint_every": 5}
+    assert run.RunSettings().train_config().checkpoint_path is None  # "" is no file
     with pytest.raises(Exception, match="folder"):
-        RunSettings(dataset="folder").data_spec()
+        run.RunSettings(dataset="folder").data_spec()
 
 
 def test_the_cli_lists_the_engines_sizes_and_losses() -> None:
