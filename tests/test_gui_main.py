@@ -272,6 +272,20 @@ def test_info_panel_describes_the_model(make_window, vae_checkpoint):
     assert window.device_combo.currentText() == "cpu"
 
 
+def test_info_panel_shows_nested_metrics_one_per_row(make_window, vae_checkpoint, tmp_path):
+    from engines.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(vae_checkpoint)
+    path = save_checkpoint(tmp_path / "m.safetensors", ckpt.model, dataset=ckpt.dataset, metrics={
+        "eval": {"iw_nll": 87.3879, "split": "test", "classifier_test": {"acc": 0.99}, "per_epoch": list(range(9))}})
+    window = make_window(path)
+    cells = window.info.plain_text().splitlines()  # a table's plain text: one cell a line
+    pairs = set(zip(cells, cells[1:]))
+    for row in (("eval.iw_nll", "87.39"), ("eval.split", "test"), ("eval.classifier_test.acc", "0.99"),
+                ("eval.per_epoch", "9 entries")):
+        assert row in pairs, (row, cells)
+
+
 # --- sessions and export ---------------------------------------------------------------------------------
 class FakeInterpolationPanel:
     def __init__(self) -> None:

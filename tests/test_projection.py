@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -89,8 +86,3 @@ def test_image_to_tensor_crops_resizes_and_converts(tmp_path):
     assert rgb.shape == (3, 28, 28) and gray.shape == (1, 32, 32)
     np.testing.assert_allclose(rgb[:, 14, 14].numpy(), [1.0, 0.0, 0.0], atol=0.01)
     assert 0.2 < float(gray[0, 16, 16]) < 0.4  # ITU-R 601 luma of red is 0.299
-
-
-def test_engines_projection_does_not_import_qt():
-    code = "import sys, engines.projection; sys.exit('PySide6' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

@@ -97,6 +97,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []  # one entry per finished epoch
         self.seconds = 0.0  # training wall time, carried over a resume
         self._resume_rng = None
+        self._resume_cuda_rng = None
         self._order: tuple[int, torch.Tensor] | None = None  # (epoch, sample order) of the current epoch
         self._epoch_sums: dict[str, float] = {}  # running sums of the current epoch's losses
         if train_state is not None:
@@ -157,6 +158,7 @@ class Trainer:
         self.seconds = float(extra.get("seconds", 0.0))
         self._epoch_sums = dict(extra.get("epoch_sums", {}))
         self._resume_rng = state.get("rng", {}).get("torch")
+        self._resume_cuda_rng = state.get("rng", {}).get("cuda")  # the GPU's own generator (GAN noise on CUDA)
         reference = torch.get_rng_state()
         if self._resume_rng is not None and (self._resume_rng.dtype != reference.dtype or self._resume_rng.shape != reference.shape):
             raise ValueError("the stored random-number state is not a CPU generator state")
@@ -165,7 +167,8 @@ class Trainer:
         return {
             "step": self.step,
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-            "rng": {"torch": torch.get_rng_state()},
+            "rng": {"torch": torch.get_rng_state(),
+                    **({"cuda": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {})},
             "extra": {"history": self.history, "seconds": self.seconds, "epoch_sums": epoch_sums},
         }
 
@@ -279,6 +282,8 @@ class Trainer:
         resumed = self.step > 0
         if resumed and self._resume_rng is not None and self.dist.is_main:
             torch.set_rng_state(self._resume_rng)
+            if self._resume_cuda_rng is not None and self.device.type == "cuda":  # a run resumed on a GPU again
+                torch.cuda.set_rng_state(self._resume_cuda_rng, self.device)
         else:  # every rank draws its own noise (rank 0 of a fresh run draws what a single process would)
             torch.manual_seed(cfg.seed + 7919 * self.dist.rank + 104729 * self.step)
         yield Started(self.step, self.total_steps, self.steps_per_epoch, str(self.device), resumed)
