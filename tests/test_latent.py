@@ -8,6 +8,7 @@ import torch
 
 from engines import latent
 from engines.data import DataSpec, load_dataset
+from engines.encoded import encode_labelled
 from engines.training import create_model
 
 RNG = np.random.default_rng(0)
@@ -228,3 +229,32 @@ def test_encode_dataset_refuses_a_gan_and_decode_matches_model():
     assert images.dtype == np.float32 and images.min() >= 0 and images.max() <= 1
     np.testing.assert_array_equal(latent.decode_latents(gan, z[0]), images[:1])  # one (D,) latent: a batch of 1
     assert latent.decode_latents(gan, z, should_stop=lambda: True).shape == (0, 28, 28, 1)
+
+
+def test_encode_labelled_reads_the_labels_as_attributes_and_colourings():
+    shapes_set = load_dataset(DataSpec("shapes", image_size=28, channels=1), train=False)
+    model = create_model("vae", {"latent_dim": 3}, seed=0).eval()
+    data = encode_labelled(model, shapes_set, n=40, seed=2)
+    plain = latent.encode_dataset(model, shapes_set, 40, seed=2)
+    np.testing.assert_array_equal(data.indices, plain.indices)
+    np.testing.assert_allclose(data.latents, plain.latents, atol=1e-6)
+    assert data.labels.shape == (40, 6) and data.label_names == list(shapes_set.label_names)
+    attributes = data.attributes()
+    assert [a.name for a in attributes[:4]] == ["shape = square", "shape = circle", "shape = triangle",
+                                                "color (high vs low)"]
+    circle = attributes[1]
+    np.testing.assert_array_equal(circle.mask(data.labels), data.labels[:, 0] == 1)
+    size = next(a for a in attributes if a.name.startswith("size"))
+    np.testing.assert_array_equal(size.mask(data.labels), latent.binarize_labels(data.labels[:, 2]))
+    colourings = data.colourings()
+    assert colourings[0].name == "shape" and colourings[0].class_names == ("square", "circle", "triangle")
+    np.testing.assert_array_equal(colourings[0].values(data.labels), np.round(data.labels[:, 0]).astype(np.int64))
+    np.testing.assert_array_equal(data.image(3), shapes_set.get_batch([int(data.indices[3])])[0][0].permute(1, 2, 0))
+
+    faces = load_dataset(DataSpec("faces", image_size=32, channels=3), train=False)
+    faces_vae = create_model("vae", {"image_size": 32, "channels": 3, "latent_dim": 3, "likelihood": "gaussian"},
+                             seed=0).eval()
+    face_data = encode_labelled(faces_vae, faces, n=20)
+    assert [c.name for c in face_data.colourings()[:2]] == ["smiling", "glasses"]  # binary ones first
+    assert face_data.colourings()[0].class_names == ("no smiling", "smiling")
+    assert [a.name for a in face_data.attributes()[:2]] == ["smiling", "glasses"]

@@ -40,9 +40,10 @@ from superqt.utils import signals_blocked
 
 from engines import latent
 from engines.data.sample import describe
+from engines.encoded import EncodedData
 from explorer.state import ExplorerState
 
-from .encoded import DEFAULT_COUNT, EncodedData, encoded_set
+from .encoded import DEFAULT_COUNT, encoded_set
 from .panel_tools import LatestJob, ModelGate, to_pixmap
 
 log = logging.getLogger(__name__)
