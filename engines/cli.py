@@ -660,7 +660,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.save:
         update_checkpoint(path, metrics={"eval": metrics})
     refs = references_for(ckpt.kind, ckpt.dataset.get("name"), metrics.get("binarize", ckpt.dataset.get("binarize")),
-                          latent_dim=getattr(ckpt.model.config, "latent_dim", None))
+                          latent_dim=ckpt.model.latent_dim or None)
     if args.json:
         if note:
             print(f"note: {note}", file=sys.stderr)
