@@ -535,7 +535,7 @@ class MainWindow(QMainWindow):
 
     def background_work(self) -> str | None:
         """What the window is still waiting for, in words, or None when no background thread runs."""
-        if not running_jobs() and not self.decoder.is_running():
+        if not running_jobs():  # the decoder's jobs too
             return None
         training = self.extra_panels.get("training")
         if training is not None and getattr(training, "is_training", lambda: False)():
