@@ -1,4 +1,7 @@
-"""The bookmark strip: a horizontal row of thumbnails of saved latents; click one to jump to it."""
+"""The bookmark strip: a horizontal row of thumbnails of saved latents; click one to jump to it.
+
+The thumbnails are decoded in a worker (explorer.workers.Latest: the newest list of bookmarks wins) and
+kept per latent for the open model, so a rename or a new bookmark decodes only what is new."""
 
 from __future__ import annotations
 
@@ -6,11 +9,13 @@ import logging
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QListView, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
-from .image_view import to_qimage
+from .panels.panel_tools import decode_job
+from .pixels import to_pixmap
 from .state import ExplorerState
+from .workers import Latest
 
 log = logging.getLogger(__name__)
 THUMB = 64
@@ -20,6 +25,8 @@ class BookmarkStrip(QWidget):
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
+        self._icons: dict[bytes, QIcon] = {}  # z -> thumbnail, for the open model
+        self._thumbs = Latest(self)
         self.list = QListWidget()
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setFlow(QListView.Flow.LeftToRight)
@@ -50,7 +57,7 @@ class BookmarkStrip(QWidget):
         layout.addWidget(self.list, 1)
 
         state.bookmarksChanged.connect(self.refresh)
-        state.modelChanged.connect(self.refresh)
+        state.modelChanged.connect(self._on_model)
         self.refresh()
 
     def add(self) -> None:
@@ -72,31 +79,42 @@ class BookmarkStrip(QWidget):
         if 0 <= row < len(self.state.bookmarks) and item.text() and item.text() != self.state.bookmarks[row].name:
             self.state.rename_bookmark(row, item.text())
 
+    def _on_model(self) -> None:
+        self._thumbs.cancel()
+        self._icons = {}
+        self.refresh()
+
     def refresh(self) -> None:
         has_latent = self.state.latent_dim > 0
         self.add_button.setEnabled(has_latent)
         self.delete_button.setEnabled(has_latent)
         marks = self.state.bookmarks
-        images = self._thumbnails([m.z for m in marks]) if marks else []
         self.list.blockSignals(True)  # itemChanged would take the rebuild for renames
         try:
             self.list.clear()
-            for mark, image in zip(marks, images, strict=True):
-                item = QListWidgetItem(mark.name)
-                if image is not None:
-                    pixmap = QPixmap.fromImage(to_qimage(image)).scaled(
-                        THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
-                    item.setIcon(QIcon(pixmap))
+            for mark in marks:
+                item = QListWidgetItem(self._icons.get(mark.z.tobytes(), QIcon()), mark.name)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
                 item.setToolTip(f"{mark.name}: click to jump here; double-click to rename")
                 self.list.addItem(item)
         finally:
             self.list.blockSignals(False)
+        missing = {m.z.tobytes(): m.z for m in marks if m.z.tobytes() not in self._icons}
+        if missing and self.state.model is not None:
+            self._thumbs.start(decode_job, self.state.model, np.stack(list(missing.values())),
+                               on_result=lambda images: self._show_thumbnails(list(missing), images),
+                               on_failed=lambda message: log.warning("bookmark thumbnails failed: %s", message))
 
-    def _thumbnails(self, zs: list[np.ndarray]) -> list[np.ndarray | None]:
-        """Decoded in one small batch on the GUI thread: bookmarks change rarely, and a few images are cheap."""
+    def _show_thumbnails(self, keys: list[bytes], images: np.ndarray) -> None:
+        self._icons.update((key, QIcon(to_pixmap(image, THUMB))) for key, image in zip(keys, images, strict=True))
+        self.list.blockSignals(True)
         try:
-            return list(self.state.decode(np.stack(zs)))
-        except Exception:  # noqa: BLE001 - a thumbnail is not worth an error dialog
-            log.exception("bookmark thumbnails failed")
-            return [None] * len(zs)
+            for row, mark in enumerate(self.state.bookmarks):
+                if row < self.list.count() and mark.z.tobytes() in keys:
+                    self.list.item(row).setIcon(self._icons[mark.z.tobytes()])
+        finally:
+            self.list.blockSignals(False)
+
+    def thumbnail_count(self) -> int:
+        """How many bookmarks show their thumbnail."""
+        return sum(not self.list.item(row).icon().isNull() for row in range(self.list.count()))

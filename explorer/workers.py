@@ -96,6 +96,11 @@ class Job(QObject):
         self.thread = QThread()
         _live.add(self)
 
+    def __repr__(self) -> str:
+        fn = self._runner._fn
+        state = "running" if self.is_running() else "over" if self._over else "waiting"
+        return f"<Job {getattr(fn, '__qualname__', fn)} {state}{' cancelled' if self.cancelled else ''}>"
+
     # --- asked for from the GUI thread ------------------------------------------------------------
     @property
     def cancelled(self) -> bool:

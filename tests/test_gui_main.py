@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from engines.checkpoint import load_checkpoint, save_checkpoint
 from engines.projection import image_to_tensor
@@ -331,7 +331,7 @@ def test_loading_a_session_of_a_changed_checkpoint_warns(make_window, vae_checkp
     assert window.state.seed == 3  # applied anyway
 
 
-def test_bookmark_strip_adds_jumps_and_deletes(make_window, vae_checkpoint):
+def test_bookmark_strip_adds_jumps_and_deletes(make_window, vae_checkpoint, qtbot):
     window = make_window(vae_checkpoint)
     state, strip = window.state, window.bookmarks
     state.randomize(1)
@@ -339,12 +339,16 @@ def test_bookmark_strip_adds_jumps_and_deletes(make_window, vae_checkpoint):
     marked = state.z.copy()
     state.randomize(2)
     strip.add_button.click()
-    assert strip.list.count() == 2 and not strip.list.item(0).icon().isNull()
+    assert strip.list.count() == 2  # at once; the thumbnails follow from a worker
+    qtbot.waitUntil(lambda: strip.thumbnail_count() == 2, timeout=WAIT)
     strip.list.itemClicked.emit(strip.list.item(0))
     np.testing.assert_array_equal(state.z, marked)
     strip.list.setCurrentRow(0)
     strip.delete_button.click()
     assert strip.list.count() == 1 and len(state.bookmarks) == 1
+    assert strip.thumbnail_count() == 1  # the one left keeps its thumbnail: nothing decoded again
+    state.rename_bookmark(0, "renamed")
+    assert strip.list.item(0).text() == "renamed" and strip.thumbnail_count() == 1
 
 
 def test_export_png_at_4x_and_latent_round_trip(make_window, vae_checkpoint, tmp_path):
@@ -377,8 +381,8 @@ def test_without_arguments_the_first_repository_checkpoint_opens(make_window, ga
     monkeypatch.setattr(app_module, "DEFAULT_CHECKPOINT_DIR", folder)
     empty = make_window()
     assert empty.state.checkpoint is None
-    assert empty.explore.pages.currentWidget() is empty.explore.empty_page
-    assert "File > Open a checkpoint" in empty.explore.empty_page.text()
+    assert empty.explore.gate.currentIndex() == 0  # the message page, not the content
+    assert "File > Open a checkpoint" in empty.explore.gate.message.text()
     shutil.copy(gan_checkpoint, folder / "b.safetensors")
     assert make_window().state.checkpoint_path == folder / "b.safetensors"
 
@@ -394,7 +398,7 @@ def test_pixelcnn_window_samples(make_window, pixelcnn_checkpoint, qtbot):
     window = make_window(pixelcnn_checkpoint)
     explore = window.explore
     assert explore.pages.currentWidget() is explore.pixel_page
-    assert "no latent" in explore.pixel_page.findChildren(type(explore.empty_page))[0].text()
+    assert "no latent" in explore.pixel_page.findChildren(QLabel)[0].text()
     assert not window.bookmark_action.isEnabled() and window.randomize_action.isEnabled()
     explore.sample_button.click()
     job = explore.sample_job()
@@ -442,8 +446,6 @@ def test_keyboard_shortcuts(make_window, vae_checkpoint, qtbot):
 def test_extra_panels_are_added_if_importable(make_window, vae_checkpoint, monkeypatch, caplog, tmp_path):
     import sys
     import types
-
-    from PySide6.QtWidgets import QLabel
 
     from explorer import main_window
 

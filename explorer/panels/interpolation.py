@@ -41,11 +41,13 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from engines import latent
+from explorer.pixels import to_pixmap, to_uint8
 from explorer.state import ExplorerState
 from explorer.workers import Job, start_job
 
 from .exporting import export_frames, mp4_writer
-from .panel_tools import LatestJob, ModelGate, debounce, to_pixmap, to_uint8
+from .panel_tools import DECODE_BATCH, debounce, decode_job
+from .tab import Tab
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ class Keyframe:
 
 def _decode_path(job, model, keys: np.ndarray, frames: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
     path = latent.interpolate_path(keys, frames, mode)
-    return path, latent.decode_latents(model, path, batch=64, should_stop=lambda: job.cancelled)
+    return path, decode_job(job, model, path)
 
 
 def _encode_index(job, state: ExplorerState, model, index: int) -> tuple[int, np.ndarray]:
@@ -73,32 +75,34 @@ def _encode_index(job, state: ExplorerState, model, index: int) -> tuple[int, np
 
 
 def _export_job(job, model, path_latents: np.ndarray, kind: str, target: str, fps: float, meta: dict) -> list[Path]:
-    images = latent.decode_latents(model, path_latents, batch=64, should_stop=lambda: job.cancelled)
+    images = latent.decode_latents(model, path_latents, batch=DECODE_BATCH, should_stop=lambda: job.cancelled)
     return export_frames(target, kind, to_uint8(images), path_latents, meta, fps)
 
 
-class InterpolationPanel(QWidget):
+class InterpolationPanel(Tab):
+    """The Interpolate tab. Public state: `keyframes`, `path` and `images` (the decoded preview),
+    `export_job`, `mode`; `thumbnail_count()` (keyframe thumbnails shown)."""
+
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.keyframes: list[Keyframe] = []
         self.path: np.ndarray | None = None  # (frames, D) latents of the preview
         self.images: np.ndarray | None = None  # (frames, H, W, C) decoded preview
-        self._dirty = True
         self._following = False
-        self._job = LatestJob(self)
-        self._encode_job = LatestJob(self)
+        self._thumbs: dict[bytes, QIcon] = {}  # keyframe z -> its thumbnail, for this model
+        self._job = self.job_slot()
+        self._encode_job = self.job_slot()
+        self._thumbs_job = self.job_slot()
         self.export_job: Job | None = None
         self._preview_timer = debounce(self, self.refresh, 40)
         self._play_timer = QTimer(self)
         self._play_timer.timeout.connect(self._next_frame)
-        self._build_ui()
-        state.modelChanged.connect(self._on_model)
+        content = self._build_ui()
         state.bookmarksChanged.connect(self._fill_bookmarks)
-        self._on_model()
+        self.set_content(content)
 
     # --- layout ---------------------------------------------------------------------------------
-    def _build_ui(self) -> None:
+    def _build_ui(self) -> QWidget:
         content = QWidget()
         row = QHBoxLayout(content)
         row.setContentsMargins(0, 0, 0, 0)
@@ -203,11 +207,6 @@ class InterpolationPanel(QWidget):
         rcol.addStretch(1)
         row.addWidget(right, 1)
 
-        self.gate = ModelGate(content)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self.gate)
-
         self.add_current_button.clicked.connect(lambda: self.add_keyframe(self.state.z, "current z"))
         self.add_bookmark_button.clicked.connect(self._add_bookmark)
         self.add_random_button.clicked.connect(self._add_random)
@@ -225,18 +224,18 @@ class InterpolationPanel(QWidget):
         self.png_button.clicked.connect(lambda: self._export_dialog("png"))
         self.gif_button.clicked.connect(lambda: self._export_dialog("gif"))
         self.mp4_button.clicked.connect(lambda: self._export_dialog("mp4"))
+        return content
 
     # --- model ----------------------------------------------------------------------------------
-    def _on_model(self) -> None:
+    def reset_for_model(self) -> None:
         self._stop_playing()
-        self._job.cancel()
-        self._encode_job.cancel()
+        self._thumbs = {}
         self.keyframes, self.path, self.images = [], None, None
         self.strip.clear()
         self.frame_view.clear()
         self.frame_caption.clear()
         self.status.clear()
-        if not self.gate.update_for(self.state):
+        if not self.usable:
             self.key_list.clear()
             return
         is_vae = self.state.kind == "vae"
@@ -308,10 +307,8 @@ class InterpolationPanel(QWidget):
 
     def _keyframes_changed(self, select: int | None = None) -> None:
         self.key_list.clear()
-        if self.keyframes:
-            thumbs = self.state.decode(np.stack([k.z for k in self.keyframes]))  # K small: cheap on the GUI thread
-            for k, (key, image) in enumerate(zip(self.keyframes, thumbs, strict=True)):
-                self.key_list.addItem(QListWidgetItem(QIcon(to_pixmap(image, THUMB_PX)), f"{k + 1}. {key.label}"))
+        for k, key in enumerate(self.keyframes):  # thumbnails: known ones now, new ones from a worker
+            self.key_list.addItem(QListWidgetItem(self._thumbs.get(key.z.tobytes(), QIcon()), f"{k + 1}. {key.label}"))
         if select is not None and select >= 0:
             self.key_list.setCurrentRow(select)
         self.frames_spin.setMinimum(max(2, len(self.keyframes)))
@@ -321,12 +318,23 @@ class InterpolationPanel(QWidget):
         self.mp4_button.setEnabled(enough and mp4_writer() is not None)
         self._preview_timer.start()
 
-    # --- preview --------------------------------------------------------------------------------
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._dirty:
-            self.refresh()
+    def _decode_thumbnails(self) -> None:
+        missing = {key.z.tobytes(): key.z for key in self.keyframes if key.z.tobytes() not in self._thumbs}
+        if missing:
+            self._thumbs_job.start(decode_job, self.state.model, np.stack(list(missing.values())),
+                                   on_result=lambda images: self._show_thumbnails(list(missing), images))
 
+    def _show_thumbnails(self, keys: list[bytes], images: np.ndarray) -> None:
+        self._thumbs.update((key, QIcon(to_pixmap(image, THUMB_PX))) for key, image in zip(keys, images, strict=True))
+        for row, key in enumerate(self.keyframes):
+            if row < self.key_list.count() and key.z.tobytes() in keys:
+                self.key_list.item(row).setIcon(self._thumbs[key.z.tobytes()])
+
+    def thumbnail_count(self) -> int:
+        """How many keyframes show their thumbnail."""
+        return sum(not self.key_list.item(row).icon().isNull() for row in range(self.key_list.count()))
+
+    # --- preview --------------------------------------------------------------------------------
     def hideEvent(self, event) -> None:
         # A hidden tab should not keep stepping (or moving z). This also runs while the window is
         # destroyed, when the child widgets may be gone already: touch them only if they are alive.
@@ -335,13 +343,10 @@ class InterpolationPanel(QWidget):
             self._stop_playing()
         super().hideEvent(event)
 
-    def refresh(self) -> None:
-        """Decode the path in a worker (only while the panel is visible; otherwise on show)."""
-        if not self.isVisible():
-            self._dirty = True
-            return
-        self._dirty = False
-        if len(self.keyframes) < 2 or self.state.model is None:
+    def update_view(self) -> None:
+        """Decode the keyframes' thumbnails and the path in workers."""
+        self._decode_thumbnails()
+        if len(self.keyframes) < 2:
             self.path, self.images = None, None
             self.strip.clear()
             self.frame_view.clear()
@@ -463,7 +468,6 @@ class InterpolationPanel(QWidget):
         self.fps_spin.setValue(float(d.get("fps", self.fps_spin.value())))
         self._keyframes_changed()
 
-    def shutdown(self) -> None:
+    def stop_work(self) -> None:
         self._stop_playing()
-        self._job.cancel()
-        self._encode_job.cancel()
+        super().stop_work()

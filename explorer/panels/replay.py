@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -37,7 +36,6 @@ from superqt.utils import signals_blocked
 from explorer.state import ExplorerState
 from explorer.workers import Job
 
-from .panel_tools import LatestJob
 from .replay_canvas import ReplayCanvas
 from .replay_core import (
     Given,
@@ -49,6 +47,7 @@ from .replay_core import (
     render,
     sample_worker,
 )
+from .tab import Tab
 from .training_curves import Column
 
 log = logging.getLogger(__name__)
@@ -61,36 +60,37 @@ def _field_job(job, model, key: tuple[int, int, int]) -> tuple[tuple[int, int, i
     return key, receptive_field(model, *key)
 
 
-class ReplayPanel(QWidget):
+class ReplayPanel(Tab):
     fieldShown = Signal()  # the receptive field of the shown step is on the canvas
 
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.recording: Recording | None = None
         self.shown_step = 0
         self.current_field: np.ndarray | None = None  # (C, S, S) bool, of the shown step's position
-        self._job = LatestJob(self)
+        self._job = self.job_slot()
         self._current_job: Job | None = None  # the generation running now (None once it has ended)
-        self._field_job = LatestJob(self)
+        self._field_job = self.job_slot(interrupt=False)  # one field at a time; the newest position next
         self._field_model = None
         self._fields: dict[tuple[int, int, int], np.ndarray] = {}
-        self._field_pending = False
-        self._field_in_flight = False
+        self._field_wanted: tuple[int, int, int] | None = None  # the position asked for last
         self._play_timer = QTimer(self)
         self._play_timer.setInterval(TICK_MS)
         self._play_timer.timeout.connect(self._tick)
         self._play_carry = 0.0
-        self._build_ui()
-        state.modelChanged.connect(self._on_model)
-        self._on_model()
+        self.set_content(self._build_ui())
+
+    def model_problem(self) -> str | None:
+        kind = self.state.kind
+        if kind == "pixelcnn":
+            return None
+        return ("Replay shows how a PixelCNN draws an image, pixel by pixel. "
+                + ("Open a PixelCNN checkpoint to use it." if kind is None else
+                   f"This is a {kind.upper()}, which draws the whole image at once: "
+                   "open a PixelCNN checkpoint to use this tab."))
 
     # --- layout ------------------------------------------------------------------------------------
-    def _build_ui(self) -> None:
-        self.message = QLabel()
-        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message.setWordWrap(True)
-
+    def _build_ui(self) -> QWidget:
         left = Column()
         left.setFixedWidth(290)
         col = QVBoxLayout(left)
@@ -194,13 +194,6 @@ class ReplayPanel(QWidget):
         row.addWidget(left)
         row.addWidget(right, 1)
 
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.message)
-        self.pages.addWidget(content)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self.pages)
-
         self.sample_button.clicked.connect(lambda: self.sample())
         self.complete_button.clicked.connect(lambda: self.complete())
         self.resample_button.clicked.connect(lambda: self.resample_from(self.shown_step))
@@ -210,23 +203,16 @@ class ReplayPanel(QWidget):
         self.forward_button.clicked.connect(lambda: self.slider.setValue(self.slider.value() + 1))
         self.play_button.toggled.connect(self._play)
         self.field_check.toggled.connect(lambda _on: self.show_step(self.shown_step))
+        return content
 
     # --- model -------------------------------------------------------------------------------------
-    def _on_model(self) -> None:
+    def reset_for_model(self) -> None:
         self.cancel()
         self.play_button.setChecked(False)
-        self._field_job.cancel()
-        self._field_model, self._fields, self._field_pending, self._field_in_flight = None, {}, False, False
+        self._field_model, self._fields, self._field_wanted = None, {}, None
         self.recording = None
-        kind = self.state.kind
-        if kind != "pixelcnn":
-            self.message.setText("Replay shows how a PixelCNN draws an image, pixel by pixel. "
-                                 + ("Open a PixelCNN checkpoint to use it." if kind is None else
-                                    f"This is a {kind.upper()}, which draws the whole image at once: "
-                                    "open a PixelCNN checkpoint to use this tab."))
-            self.pages.setCurrentIndex(0)
+        if not self.usable:
             return
-        self.pages.setCurrentIndex(1)
         config = self.state.model.config
         every = 1 if config.levels <= 16 else config.levels // 8  # whole levels only, never 0.5
         self.plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(0, config.levels, every)], []])
@@ -413,15 +399,13 @@ class ReplayPanel(QWidget):
             self.fieldShown.emit()
             return self.current_field.any(axis=0)
         self.current_field = None
-        if self._field_in_flight:
-            self._field_pending = True  # asked again when the running one ends
-            return None
+        if key == self._field_wanted and self._field_job.busy():
+            return None  # on its way
         if self._field_model is None:
             self._field_model = field_model(self.state.model)
-        self._field_in_flight = True
-        job = self._field_job.start(_field_job, self._field_model, key, on_result=self._on_field,
-                                    on_failed=lambda msg: self.status.setText(f"Receptive field failed: {msg}"))
-        job.finished.connect(self._on_field_finished)
+        self._field_wanted = key
+        self._field_job.start(_field_job, self._field_model, key, on_result=self._on_field,
+                              on_failed=lambda msg: self.status.setText(f"Receptive field failed: {msg}"))
         return None
 
     def _on_field(self, result: tuple[tuple[int, int, int], np.ndarray]) -> None:
@@ -431,14 +415,7 @@ class ReplayPanel(QWidget):
         if r is not None and self.shown_step < len(r) and tuple(int(v) for v in r.positions[self.shown_step]) == key:
             self.show_step(self.shown_step)
 
-    def _on_field_finished(self) -> None:
-        self._field_in_flight = False
-        if self._field_pending:
-            self._field_pending = False
-            self.show_step(self.shown_step)
-
-    def stop_background_work(self) -> None:
+    def stop_work(self) -> None:
         """At exit: stop playback and cancel the workers (the window then waits for their threads)."""
         self.play_button.setChecked(False)
-        self._job.cancel()
-        self._field_job.cancel()
+        super().stop_work()
