@@ -13,12 +13,13 @@ from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QListView, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from .panels.panel_tools import decode_job
-from .pixels import to_pixmap
+from .pixels import blank_pixmap, to_pixmap
 from .state import ExplorerState
 from .workers import Latest
 
 log = logging.getLogger(__name__)
 THUMB = 64
+DECODED = Qt.ItemDataRole.UserRole  # item data: True once the item shows its decoded thumbnail
 
 
 class BookmarkStrip(QWidget):
@@ -92,8 +93,10 @@ class BookmarkStrip(QWidget):
         self.list.blockSignals(True)  # itemChanged would take the rebuild for renames
         try:
             self.list.clear()
-            for mark in marks:
-                item = QListWidgetItem(self._icons.get(mark.z.tobytes(), QIcon()), mark.name)
+            for mark in marks:  # a thumbnail still decoding keeps its room, so nothing moves when it comes
+                icon = self._icons.get(mark.z.tobytes())
+                item = QListWidgetItem(icon or QIcon(blank_pixmap(THUMB)), mark.name)
+                item.setData(DECODED, icon is not None)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
                 item.setToolTip(f"{mark.name}: click to jump here; double-click to rename")
                 self.list.addItem(item)
@@ -112,9 +115,10 @@ class BookmarkStrip(QWidget):
             for row, mark in enumerate(self.state.bookmarks):
                 if row < self.list.count() and mark.z.tobytes() in keys:
                     self.list.item(row).setIcon(self._icons[mark.z.tobytes()])
+                    self.list.item(row).setData(DECODED, True)
         finally:
             self.list.blockSignals(False)
 
     def thumbnail_count(self) -> int:
         """How many bookmarks show their thumbnail."""
-        return sum(not self.list.item(row).icon().isNull() for row in range(self.list.count()))
+        return sum(bool(self.list.item(row).data(DECODED)) for row in range(self.list.count()))

@@ -8,13 +8,14 @@ raises for odd values, so a paint never crashes on them.
 - `image_array(image)`: one (H, W) or (H, W, C) image -> contiguous uint8 (H, W, 1 or 3).
 - `to_qimage(image)`, `to_pixmap(image, size)`: one image for Qt (the QImage owns its pixels).
 - `mosaic(images, rows, cols)`: a batch laid out as one picture.
+- `blank_pixmap(size)`: a transparent square, the stand-in for a thumbnail still being decoded.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QColor, QImage, QPixmap
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -62,3 +63,10 @@ def mosaic(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
     if n != rows * cols:
         raise ValueError(f"{n} images do not fill a {rows} x {cols} mosaic")
     return images.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, c)
+
+
+def blank_pixmap(size: int) -> QPixmap:
+    """A transparent size x size pixmap: it keeps a thumbnail's room in a list until the image comes."""
+    pix = QPixmap(size, size)
+    pix.fill(QColor(0, 0, 0, 0))
+    return pix

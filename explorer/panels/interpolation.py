@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from engines import latent
-from explorer.pixels import to_pixmap, to_uint8
+from explorer.pixels import blank_pixmap, to_pixmap, to_uint8
 from explorer.state import ExplorerState
 from explorer.workers import Job, start_job
 
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 THUMB_PX = 56
 FRAME_PX = 256
+DECODED = Qt.ItemDataRole.UserRole  # keyframe item data: True once it shows its decoded thumbnail
 
 
 @dataclass
@@ -308,7 +309,10 @@ class InterpolationPanel(Tab):
     def _keyframes_changed(self, select: int | None = None) -> None:
         self.key_list.clear()
         for k, key in enumerate(self.keyframes):  # thumbnails: known ones now, new ones from a worker
-            self.key_list.addItem(QListWidgetItem(self._thumbs.get(key.z.tobytes(), QIcon()), f"{k + 1}. {key.label}"))
+            icon = self._thumbs.get(key.z.tobytes())
+            item = QListWidgetItem(icon or QIcon(blank_pixmap(THUMB_PX)), f"{k + 1}. {key.label}")
+            item.setData(DECODED, icon is not None)
+            self.key_list.addItem(item)
         if select is not None and select >= 0:
             self.key_list.setCurrentRow(select)
         self.frames_spin.setMinimum(max(2, len(self.keyframes)))
@@ -329,10 +333,11 @@ class InterpolationPanel(Tab):
         for row, key in enumerate(self.keyframes):
             if row < self.key_list.count() and key.z.tobytes() in keys:
                 self.key_list.item(row).setIcon(self._thumbs[key.z.tobytes()])
+                self.key_list.item(row).setData(DECODED, True)
 
     def thumbnail_count(self) -> int:
         """How many keyframes show their thumbnail."""
-        return sum(not self.key_list.item(row).icon().isNull() for row in range(self.key_list.count()))
+        return sum(bool(self.key_list.item(row).data(DECODED)) for row in range(self.key_list.count()))
 
     # --- preview --------------------------------------------------------------------------------
     def hideEvent(self, event) -> None:
