@@ -40,6 +40,7 @@ class LatentDecoder(QObject):
         super().__init__(parent)
         self._model = None
         self._slot = Latest(self, interrupt=False)
+        self._asked: np.ndarray | None = None  # the newest z asked for, with this model
         self.request_count = 0
 
     @property
@@ -49,15 +50,19 @@ class LatentDecoder(QObject):
 
     def set_model(self, model) -> None:
         """Decode with `model` from now on (None: nothing); waiting and in-flight work is dropped."""
-        self._model = model
+        self._model, self._asked = model, None
         self._slot.cancel()
 
     def request(self, z: np.ndarray) -> None:
-        """Decode z soon; replaces any request not yet started. Never blocks on the worker."""
+        """Decode z soon; replaces any request not yet started (the z asked for last is not asked for
+        again: its image is on its way or shown). Never blocks on the worker."""
         if self._model is None:
             return
         z = np.array(z, dtype=np.float32).reshape(-1)  # a copy: the caller may change its array
         self.request_count += 1
+        if self._asked is not None and np.array_equal(z, self._asked):
+            return
+        self._asked = z
         self._slot.start(_decode_job, self._model, z, on_result=lambda pair: self.decoded.emit(*pair),
                          on_failed=self.failed.emit)
 

@@ -202,7 +202,7 @@ def test_gan_projection_can_be_cancelled_and_leaves_no_thread(make_window, gan_c
     with qtbot.waitSignal(job.finished, timeout=WAIT):
         qtbot.mouseClick(explore.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not job.is_running(), timeout=WAIT)  # finished is emitted just before the thread ends
-    assert running_jobs() == []
+    qtbot.waitUntil(lambda: running_jobs() == [], timeout=WAIT)  # (the decoder's threads are jobs too)
     assert not np.any(window.state.z)  # a cancelled projection changes nothing
     assert explore.image_job() is None and not explore.cancel_button.isVisibleTo(window)
     assert "Cancelled" in window.statusBar().currentMessage()

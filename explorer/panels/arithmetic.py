@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -44,7 +43,7 @@ from explorer.pixels import to_pixmap
 from explorer.state import ExplorerState
 
 from .encoded import DEFAULT_COUNT, EncodedData, encoded_set
-from .panel_tools import decode_job
+from .panel_tools import MAX_SEED, decode_job, laid_out, spin_box
 from .tab import Tab
 
 log = logging.getLogger(__name__)
@@ -102,30 +101,20 @@ class ArithmeticPanel(Tab):
         state.latentChanged.connect(self._on_latent)
         state.vectorsChanged.connect(self._fill_vectors)
         self.encoded.ready.connect(self._on_encoded)
-        self.encoded.failed.connect(lambda msg: self.labels_status.setText(f"Could not encode the dataset: {msg}"))
-        self.encoded.progress.connect(lambda d, t: self.labels_status.setText(f"Encoding dataset… {d}/{t}"))
+        self.encoded.report_to(self.labels_status, "Could not encode the dataset")
         self.set_content(content)
 
     # --- layout ---------------------------------------------------------------------------------
     def _build_ui(self) -> QWidget:
-        content = QWidget()
-        row = QHBoxLayout(content)
-        row.setContentsMargins(0, 0, 0, 0)
+        content, row = laid_out(QHBoxLayout)
 
-        left = QWidget()
-        left.setFixedWidth(330)
-        col = QVBoxLayout(left)
-        col.setContentsMargins(0, 0, 4, 0)
+        left, col = laid_out(QVBoxLayout, width=330, margins=(0, 0, 4, 0))
 
-        labels_box = QGroupBox("1 · Vector from labels")
-        form = QFormLayout(labels_box)
+        labels_box, form = laid_out(QFormLayout, QGroupBox("1 · Vector from labels"), margins=None)
         self.labels_note = QLabel()
         self.labels_note.setWordWrap(True)
         form.addRow(self.labels_note)
-        self.count_spin = QSpinBox()
-        self.count_spin.setRange(50, 20000)
-        self.count_spin.setSingleStep(500)
-        self.count_spin.setValue(DEFAULT_COUNT)
+        self.count_spin = spin_box(50, 20000, DEFAULT_COUNT, step=500)
         self.encode_button = QPushButton("Encode")
         count_row = QHBoxLayout()
         count_row.addWidget(self.count_spin, 1)
@@ -143,8 +132,7 @@ class ArithmeticPanel(Tab):
         self.labels_box = labels_box
         col.addWidget(labels_box)
 
-        apply_box = QGroupBox("3 · Apply a vector to z")
-        aform = QFormLayout(apply_box)
+        apply_box, aform = laid_out(QFormLayout, QGroupBox("3 · Apply a vector to z"), margins=None)
         self.vector_combo = QComboBox()
         aform.addRow("Vector", self.vector_combo)
         self.strength_slider = QSlider(Qt.Orientation.Horizontal)
@@ -180,12 +168,9 @@ class ArithmeticPanel(Tab):
         col.addStretch(1)
         row.addWidget(left)
 
-        ex_box = QGroupBox("2 · Vector from exemplars: A − B + C")
-        ex = QVBoxLayout(ex_box)
+        ex_box, ex = laid_out(QVBoxLayout, QGroupBox("2 · Vector from exemplars: A − B + C"), margins=None)
         grow = QHBoxLayout()
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setPrefix("gallery seed ")
+        self.seed_spin = spin_box(0, MAX_SEED, prefix="gallery seed ")
         self.new_gallery_button = QPushButton("New gallery")
         grow.addWidget(QLabel("Pick samples showing a concept, then add them to a slot:"), 1)
         grow.addWidget(self.seed_spin)

@@ -177,6 +177,11 @@ class EncodedSet(QObject):
     def busy(self) -> bool:
         return self._job.busy()
 
+    def report_to(self, label, failure: str) -> None:
+        """Say in `label` (a QLabel) how the encoding goes, and "`failure`: why" when it fails."""
+        self.progress.connect(lambda done, total: label.setText(f"Encoding dataset… {done}/{total}"))
+        self.failed.connect(lambda message: label.setText(f"{failure}: {message}"))
+
     def _done(self, data: EncodedData) -> None:
         self.data, self._pending = data, 0
         log.info("encoded %d dataset images", len(data.latents))

@@ -11,13 +11,11 @@ import torch
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -33,7 +31,7 @@ from ..decoder import LatentDecoder
 from ..image_view import IMAGE_SUFFIXES, ImageView
 from ..state import ExplorerState
 from ..workers import Job
-from .panel_tools import NONFINITE_MESSAGE, require_finite
+from .panel_tools import MAX_SEED, NONFINITE_MESSAGE, laid_out, require_finite, spin_box
 from .sliders import LatentSliders
 from .tab import Tab
 
@@ -46,7 +44,6 @@ PROJECTION_STEPS = 200
 # One slider unit along a principal direction is its standard deviation, but at least this much:
 # prior draws lie far out along the near-zero-variance directions of a VAE's means (collapsed dims).
 MIN_DIRECTION_SCALE = 0.1
-MAX_SEED = 2**31 - 1
 NO_MODEL = "No model is open.\n\nFile > Open a checkpoint (Ctrl+O), or drop a .safetensors file here."
 
 
@@ -154,10 +151,8 @@ class ExplorePanel(Tab):
         self.image_view = ImageView(accept_image_drops=True, placeholder="decoding…")
         self.image_view.imageDropped.connect(self.encode_file)
 
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, MAX_SEED)
+        self.seed_spin = spin_box(0, MAX_SEED, tip="The seed of the random draw; edit it to draw that z again")
         self.seed_spin.setKeyboardTracking(False)  # draw on Enter, not on every typed digit
-        self.seed_spin.setToolTip("The seed of the random draw; edit it to draw that z again")
         self.seed_spin.valueChanged.connect(lambda seed: self.randomize(seed))
         self.randomize_button = QPushButton("Randomize")
         self.randomize_button.setToolTip("Draw z from the prior with the next seed (R)")
@@ -166,10 +161,7 @@ class ExplorePanel(Tab):
         self.reset_button.setToolTip("z = 0, the centre of the prior (0)")
         self.reset_button.clicked.connect(self.state.reset)
         self.temperature_label = QLabel("Temperature")
-        self.temperature_spin = QDoubleSpinBox()
-        self.temperature_spin.setRange(0.05, 3.0)
-        self.temperature_spin.setSingleStep(0.1)
-        self.temperature_spin.setValue(1.0)
+        self.temperature_spin = spin_box(0.05, 3.0, 1.0, step=0.1)
         self.temperature_spin.setKeyboardTracking(False)
         self.temperature_spin.valueChanged.connect(lambda _: self.randomize(self.state.seed))
 
@@ -201,9 +193,7 @@ class ExplorePanel(Tab):
         image_row.addWidget(self.progress)
         image_row.addWidget(self.cancel_button)
         image_row.addStretch(1)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
+        left, left_layout = laid_out(QVBoxLayout)
         left_layout.addWidget(self.image_view, 1)
         left_layout.addLayout(draw_row)
         left_layout.addLayout(image_row)
@@ -217,9 +207,7 @@ class ExplorePanel(Tab):
         self.sliders.zEdited.connect(self._on_sliders_edited)
         self.sliders.editStarted.connect(self.state.begin_edit)
         self.sliders.editFinished.connect(self.state.end_edit)
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
+        right, right_layout = laid_out(QVBoxLayout)
         mode_row = QHBoxLayout()
         mode_row.addWidget(QLabel("Sliders"))
         mode_row.addWidget(self.mode_combo, 1)
@@ -244,13 +232,9 @@ class ExplorePanel(Tab):
         )
         message.setWordWrap(True)
         self.pixel_view = ImageView(placeholder="Press Sample")
-        self.pixel_seed = QSpinBox()
-        self.pixel_seed.setRange(0, MAX_SEED)
+        self.pixel_seed = spin_box(0, MAX_SEED)
         self.pixel_seed.setKeyboardTracking(False)
-        self.pixel_temperature = QDoubleSpinBox()
-        self.pixel_temperature.setRange(0.0, 3.0)
-        self.pixel_temperature.setSingleStep(0.1)
-        self.pixel_temperature.setValue(1.0)
+        self.pixel_temperature = spin_box(0.0, 3.0, 1.0, step=0.1)
         self.sample_button = QPushButton("Sample")
         self.sample_button.setToolTip("Sample one image with the next seed (R)")
         self.sample_button.clicked.connect(lambda: self.sample(self.state.seed + 1))

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -34,7 +33,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -46,7 +44,7 @@ from explorer.state import ExplorerState
 from explorer.workers import Job, start_job
 
 from .exporting import export_frames, mp4_writer
-from .panel_tools import DECODE_BATCH, debounce, decode_job
+from .panel_tools import DECODE_BATCH, MAX_SEED, debounce, decode_job, laid_out, spin_box
 from .tab import Tab
 
 log = logging.getLogger(__name__)
@@ -104,16 +102,10 @@ class InterpolationPanel(Tab):
 
     # --- layout ---------------------------------------------------------------------------------
     def _build_ui(self) -> QWidget:
-        content = QWidget()
-        row = QHBoxLayout(content)
-        row.setContentsMargins(0, 0, 0, 0)
+        content, row = laid_out(QHBoxLayout)
 
-        left = QWidget()
-        left.setFixedWidth(300)
-        col = QVBoxLayout(left)
-        col.setContentsMargins(0, 0, 4, 0)
-        keys_box = QGroupBox("Keyframes")
-        keys = QVBoxLayout(keys_box)
+        left, col = laid_out(QVBoxLayout, width=300, margins=(0, 0, 4, 0))
+        keys_box, keys = laid_out(QVBoxLayout, QGroupBox("Keyframes"), margins=None)
         self.key_list = QListWidget()
         self.key_list.setIconSize(QSize(THUMB_PX, THUMB_PX))
         keys.addWidget(self.key_list, 1)
@@ -124,16 +116,12 @@ class InterpolationPanel(Tab):
         self.add_bookmark_button = QPushButton("Add bookmark")
         grid.addWidget(self.bookmark_combo, 1, 0)
         grid.addWidget(self.add_bookmark_button, 1, 1)
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setPrefix("seed ")
+        self.seed_spin = spin_box(0, MAX_SEED, prefix="seed ")
         self.add_random_button = QPushButton("Add random")
         self.add_random_button.setToolTip("z ~ N(0, I) drawn from this seed (the same seed gives the same z)")
         grid.addWidget(self.seed_spin, 2, 0)
         grid.addWidget(self.add_random_button, 2, 1)
-        self.index_spin = QSpinBox()
-        self.index_spin.setRange(0, 10**7)
-        self.index_spin.setPrefix("image #")
+        self.index_spin = spin_box(0, 10**7, prefix="image #")
         self.add_image_button = QPushButton("Add dataset image")
         grid.addWidget(self.index_spin, 3, 0)
         grid.addWidget(self.add_image_button, 3, 1)
@@ -145,22 +133,17 @@ class InterpolationPanel(Tab):
         keys.addLayout(edit_row)
         col.addWidget(keys_box, 1)
 
-        path_box = QGroupBox("Path")
-        form = QFormLayout(path_box)
+        path_box, form = laid_out(QFormLayout, QGroupBox("Path"), margins=None)
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(latent.PATH_MODES)
         self.mode_combo.setToolTip("spherical: along great circles, keeping the latent's length typical of N(0, I)")
         form.addRow("Interpolation", self.mode_combo)
-        self.frames_spin = QSpinBox()
-        self.frames_spin.setRange(2, 600)
-        self.frames_spin.setValue(16)
+        self.frames_spin = spin_box(2, 600, 16)
         form.addRow("Frames", self.frames_spin)
         col.addWidget(path_box)
         row.addWidget(left)
 
-        right = QWidget()
-        rcol = QVBoxLayout(right)
-        rcol.setContentsMargins(0, 0, 0, 0)
+        right, rcol = laid_out(QVBoxLayout)
         self.frame_view = QLabel()
         self.frame_view.setFixedSize(FRAME_PX, FRAME_PX)
         self.frame_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -173,10 +156,7 @@ class InterpolationPanel(Tab):
         self.play_button = QPushButton("Play")
         self.play_button.setCheckable(True)
         self.frame_slider = QSlider(Qt.Orientation.Horizontal)
-        self.fps_spin = QDoubleSpinBox()
-        self.fps_spin.setRange(1, 60)
-        self.fps_spin.setValue(12)
-        self.fps_spin.setSuffix(" fps")
+        self.fps_spin = spin_box(1.0, 60.0, 12.0, suffix=" fps")
         self.goto_button = QPushButton("Go to frame")
         self.goto_button.setToolTip("Make this frame's latent the current z")
         for w in (self.play_button, self.frame_slider, self.fps_spin, self.goto_button):

@@ -22,7 +22,6 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -41,7 +40,7 @@ from explorer.pixels import mosaic, to_pixmap, to_uint8
 from explorer.state import ExplorerState
 
 from .encoded import DEFAULT_COUNT, EncodedData, encoded_set
-from .panel_tools import debounce, decode_job, fit_stack
+from .panel_tools import debounce, decode_job, fit_stack, laid_out, spin_box
 from .tab import Tab
 
 log = logging.getLogger(__name__)
@@ -123,15 +122,12 @@ class MapPanel(Tab):
         state.latentChanged.connect(self._on_latent)
         state.bookmarksChanged.connect(self._fill_point_choices)
         self.encoded.ready.connect(self._on_encoded)
-        self.encoded.failed.connect(lambda msg: self.scatter_status.setText(f"Dataset scatter unavailable: {msg}"))
-        self.encoded.progress.connect(lambda done, total: self.scatter_status.setText(f"Encoding dataset… {done}/{total}"))
+        self.encoded.report_to(self.scatter_status, "Dataset scatter unavailable")
         self.set_content(content)
 
     # --- layout ---------------------------------------------------------------------------------
     def _build_ui(self) -> QWidget:
-        content = QWidget()
-        row = QHBoxLayout(content)
-        row.setContentsMargins(0, 0, 0, 0)
+        content, row = laid_out(QHBoxLayout)
 
         self.plot = pg.PlotWidget()
         self.plot.setBackground("#202124")
@@ -156,27 +152,19 @@ class MapPanel(Tab):
         self.legend.setParentItem(self.vb)
         row.addWidget(self.plot, 1)
 
-        side = QWidget()
-        side.setFixedWidth(270)
-        col = QVBoxLayout(side)
-        col.setContentsMargins(4, 0, 0, 0)
+        side, col = laid_out(QVBoxLayout, width=270, margins=(4, 0, 0, 0))
 
-        plane_box = QGroupBox("Plane")
-        form = QFormLayout(plane_box)
+        plane_box, form = laid_out(QFormLayout, QGroupBox("Plane"), margins=None)
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(MODE_TITLES)
         form.addRow(self.mode_combo)
         self.axes_stack = QStackedWidget()
-        dims = QWidget()
-        dims_form = QFormLayout(dims)
-        dims_form.setContentsMargins(0, 0, 0, 0)
+        dims, dims_form = laid_out(QFormLayout)
         self.x_spin, self.y_spin = QSpinBox(), QSpinBox()
         self.x_label, self.y_label = QLabel("x: dim"), QLabel("y: dim")
         dims_form.addRow(self.x_label, self.x_spin)
         dims_form.addRow(self.y_label, self.y_spin)
-        three = QWidget()
-        three_form = QFormLayout(three)
-        three_form.setContentsMargins(0, 0, 0, 0)
+        three, three_form = laid_out(QFormLayout)
         self.point_combos = [QComboBox() for _ in range(3)]
         for name, combo in zip(("z0", "z1", "z2"), self.point_combos, strict=True):
             three_form.addRow(name, combo)
@@ -187,20 +175,14 @@ class MapPanel(Tab):
         self.axes_stack.addWidget(three)
         fit_stack(self.axes_stack)
         form.addRow(self.axes_stack)
-        self.span_spin = QDoubleSpinBox()
-        self.span_spin.setRange(0.1, 50.0)
-        self.span_spin.setSingleStep(0.5)
-        self.span_spin.setValue(3.0)
-        self.span_spin.setToolTip("The grid covers -span..+span along both plane axes (latent units).")
+        self.span_spin = spin_box(0.1, 50.0, 3.0, step=0.5,
+                                  tip="The grid covers -span..+span along both plane axes (latent units).")
         form.addRow("Span ±", self.span_spin)
-        self.res_spin = QSpinBox()
-        self.res_spin.setRange(2, 32)
-        self.res_spin.setValue(12)
+        self.res_spin = spin_box(2, 32, 12)
         form.addRow("Tiles per side", self.res_spin)
         col.addWidget(plane_box)
 
-        show_box = QGroupBox("Show")
-        show_form = QFormLayout(show_box)
+        show_box, show_form = laid_out(QFormLayout, QGroupBox("Show"), margins=None)
         self.tiles_check = QCheckBox("Decoded tiles")
         self.tiles_check.setChecked(True)
         self.scatter_check = QCheckBox("Encoded dataset")
@@ -209,11 +191,7 @@ class MapPanel(Tab):
         show_form.addRow(self.scatter_check)
         self.colour_combo = QComboBox()
         show_form.addRow("Colour by", self.colour_combo)
-        self.count_spin = QSpinBox()
-        self.count_spin.setRange(50, 20000)
-        self.count_spin.setSingleStep(500)
-        self.count_spin.setValue(DEFAULT_COUNT)
-        self.count_spin.setToolTip("How many held-out images to encode (encoder means).")
+        self.count_spin = spin_box(50, 20000, DEFAULT_COUNT, step=500, tip="How many held-out images to encode (encoder means).")
         show_form.addRow("Images", self.count_spin)
         self.scatter_status = QLabel()
         self.scatter_status.setWordWrap(True)

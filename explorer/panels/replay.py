@@ -20,7 +20,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -36,6 +35,7 @@ from superqt.utils import signals_blocked
 from explorer.state import ExplorerState
 from explorer.workers import Job
 
+from .panel_tools import MAX_SEED, laid_out, spin_box
 from .replay_canvas import ReplayCanvas
 from .replay_core import (
     Given,
@@ -91,31 +91,18 @@ class ReplayPanel(Tab):
 
     # --- layout ------------------------------------------------------------------------------------
     def _build_ui(self) -> QWidget:
-        left = Column()
-        left.setFixedWidth(290)
-        col = QVBoxLayout(left)
-        col.setContentsMargins(0, 0, 4, 0)
-        sample_box = QGroupBox("Sample a new image")
-        form = QFormLayout(sample_box)
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
+        left, col = laid_out(QVBoxLayout, Column(), width=290, margins=(0, 0, 4, 0))
+        sample_box, form = laid_out(QFormLayout, QGroupBox("Sample a new image"), margins=None)
+        self.seed_spin = spin_box(0, MAX_SEED)
         form.addRow("Seed", self.seed_spin)
-        self.temperature_spin = QDoubleSpinBox()
-        self.temperature_spin.setRange(0.0, 3.0)
-        self.temperature_spin.setSingleStep(0.1)
-        self.temperature_spin.setValue(1.0)
-        self.temperature_spin.setToolTip("Softmax temperature: 0 always takes the most likely level")
+        self.temperature_spin = spin_box(0.0, 3.0, 1.0, step=0.1, tip="Softmax temperature: 0 always takes the most likely level")
         form.addRow("Temperature", self.temperature_spin)
         self.sample_button = QPushButton("Sample")
         form.addRow(self.sample_button)
         col.addWidget(sample_box)
 
-        complete_box = QGroupBox("Complete a dataset image")
-        cform = QFormLayout(complete_box)
-        self.index_spin = QSpinBox()
-        self.index_spin.setRange(0, 10**7)
-        self.index_spin.setPrefix("#")
-        self.index_spin.setToolTip("An image of the checkpoint's held-out split")
+        complete_box, cform = laid_out(QFormLayout, QGroupBox("Complete a dataset image"), margins=None)
+        self.index_spin = spin_box(0, 10**7, prefix="#", tip="An image of the checkpoint's held-out split")
         cform.addRow("Image", self.index_spin)
         self.rows_spin = QSpinBox()
         self.rows_spin.setToolTip("Rows above this are given; the rest is hidden and sampled")
@@ -152,9 +139,7 @@ class ReplayPanel(Tab):
         self.plot.addItem(self.bars)
         self.dist_caption = QLabel()
         self.dist_caption.setWordWrap(True)
-        dist = QWidget()
-        dcol = QVBoxLayout(dist)
-        dcol.setContentsMargins(0, 0, 0, 0)
+        dist, dcol = laid_out(QVBoxLayout)
         dcol.addWidget(QLabel("Predictive distribution of the outlined pixel"))
         dcol.addWidget(self.plot, 1)
         dcol.addWidget(self.dist_caption)
@@ -172,10 +157,7 @@ class ReplayPanel(Tab):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.step_label = QLabel("step 0 / 0")
         self.step_label.setMinimumWidth(120)
-        self.speed_spin = QSpinBox()
-        self.speed_spin.setRange(1, 10_000)
-        self.speed_spin.setValue(100)
-        self.speed_spin.setSuffix(" steps/s")
+        self.speed_spin = spin_box(1, 10_000, 100, suffix=" steps/s")
         for widget in (self.back_button, self.play_button, self.forward_button):
             widget.setFixedWidth(56 if widget is self.play_button else 32)
             timeline.addWidget(widget)
@@ -183,14 +165,10 @@ class ReplayPanel(Tab):
         timeline.addWidget(self.step_label)
         timeline.addWidget(self.speed_spin)
 
-        right = Column()
-        rcol = QVBoxLayout(right)
-        rcol.setContentsMargins(4, 0, 0, 0)
+        right, rcol = laid_out(QVBoxLayout, Column(), margins=(4, 0, 0, 0))
         rcol.addLayout(views, 1)
         rcol.addLayout(timeline)
-        content = QWidget()
-        row = QHBoxLayout(content)
-        row.setContentsMargins(4, 4, 4, 4)
+        content, row = laid_out(QHBoxLayout, margins=(4, 4, 4, 4))
         row.addWidget(left)
         row.addWidget(right, 1)
 

@@ -48,7 +48,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -59,23 +58,13 @@ from engines.checkpoint import SUFFIX
 from engines.data import DatasetError, default_shape
 from engines.memory import format_bytes
 from engines.models import MODEL_CLASSES
-from engines.training import (
-    CheckpointSaved,
-    Diverged,
-    EpochEnd,
-    Finished,
-    Paused,
-    Resumed,
-    SampleGrid,
-    Started,
-    StepDone,
-)
+from engines.training import events
 from explorer.banner import MessageBanner
 from explorer.image_view import ImageView
 from explorer.state import ExplorerState
 from explorer.workers import Job, start_job
 
-from .panel_tools import debounce
+from .panel_tools import MAX_SEED, debounce, laid_out, spin_box
 from .tab import Tab
 from .training_curves import Column, LossCurves
 from .training_setup import (
@@ -137,9 +126,10 @@ class TrainingPanel(Tab):
         self._memory_for: tuple | None = None
         self._memory_job = self.job_slot()
         self._memory_timer = debounce(self, self.refresh, MEMORY_DEBOUNCE_MS)
-        self._handlers = {StepDone: self._on_step, SampleGrid: self._on_grid, Started: self._on_started,
-                          EpochEnd: self._on_epoch, CheckpointSaved: self._on_checkpoint, Paused: self._on_paused,
-                          Resumed: self._on_resumed, Diverged: self._on_diverged, Finished: self._on_finished}
+        self._handlers = {  # trainer event type -> what the panel does with it
+            events.StepDone: self._on_step, events.SampleGrid: self._on_grid, events.Started: self._on_started,
+            events.EpochEnd: self._on_epoch, events.CheckpointSaved: self._on_checkpoint, events.Paused: self._on_paused,
+            events.Resumed: self._on_resumed, events.Diverged: self._on_diverged, events.Finished: self._on_finished}
         content = self._build_ui()
         self._on_model_kind()
         self._on_dataset()
@@ -153,10 +143,7 @@ class TrainingPanel(Tab):
 
     # --- layout ------------------------------------------------------------------------------------
     def _build_ui(self) -> QWidget:
-        left = QWidget()
-        left.setFixedWidth(340)
-        col = QVBoxLayout(left)
-        col.setContentsMargins(0, 0, 4, 0)
+        left, col = laid_out(QVBoxLayout, width=340, margins=(0, 0, 4, 0))
 
         data_box = QGroupBox("Model and data")
         self.data_form = form = QFormLayout(data_box)
@@ -187,37 +174,37 @@ class TrainingPanel(Tab):
 
         hyper_box = QGroupBox("Hyperparameters")
         self.hyper_form = hform = QFormLayout(hyper_box)
-        self.epochs_spin = self._spin(1, 100_000, 10)
+        self.epochs_spin = spin_box(1, 100_000, 10)
         hform.addRow("Epochs", self.epochs_spin)
-        self.max_steps_spin = self._spin(0, 10**9, 0)
+        self.max_steps_spin = spin_box(0, 10**9, 0)
         self.max_steps_spin.setSpecialValueText("all epochs")
         self.max_steps_spin.setToolTip("Stop after this many steps in all (0: run every epoch)")
         hform.addRow("Max steps", self.max_steps_spin)
-        self.batch_spin = self._spin(1, 4096, 128)
+        self.batch_spin = spin_box(1, 4096, 128)
         hform.addRow("Batch size", self.batch_spin)
         self.lr_edit = QLineEdit()
         self.lr_edit.setToolTip("Adam learning rate; blank: the model's default")
         hform.addRow("Learning rate", self.lr_edit)
-        self.latent_spin = self._spin(1, 1024, 16)
+        self.latent_spin = spin_box(1, 1024, 16)
         hform.addRow("Latent dim", self.latent_spin)
         self.gan_loss_combo = QComboBox()
         self.gan_loss_combo.addItems(GAN_LOSSES)
         self.gan_loss_combo.setToolTip("ns: non-saturating DCGAN; wgan-gp: Wasserstein critic with gradient penalty")
         hform.addRow("GAN loss", self.gan_loss_combo)
-        self.levels_spin = self._spin(2, 256, 2)
+        self.levels_spin = spin_box(2, 256, 2)
         self.levels_spin.setToolTip("Intensity levels per channel (2: binarized images)")
         hform.addRow("Levels", self.levels_spin)
-        self.hidden_spin = self._spin(0, 1024, 0)
+        self.hidden_spin = spin_box(0, 1024, 0)
         self.hidden_spin.setSpecialValueText("default (64 gray, 96 colour)")
         self.hidden_spin.setToolTip("PixelCNN channels per layer (a multiple of the image's channels)")
         hform.addRow("Width", self.hidden_spin)
-        self.layers_spin = self._spin(0, 64, 0)
+        self.layers_spin = spin_box(0, 64, 0)
         self.layers_spin.setSpecialValueText("default (10)")
         self.layers_spin.setToolTip("PixelCNN gated layers: more see further up the image, and cost more")
         hform.addRow("Layers", self.layers_spin)
-        self.seed_spin = self._spin(0, 2**31 - 1, 0)
+        self.seed_spin = spin_box(0, MAX_SEED, 0)
         hform.addRow("Seed", self.seed_spin)
-        self.sample_every_spin = self._spin(0, 10**7, 100)
+        self.sample_every_spin = spin_box(0, 10**7, 100)
         self.sample_every_spin.setSpecialValueText("epoch ends")
         self.sample_every_spin.setSuffix(" steps")
         self.sample_every_spin.setToolTip("Draw the fixed-noise sample grid this often (0: at epoch ends)")
@@ -235,8 +222,7 @@ class TrainingPanel(Tab):
         hform.addRow("Memory", self.memory_label)
         col.addWidget(hyper_box)
 
-        out_box = QGroupBox("Checkpoint")
-        out_col = QVBoxLayout(out_box)
+        out_box, out_col = laid_out(QVBoxLayout, QGroupBox("Checkpoint"), margins=None)
         self.out_edit = QLineEdit()
         self.out_edit.setToolTip("Written at every epoch end, at stop and at the end (a diverging run keeps the last good one)")
         self.out_button = QPushButton("Browse…")
@@ -257,9 +243,7 @@ class TrainingPanel(Tab):
         col.addWidget(self.open_button)
         col.addStretch(1)
 
-        right = Column()
-        rcol = QVBoxLayout(right)
-        rcol.setContentsMargins(4, 0, 0, 0)
+        right, rcol = laid_out(QVBoxLayout, Column(), margins=(4, 0, 0, 0))
         self.banner = MessageBanner()
         rcol.addWidget(self.banner)
         self.skipped_label = QLabel()
@@ -281,15 +265,11 @@ class TrainingPanel(Tab):
         self.sample_view = ImageView(placeholder="Samples from fixed noise appear here")
         self.sample_view.setMinimumSize(220, 220)
         self.sample_view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        grid_box = QWidget()
-        grid_col = QVBoxLayout(grid_box)
-        grid_col.setContentsMargins(0, 0, 0, 0)
+        grid_box, grid_col = laid_out(QVBoxLayout)
         self.grid_caption = QLabel("Samples (fixed noise)")
         grid_col.addWidget(self.grid_caption)
         grid_col.addWidget(self.sample_view, 1)
-        curves_box = QWidget()
-        curves_col = QVBoxLayout(curves_box)
-        curves_col.setContentsMargins(0, 0, 0, 0)
+        curves_box, curves_col = laid_out(QVBoxLayout)
         header = QHBoxLayout()
         header.addWidget(QLabel("Losses (dashed: held-out, per epoch)"))
         header.addStretch(1)
@@ -315,9 +295,7 @@ class TrainingPanel(Tab):
         body.setStretchFactor(1, 1)
         rcol.addWidget(body, 1)
 
-        content = QWidget()
-        row = QHBoxLayout(content)
-        row.setContentsMargins(4, 4, 4, 4)
+        content, row = laid_out(QHBoxLayout, margins=(4, 4, 4, 4))
         row.addWidget(left)
         row.addWidget(right, 1)
 
@@ -340,17 +318,8 @@ class TrainingPanel(Tab):
         return content
 
     @staticmethod
-    def _spin(low: int, high: int, value: int) -> QSpinBox:
-        spin = QSpinBox()
-        spin.setRange(low, high)
-        spin.setValue(value)
-        return spin
-
-    @staticmethod
     def _with_button(edit: QLineEdit, button: QPushButton) -> QWidget:
-        holder = QWidget()
-        lay = QHBoxLayout(holder)
-        lay.setContentsMargins(0, 0, 0, 0)
+        holder, lay = laid_out(QHBoxLayout)
         lay.addWidget(edit, 1)
         lay.addWidget(button)
         return holder
@@ -646,18 +615,18 @@ class TrainingPanel(Tab):
             self.skipped_label.show()
             self.log_view.appendPlainText(f"skipped {total} file(s): {why}")
 
-    def _on_step(self, event: StepDone) -> None:
+    def _on_step(self, event: events.StepDone) -> None:
         self.step = event.step
         self._images_per_s = event.images_per_s
         for name, value in event.losses.items():
             self.curves.add_point(name, event.step, value)
 
-    def _on_grid(self, event: SampleGrid) -> None:
+    def _on_grid(self, event: events.SampleGrid) -> None:
         if event.grid is not None:
             self.grid, self.grid_step = event.grid, event.step
             self._grid_dirty = True
 
-    def _on_started(self, event: Started) -> None:
+    def _on_started(self, event: events.Started) -> None:
         self.step = self._start_step = event.step
         self.total_steps, self.steps_per_epoch, self._device = event.total_steps, event.steps_per_epoch, event.device
         self._t0 = time.monotonic()
@@ -665,29 +634,29 @@ class TrainingPanel(Tab):
         self.status_label.setText(f"Training on {event.device}: {event.total_steps} steps, "
                                   f"{event.steps_per_epoch} per epoch")
 
-    def _on_epoch(self, event: EpochEnd) -> None:
+    def _on_epoch(self, event: events.EpochEnd) -> None:
         line = (f"epoch {event.epoch + 1}: train {format_losses(event.train_losses)} | "
                 f"test {format_losses(event.test_losses)} | {event.seconds / 60:.2f} min")
         self.log_view.appendPlainText(line)
         for name, value in event.test_losses.items():
             self.curves.add_point(f"test {name}", event.step, value, marker=True)
 
-    def _on_checkpoint(self, event: CheckpointSaved) -> None:
+    def _on_checkpoint(self, event: events.CheckpointSaved) -> None:
         self.checkpoint_path, self.checkpoint_step = event.path, event.step
         self.open_button.setEnabled(True)
         self.open_button.setToolTip(f"Open {event.path} (step {event.step}) in the Explore tab")
 
-    def _on_paused(self, event: Paused) -> None:
+    def _on_paused(self, event: events.Paused) -> None:
         self._paused_since = time.monotonic()
         self.status_label.setText(f"Paused at step {event.step}")
 
-    def _on_resumed(self, event: Resumed) -> None:
+    def _on_resumed(self, event: events.Resumed) -> None:
         if self._paused_since is not None:
             self._paused_total += time.monotonic() - self._paused_since
             self._paused_since = None
         self.status_label.setText("Training…")
 
-    def _on_diverged(self, event: Diverged) -> None:
+    def _on_diverged(self, event: events.Diverged) -> None:
         head = event.message.split(";")[0]
         kept = (f"The last good checkpoint (step {self.checkpoint_step}) was kept: {self.checkpoint_path}"
                 if self.checkpoint_path else "No checkpoint was written: it diverged before the first one.")
@@ -695,7 +664,7 @@ class TrainingPanel(Tab):
         self.show_banner("error", text)
         self.log_view.appendPlainText(text)
 
-    def _on_finished(self, event: Finished) -> None:
+    def _on_finished(self, event: events.Finished) -> None:
         self.finish_reason = event.reason
         self.step = event.step
         self.log_view.appendPlainText(f"{event.reason} at step {event.step} in {event.seconds / 60:.2f} min")
