@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
-    QListWidget,
     QListWidgetItem,
     QPushButton,
     QSlider,
@@ -45,6 +44,7 @@ from explorer.state import ExplorerState
 from .encoded import DEFAULT_COUNT, EncodedData, encoded_set
 from .panel_tools import MAX_SEED, decode_job, laid_out, spin_box
 from .tab import Tab
+from .thumbnails import icon_list
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +176,8 @@ class ArithmeticPanel(Tab):
         grow.addWidget(self.seed_spin)
         grow.addWidget(self.new_gallery_button)
         ex.addLayout(grow)
-        self.gallery = QListWidget()
-        self.gallery.setViewMode(QListView.ViewMode.IconMode)
-        self.gallery.setMovement(QListView.Movement.Static)
+        self.gallery = icon_list(THUMB_PX)
         self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
-        self.gallery.setIconSize(QSize(THUMB_PX, THUMB_PX))
         self.gallery.setGridSize(QSize(THUMB_PX + 12, THUMB_PX + 12))
         self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         ex.addWidget(self.gallery, 1)

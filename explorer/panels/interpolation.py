@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListView,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -39,19 +38,19 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from engines import latent
-from explorer.pixels import blank_pixmap, to_pixmap, to_uint8
+from explorer.pixels import to_pixmap, to_uint8
 from explorer.state import ExplorerState
 from explorer.workers import Job, start_job
 
 from .exporting import export_frames, mp4_writer
 from .panel_tools import DECODE_BATCH, MAX_SEED, debounce, decode_job, laid_out, spin_box
 from .tab import Tab
+from .thumbnails import Thumbnails, icon_list
 
 log = logging.getLogger(__name__)
 
 THUMB_PX = 56
 FRAME_PX = 256
-DECODED = Qt.ItemDataRole.UserRole  # keyframe item data: True once it shows its decoded thumbnail
 
 
 @dataclass
@@ -88,10 +87,8 @@ class InterpolationPanel(Tab):
         self.path: np.ndarray | None = None  # (frames, D) latents of the preview
         self.images: np.ndarray | None = None  # (frames, H, W, C) decoded preview
         self._following = False
-        self._thumbs: dict[bytes, QIcon] = {}  # keyframe z -> its thumbnail, for this model
         self._job = self.job_slot()
         self._encode_job = self.job_slot()
-        self._thumbs_job = self.job_slot()
         self.export_job: Job | None = None
         self._preview_timer = debounce(self, self.refresh, 40)
         self._play_timer = QTimer(self)
@@ -108,6 +105,7 @@ class InterpolationPanel(Tab):
         keys_box, keys = laid_out(QVBoxLayout, QGroupBox("Keyframes"), margins=None)
         self.key_list = QListWidget()
         self.key_list.setIconSize(QSize(THUMB_PX, THUMB_PX))
+        self.thumbnails = Thumbnails(self.key_list, THUMB_PX, self.job_slot())
         keys.addWidget(self.key_list, 1)
         grid = QGridLayout()
         self.add_current_button = QPushButton("Add current z")
@@ -164,12 +162,7 @@ class InterpolationPanel(Tab):
         rcol.addLayout(play_row)
         self.follow_check = QCheckBox("Follow in the main view while playing (one undo step)")
         rcol.addWidget(self.follow_check)
-        self.strip = QListWidget()
-        self.strip.setViewMode(QListView.ViewMode.IconMode)
-        self.strip.setFlow(QListView.Flow.LeftToRight)
-        self.strip.setWrapping(False)
-        self.strip.setMovement(QListView.Movement.Static)
-        self.strip.setIconSize(QSize(72, 72))
+        self.strip = icon_list(72, one_row=True)
         self.strip.setFixedHeight(118)
         self.strip.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         rcol.addWidget(self.strip)
@@ -210,7 +203,7 @@ class InterpolationPanel(Tab):
     # --- model ----------------------------------------------------------------------------------
     def reset_for_model(self) -> None:
         self._stop_playing()
-        self._thumbs = {}
+        self.thumbnails.forget()
         self.keyframes, self.path, self.images = [], None, None
         self.strip.clear()
         self.frame_view.clear()
@@ -289,10 +282,7 @@ class InterpolationPanel(Tab):
     def _keyframes_changed(self, select: int | None = None) -> None:
         self.key_list.clear()
         for k, key in enumerate(self.keyframes):  # thumbnails: known ones now, new ones from a worker
-            icon = self._thumbs.get(key.z.tobytes())
-            item = QListWidgetItem(icon or QIcon(blank_pixmap(THUMB_PX)), f"{k + 1}. {key.label}")
-            item.setData(DECODED, icon is not None)
-            self.key_list.addItem(item)
+            self.key_list.addItem(self.thumbnails.item(key.z, f"{k + 1}. {key.label}"))
         if select is not None and select >= 0:
             self.key_list.setCurrentRow(select)
         self.frames_spin.setMinimum(max(2, len(self.keyframes)))
@@ -302,22 +292,9 @@ class InterpolationPanel(Tab):
         self.mp4_button.setEnabled(enough and mp4_writer() is not None)
         self._preview_timer.start()
 
-    def _decode_thumbnails(self) -> None:
-        missing = {key.z.tobytes(): key.z for key in self.keyframes if key.z.tobytes() not in self._thumbs}
-        if missing:
-            self._thumbs_job.start(decode_job, self.state.model, np.stack(list(missing.values())),
-                                   on_result=lambda images: self._show_thumbnails(list(missing), images))
-
-    def _show_thumbnails(self, keys: list[bytes], images: np.ndarray) -> None:
-        self._thumbs.update((key, QIcon(to_pixmap(image, THUMB_PX))) for key, image in zip(keys, images, strict=True))
-        for row, key in enumerate(self.keyframes):
-            if row < self.key_list.count() and key.z.tobytes() in keys:
-                self.key_list.item(row).setIcon(self._thumbs[key.z.tobytes()])
-                self.key_list.item(row).setData(DECODED, True)
-
     def thumbnail_count(self) -> int:
         """How many keyframes show their thumbnail."""
-        return sum(bool(self.key_list.item(row).data(DECODED)) for row in range(self.key_list.count()))
+        return self.thumbnails.shown()
 
     # --- preview --------------------------------------------------------------------------------
     def hideEvent(self, event) -> None:
@@ -330,7 +307,7 @@ class InterpolationPanel(Tab):
 
     def update_view(self) -> None:
         """Decode the keyframes' thumbnails and the path in workers."""
-        self._decode_thumbnails()
+        self.thumbnails.decode_missing(self.state.model, [key.z for key in self.keyframes])
         if len(self.keyframes) < 2:
             self.path, self.images = None, None
             self.strip.clear()
