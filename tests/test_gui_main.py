@@ -254,7 +254,7 @@ def test_dropping_a_checkpoint_opens_it_and_recent_files_update(make_window, vae
     assert window.state.checkpoint_path == gan_checkpoint
     assert gan_checkpoint.name in window.windowTitle()
     assert settings.recent_files() == [str(gan_checkpoint.resolve()), str(vae_checkpoint.resolve())]
-    window._fill_recent_menu()
+    window.recent_menu.aboutToShow.emit()  # what opening the menu does
     entries = [a for a in window.recent_menu.actions() if a.text().startswith("&")]
     assert [a.toolTip() for a in entries] == settings.recent_files()
     entries[1].trigger()  # File > Open Recent > the VAE

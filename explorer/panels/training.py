@@ -423,9 +423,9 @@ class TrainingPanel(Tab):
         if self._auto_path and Path(out).exists():  # a default name from an earlier run: take the next one
             out = str(unique_path(Path(out).parent, f"{self.kind()}-{self.dataset_name()}"))
             self.out_edit.setText(out)
-        return self._form_settings(lr, out)
+        return self.form_settings(lr, out)
 
-    def _form_settings(self, lr: float | None = None, checkpoint_path: str = "") -> RunSettings:
+    def form_settings(self, lr: float | None = None, checkpoint_path: str = "") -> RunSettings:
         """The form's settings without checking the learning rate or the output path (for the estimate)."""
         kind = self.kind()
         return RunSettings(
@@ -449,7 +449,7 @@ class TrainingPanel(Tab):
         the Memory row shows it when it arrives. Runs (as update_view) 200 ms after the last edit of a field
         it depends on and on a model or device change, while the tab is shown, else when it is shown: no
         work for a tab never opened."""
-        settings = self._form_settings()
+        settings = self.form_settings()
         key = memory_key(settings)
         if key == self._memory_for and self.memory is not None:
             return
