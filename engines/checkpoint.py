@@ -68,6 +68,12 @@ class Checkpoint:
     def kind(self) -> str:
         return self.model.kind
 
+    @property
+    def has_labels(self) -> bool:
+        """The training data has label columns (classes, attributes): what label vectors and a
+        coloured scatter need (a folder of images has none)."""
+        return bool(self.label_names)
+
 
 # --- saving ----------------------------------------------------------------------------------------
 def _flatten_optimizer(name: str, state: dict, tensors: dict[str, torch.Tensor]) -> dict:

@@ -34,6 +34,7 @@ from .data import (
     load_dataset,
 )
 from .data.sample import sample_dataset
+from .data.spec import CHANNEL_COUNTS, IMAGE_SIZES
 from .device import pick_device
 from .evaluation import classifier_filename
 from .images import save_png, to_grid
@@ -55,7 +56,16 @@ from .training import (
     create_model,
     distributed,
 )
-from .training.defaults import run_data_spec, run_model_config
+from .training.run import (
+    ARCHITECTURE,
+    GAN_LOSSES,
+    STEERING,
+    TRAIN_DEFAULTS,
+    RunSettings,
+    applies,
+    config_default,
+    kinds_for,
+)
 from .training.tensorboard import TensorBoardLogger
 
 log = logging.getLogger(__name__)
@@ -156,10 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning rate in (0, 1] (default: the model's: Adam 1e-3, GAN 2e-4, WGAN-GP 1e-4)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (a resumed run: auto too)")
     t.add_argument("--seed", type=TRAIN_TYPES["seed"], help="default 0")
-    t.add_argument("--image-size", type=int, choices=(28, 32, 64), help="default: the dataset's own")
-    t.add_argument("--channels", type=int, choices=(1, 3), help="default: the dataset's own")
+    t.add_argument("--image-size", type=int, choices=IMAGE_SIZES, help="default: the dataset's own")
+    t.add_argument("--channels", type=int, choices=CHANNEL_COUNTS, help="default: the dataset's own")
     t.add_argument("--binarize", choices=BINARIZE_MODES, help="default: stochastic for a 2-level PixelCNN, else none")
-    t.add_argument("--gan-loss", choices=("ns", "wgan-gp"), help="non-saturating GAN (default) or WGAN-GP")
+    t.add_argument("--gan-loss", choices=GAN_LOSSES, help="non-saturating GAN (default) or WGAN-GP")
     t.add_argument("--d-steps", type=TRAIN_TYPES["d_steps"],
                    help="discriminator steps per generator step (default: 1 for ns, 5 for wgan-gp)")
     t.add_argument("--levels", type=_int_in(2, 256), help="PixelCNN intensity levels (default 2 for grayscale, 16 for colour)")
@@ -300,21 +310,10 @@ def _check_finite(ckpt, path: Path, allow: bool) -> None:
 
 
 # --- train ------------------------------------------------------------------------------------------
-# Settings a run stores (TrainConfig) and a resume keeps unless the flag is given: (dest, flag, default).
-# The defaults of a new run are applied here, in one place (the flags default to None: "not given").
-TRAIN_SETTINGS: tuple[tuple[str, str, Any], ...] = (
-    ("epochs", "--epochs", 10), ("max_steps", "--max-steps", None), ("batch_size", "--batch-size", 128),
-    ("lr", "--lr", None), ("seed", "--seed", 0), ("precision", "--precision", "fp32"),
-    ("sample_every", "--sample-every", 0), ("checkpoint_every", "--checkpoint-every", 0),
-)
-# Model settings that only steer training (a resume may change them): dest -> (flag, config key, kinds, default).
-STEERING = {"beta": ("--beta", "beta", ("vae",), 1.0), "d_steps": ("--d-steps", "d_steps", ("gan",), 0)}
-# The architecture: fixed for a run. dest -> (flag, config key, kinds).
-ARCHITECTURE = {
-    "latent_dim": ("--latent-dim", "latent_dim", ("vae", "gan")), "gan_loss": ("--gan-loss", "loss", ("gan",)),
-    "levels": ("--levels", "levels", ("pixelcnn",)), "hidden": ("--hidden", "hidden", ("pixelcnn",)),
-    "layers": ("--layers", "n_layers", ("pixelcnn",)),
-}
+# The settings of a run are engines.training.run's: the TrainConfig settings a run stores and a resume
+# keeps unless the flag is given (TRAIN_DEFAULTS, a new run's defaults; the flags default to None: "not
+# given"), the model settings that steer training (STEERING) and the architecture (ARCHITECTURE). Each
+# flag is its setting's name: --batch-size sets batch_size.
 # The data's identity: fixed for a run. dest -> (flag, DataSpec key).
 FIXED_DATA = {"dataset": ("--dataset", "name"), "image_size": ("--image-size", "image_size"),
               "channels": ("--channels", "channels")}
@@ -327,10 +326,14 @@ def _shown(dest: str, value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _applies(flag: str, kinds: tuple[str, ...], kind: str, run: str = "--model") -> None:
-    if kind not in kinds:
-        owner = " and ".join(kinds)
-        raise UsageError(f"{flag} applies to {owner} models only, and {run} is {kind}")
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _applies(dest: str, kind: str, run: str = "--model") -> None:
+    if not applies(dest, kind):
+        owner = " and ".join(kinds_for(dest))
+        raise UsageError(f"{_flag(dest)} applies to {owner} models only, and {run} is {kind}")
 
 
 class _Plan:
@@ -357,27 +360,24 @@ def _new_run(args: argparse.Namespace) -> _Plan:
     if not (args.model and args.dataset):
         raise UsageError("--model and --dataset are required (or --resume FILE to continue a run)")
     kind = args.model
-    for dest, (flag, _key, kinds) in ARCHITECTURE.items():
+    for dest in (*ARCHITECTURE, *STEERING):
         if getattr(args, dest) is not None:
-            _applies(flag, kinds, kind)
-    for dest, (flag, _key, kinds, _default) in STEERING.items():
-        if getattr(args, dest) is not None:
-            _applies(flag, kinds, kind)
+            _applies(dest, kind)
     if args.data_root is not None and args.dataset in PROCEDURAL_SETS:
         print(f"warning: --data-root is not used: {args.dataset} is generated on the fly", file=sys.stderr)
     _check_data_root(args.dataset, args.data_root)
+    given = {dest: getattr(args, dest) for dest in (*ARCHITECTURE, *STEERING, *TRAIN_DEFAULTS, "image_size", "channels",
+                                                     "binarize") if getattr(args, dest) is not None}
+    run = RunSettings(kind=kind, dataset=args.dataset, root=args.data_root, **given)
     try:
-        spec = run_data_spec(kind, args.dataset, args.data_root, args.image_size, args.channels, args.levels,
-                             args.binarize)
+        spec = run.data_spec()
     except DatasetError as error:
         raise UsageError(str(error)) from None
     config = None
-    if kind != "classifier":  # a classifier's heads come from the dataset's labels, once it is loaded
-        config = run_model_config(kind, spec, args.latent_dim, args.levels, args.hidden, args.layers,
-                                  args.gan_loss or "ns", args.d_steps or 0, 1.0 if args.beta is None else args.beta)
+    if not MODEL_CLASSES[kind].config_from_data:  # a classifier's heads come from the dataset's labels, once loaded
+        config = run.model_config(spec)
         _check_model_config(kind, config)
-    settings = {dest: default if getattr(args, dest) is None else getattr(args, dest)
-                for dest, _flag, default in TRAIN_SETTINGS}
+    settings = run.train_settings()
     default_name = classifier_filename(args.dataset) if kind == "classifier" else f"{kind}-{args.dataset}{SUFFIX}"
     return _Plan(kind, spec, config, settings, Path(args.out or f"runs/{default_name}"))
 
@@ -430,12 +430,12 @@ def _resumed_run(args: argparse.Namespace) -> _Plan:
         given = getattr(args, dest)
         if given is not None and given != data.get(key):
             refuse(flag, given, data.get(key))
-    for dest, (flag, key, kinds) in ARCHITECTURE.items():
+    for dest, key in ARCHITECTURE.items():
         given = getattr(args, dest)
         if given is not None:
-            _applies(flag, kinds, kind, run)
+            _applies(dest, kind, run)
             if given != config.get(key):
-                refuse(flag, given, config.get(key))
+                refuse(_flag(dest), given, config.get(key))
 
     overrides: list[str] = []
 
@@ -448,13 +448,14 @@ def _resumed_run(args: argparse.Namespace) -> _Plan:
             overrides.append(f"resume: {flag} {_shown(dest, given)} overrides the run's {_shown(dest, stored)}")
         return given
 
-    settings = {dest: keep(dest, flag, saved.get(dest, default)) for dest, flag, default in TRAIN_SETTINGS}
+    settings = {dest: keep(dest, _flag(dest), saved.get(dest, default)) for dest, default in TRAIN_DEFAULTS.items()}
     changes: dict[str, Any] = {}
-    for dest, (flag, key, kinds, default) in STEERING.items():
+    for dest, key in STEERING.items():
         if getattr(args, dest) is not None:
-            _applies(flag, kinds, kind, run)
-            value = keep(dest, flag, config.get(key, default))
-            if value != config.get(key, default):
+            _applies(dest, kind, run)
+            stored = config.get(key, config_default(kind, key))
+            value = keep(dest, _flag(dest), stored)
+            if value != stored:
                 changes[key] = value
     if changes:
         _check_model_config(kind, {**config, **changes})
@@ -505,7 +506,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"skipped {sum(skipped.values())} file(s): " + ", ".join(f"{n} {why}" for why, n in skipped.items()), file=sys.stderr)
         config = TrainConfig(
             **settings, device=str(device), checkpoint_path=str(out),
-            n_samples=plan.saved.get("n_samples", 16 if plan.kind == "pixelcnn" else 64),
+            n_samples=plan.saved.get("n_samples"),  # None: the model's grid_samples
             eval_batches=plan.saved.get("eval_batches"),
         )
         command = "latent-explorer " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
@@ -610,7 +611,7 @@ def _heldout(ckpt, data_root: str | None, binarize: str | None, file: Path):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import classifier_metrics, evaluate, find_classifier, needs_classifier
+    from .evaluation import classifier_metrics, evaluate, find_classifier, has_heldout_metrics, needs_classifier
 
     path = _existing_checkpoint(args.file)
     if args.data_root is not None and not Path(args.data_root).is_dir():
@@ -622,30 +623,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
     device = _device(args.device)
     ckpt = load_checkpoint(path, device=device)
     _check_finite(ckpt, path, args.allow_nonfinite)
-    judged = needs_classifier(ckpt) or (args.classifier is not None and ckpt.kind == "vae")
+    heldout = has_heldout_metrics(ckpt.model)  # a likelihood or loss on held-out data (not a GAN's)
+    judged = needs_classifier(ckpt) or (args.classifier is not None and ckpt.model.has_latent)
     judge = None
     if judged:  # find the classifier before any long computation, so a missing one fails at once
         judge_path = find_classifier(ckpt.dataset.get("name", ""), args.classifier)
         judge = load_checkpoint(judge_path, device=device)
         _check_finite(judge, judge_path, args.allow_nonfinite)
     test, missing = None, None
-    if ckpt.kind != "gan" or judge is not None:
-        test, missing = _heldout(ckpt, args.data_root, args.binarize if ckpt.kind != "gan" else None, path)
+    if heldout or judge is not None:
+        test, missing = _heldout(ckpt, args.data_root, args.binarize if heldout else None, path)
     if missing and args.save:
         raise UsageError(f"--save refused: {missing}, and metrics of the {len(test)} test images carried in the file "
                          "must not replace full-set ones (pass --data-root DIR)")
     metrics: dict[str, Any] = {}
-    if ckpt.kind != "gan":  # a GAN has no likelihood: only classifier-judged metrics
+    if heldout:  # a GAN has no likelihood: only classifier-judged metrics
         from tqdm import tqdm
 
         with tqdm(total=min(args.limit or len(test), len(test)), unit="img", disable=args.json, leave=False) as bar:
             metrics = evaluate(ckpt, test, k=args.k, limit=args.limit, batch_size=args.batch_size, seed=args.seed,
                                progress=lambda done, total: bar.update(done - bar.n))
     if judge is not None:
-        own_test = test if args.binarize is None or ckpt.kind == "gan" or missing else None
+        own_test = test if args.binarize is None or not heldout or missing else None
         judged_metrics = classifier_metrics(ckpt, judge, args.data_root, n=args.n, edits=args.edits, trials=args.trials,
                                             batch_size=args.batch_size, seed=args.seed,
-                                            sample_scores=ckpt.kind == "gan" or args.classifier is not None,
+                                            sample_scores=not heldout or args.classifier is not None,
                                             test=own_test)
         seconds = metrics.get("seconds", 0.0) + judged_metrics["seconds"]
         metrics = {**judged_metrics, **metrics, "seconds": round(seconds, 1)}
@@ -658,26 +660,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.save:
         update_checkpoint(path, metrics={"eval": metrics})
     refs = references_for(ckpt.kind, ckpt.dataset.get("name"), metrics.get("binarize", ckpt.dataset.get("binarize")),
-                          latent_dim=getattr(ckpt.model.config, "latent_dim", None))
+                          latent_dim=ckpt.model.latent_dim or None)
     if args.json:
         if note:
             print(f"note: {note}", file=sys.stderr)
         print(json.dumps({**metrics, "references": [r.to_dict() for r in refs]}, indent=2))
         return 0
-    if ckpt.kind == "gan":
-        print(f"{path.name}: gan on {metrics['dataset']}")
+    if not heldout:
+        print(f"{path.name}: {ckpt.kind} on {metrics['dataset']}")
     else:
         split = "test images carried in the file" if missing else "test set"
         print(f"{path.name}: {ckpt.kind} on {metrics['dataset']} {split} ({metrics['images']} images, binarize={metrics['binarize']})")
     if note:
         print(f"  note               {note}")
-    if ckpt.kind == "vae":
+    if "elbo" in metrics:
         print(f"  ELBO               {metrics['elbo']:.2f} nats  (negative ELBO {metrics['neg_elbo']:.2f}: recon {metrics['recon']:.2f} + KL {metrics['kl']:.2f})")
         print(f"  IW NLL (k={metrics['iw_k']:<4})    {metrics['iw_nll']:.2f} nats")
-        print(f"  active units       {metrics['active_units']} of {ckpt.model.config.latent_dim}")
-    elif ckpt.kind == "pixelcnn":
+        print(f"  active units       {metrics['active_units']} of {ckpt.model.latent_dim}")
+    elif "bits_per_dim" in metrics:
         print(f"  NLL                {metrics['nll']:.2f} nats  ({metrics['bits_per_dim']:.4f} bits/dim)")
-    elif ckpt.kind == "classifier":
+    elif "loss" in metrics:
         print(f"  loss               {metrics['loss']:.4f}")
         for key, value in metrics.items():
             if key == "accuracy" or key.endswith(("_acc", "_mae")):
@@ -770,12 +772,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     device = _device(args.device)
     meta = read_metadata(path)
     kind = meta["kind"]
-    if kind not in ("vae", "gan", "pixelcnn"):
+    model_class = MODEL_CLASSES[kind]  # the kind is known: read_metadata checked it
+    if not model_class.can_sample:
         raise CLIError(f"{path.name} is a {kind}; it does not generate images")
-    if args.truncation is not None and kind != "gan":
+    if args.truncation is not None and "truncation" not in model_class.sample_options:
         raise UsageError(f"--truncation applies to GANs only, and {path.name} is a {kind}")
-    if args.temperature is not None and kind == "gan":
+    if args.temperature is not None and "temperature" not in model_class.sample_options:
         raise UsageError("--temperature applies to VAEs and PixelCNNs; for a GAN use --truncation")
+    options = {name: value for name, value in (("truncation", args.truncation), ("temperature", args.temperature))
+               if value is not None}
     shape = meta.get("image_shape")
     size = int(shape[-1]) if isinstance(shape, list) and shape and isinstance(shape[-1], int) else 64
     width, height = _grid_pixels(args.n, size, args.scale)
@@ -786,12 +791,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(path, device=device)
     _check_finite(ckpt, path, args.allow_nonfinite)
     gen = torch.Generator().manual_seed(args.seed)
-    model = ckpt.model
-    if model.kind == "gan":
-        images = model.sample(args.n, generator=gen, truncation=args.truncation)
-    else:
-        temperature = 1.0 if args.temperature is None else args.temperature
-        images = model.sample(args.n, generator=gen, temperature=temperature)
+    images = ckpt.model.sample(args.n, generator=gen, **options)
     save_png(to_grid(images), out, scale=args.scale)
     print(f"wrote {args.n} samples to {out}")
     return 0

@@ -132,9 +132,17 @@ def find_classifier(dataset: str, explicit: str | Path | None = None) -> Path:
     )
 
 
+def has_heldout_metrics(model) -> bool:
+    """Whether `evaluate` measures the model on held-out data: a likelihood (VAE, PixelCNN) or a
+    classifier's own loss. A model without (a GAN) is judged by a classifier reading its samples."""
+    return isinstance(model, (VAE, GatedPixelCNN, Classifier))
+
+
 def needs_classifier(ckpt: Checkpoint) -> bool:
-    """GANs (no likelihood) and latent models on `faces` (attribute arithmetic) are judged by a classifier."""
-    return ckpt.kind == "gan" or (ckpt.kind in ("vae", "gan") and ckpt.dataset.get("name") == "faces")
+    """Models without held-out metrics (GANs) and latent models on `faces` (attribute arithmetic) are
+    judged by a classifier."""
+    model = ckpt.model
+    return not has_heldout_metrics(model) or (model.has_latent and ckpt.dataset.get("name") == "faces")
 
 
 def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str | None = None, n: int = 10_000,
@@ -142,7 +150,7 @@ def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str 
                        sample_scores: bool | None = None, test=None) -> dict[str, Any]:
     """Metrics of a generative checkpoint judged by a classifier checkpoint.
 
-    Sample scores (`sample_scores`, default: for a GAN): metrics.gan_scores on n samples against the
+    Sample scores (`sample_scores`, default: for a model without held-out metrics, a GAN): metrics.gan_scores on n samples against the
     held-out set, with the real held-out set's own Inception Score and a train-vs-held-out Frechet
     distance for scale. On `faces`, for a VAE or GAN: attribute-vector success for "glasses" and
     "smiling" on `edits` faces (strength 1, and a strength tuned on separate faces), and exemplar
@@ -150,7 +158,7 @@ def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str 
     `test` (optional) is the held-out dataset to use (e.g. the test images carried in the file, marked
     `is_sample`; then the train-vs-held-out distance is left out); default heldout_dataset(ckpt, data_root).
     """
-    if classifier.kind != "classifier":
+    if not isinstance(classifier.model, Classifier):
         raise ValueError(f"{classifier.path.name if classifier.path else 'the classifier'} holds a {classifier.kind}, not a classifier")
     name, judge = ckpt.dataset.get("name"), classifier.dataset.get("name")
     if name and judge and name != judge:
@@ -164,7 +172,7 @@ def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str 
     }
     test = heldout_dataset(ckpt, data_root) if test is None else test
     if sample_scores is None:
-        sample_scores = ckpt.kind == "gan"
+        sample_scores = not has_heldout_metrics(model)
     if sample_scores:
         carried = getattr(test, "is_sample", False)  # the carried test images: the train split is not here either
         train = None if carried else load_dataset(heldout_spec(ckpt, data_root), train=True)
@@ -172,7 +180,7 @@ def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str 
                                          train_dataset=train)
     kinds = clf.label_kinds
     attributes = [a for a in ARITHMETIC_ATTRIBUTES if kinds.get(a) == "binary"]
-    if name == "faces" and ckpt.kind in ("vae", "gan") and attributes:
+    if name == "faces" and model.has_latent and attributes:
         result["attribute_arithmetic"] = {
             a: M.attribute_arithmetic_success(model, clf, test, a, n=edits, seed=seed, strengths=M.DEFAULT_STRENGTHS)
             for a in attributes

@@ -1,4 +1,4 @@
-"""Turning image tensors into grids and files."""
+"""Turning images (tensors in [0, 1], or float numpy arrays) into uint8 pixels, grids and files."""
 
 from __future__ import annotations
 
@@ -22,6 +22,18 @@ def to_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> 
     if images.shape[1] == 1:
         grid = grid[:1]
     return (grid.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def unit_to_uint8(images: np.ndarray) -> np.ndarray:
+    """Float pixels in [0, 1] (any shape) -> uint8, rounded as to_uint8 and to_grid do (x * 255 + 0.5).
+
+    Never raises for odd values: NaN becomes 0 (black), +inf 255, -inf 0, and everything else is
+    clamped to [0, 1] first, so a broken model's output is shown rather than crashing a paint."""
+    array = np.asarray(images)
+    if array.dtype == np.uint8:
+        return array
+    array = np.nan_to_num(array.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=0.0)
+    return (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:

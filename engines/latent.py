@@ -1,13 +1,15 @@
 """Latent-space maths: interpolation, planes and projections, PCA, attribute and exemplar vectors.
 
-Pure functions over numpy arrays (float32 in, float32 out), plus `encode_dataset`/`decode_latents`
-which run a model in batches. No Qt here, so every formula is tested on its own.
+Pure functions over numpy arrays (float32 in, float32 out), plus the functions that run a model in
+batches: `decode_latents` (z -> images as numpy) and `encode_images`/`encode_indices`/`encode_dataset`
+(images -> the encoder's means and log-variances). No Qt here, so every formula is tested on its own.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -243,72 +245,96 @@ def apply_vector(z: np.ndarray, vector: np.ndarray, strength: float) -> np.ndarr
 
 
 # --- running a model ----------------------------------------------------------------------------
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def decode_latents(model: torch.nn.Module, latents: np.ndarray, batch: int = 64,
                    should_stop: Callable[[], bool] | None = None) -> np.ndarray:
-    """(N, D) latents -> (N, H, W, C) float32 images in [0, 1], in batches (same maths as
-    ExplorerState.decode). Stops early (returning the frames done so far) when should_stop() is true."""
+    """(D,) or (N, D) latents -> (N, H, W, C) float32 images in [0, 1], in batches: the one decode
+    every caller uses (the explorer's state, its slider decoder, the tabs, exports). Stops early
+    (returning the frames done so far) when should_stop() is true."""
     z = np.atleast_2d(_f32(latents))
     out = []
-    device = next(model.parameters()).device
+    device = _device(model)
     for start in range(0, z.shape[0], batch):
         if should_stop is not None and should_stop():
             break
         x = model.decode(torch.as_tensor(z[start:start + batch], device=device))
-        out.append(x.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
+        out.append(x.clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy())
     if not out:
-        c, s = model.config.channels, model.config.image_size
-        return np.zeros((0, s, s, c), np.float32)
+        c, h, w = model.image_shape
+        return np.zeros((0, h, w, c), np.float32)
     return np.concatenate(out)
 
 
-def _require_encoder(model: torch.nn.Module) -> None:
-    if not hasattr(model, "encode"):
+def require_encoder(model: torch.nn.Module) -> None:
+    """Raise ValueError for a model without an encoder (has_encoder): it cannot map images to latents."""
+    if not getattr(model, "has_encoder", False):
         raise ValueError(f"a {getattr(model, 'kind', type(model).__name__)} has no encoder, so it cannot "
                          "map dataset images to latents; build vectors from exemplars instead")
 
 
 @torch.no_grad()
+def encode_images(model: torch.nn.Module, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(B, C, H, W) images in [0, 1] -> the mean and log-variance of q(z|x), two (B, D) float32 arrays.
+    Raises ValueError for a model without an encoder (a GAN maps z -> x only)."""
+    require_encoder(model)
+    mu, logvar = model.encode(images.to(_device(model)))
+    return mu.float().cpu().numpy(), logvar.float().cpu().numpy()
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Dataset images run through an encoder: row i is dataset image indices[i]."""
+
+    latents: np.ndarray  # (n, D) float32 means of q(z|x)
+    logvars: np.ndarray  # (n, D) float32 log-variances of q(z|x)
+    labels: np.ndarray  # (n, L) float32, the dataset's label columns
+    indices: np.ndarray  # (n,) int64 dataset indices
+
+
 def encode_indices(model: torch.nn.Module, dataset, indices: np.ndarray, batch: int = 256,
                    should_stop: Callable[[], bool] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Encoder means and labels of the dataset images `indices`: (latents (n, D), labels (n, L), indices).
+                   progress: Callable[[int, int], None] | None = None) -> Encoded:
+    """The dataset images `indices`, encoded batch by batch (see Encoded).
 
     A stop request ends it between batches with the rows done so far (indices cut to match).
     Raises ValueError for a model without an encoder (a GAN maps z -> x only).
     """
-    _require_encoder(model)
+    require_encoder(model)
     indices = np.asarray(indices, np.int64).reshape(-1)
     n = len(indices)
-    device = next(model.parameters()).device
-    latents, labels = [], []
+    means, logvars, labels = [], [], []
     for start in range(0, n, batch):
         if should_stop is not None and should_stop():
             log.info("encoding stopped after %d of %d images", start, n)
             indices = indices[:start]
             break
         images, y = dataset.get_batch(indices[start:start + batch])
-        mu, _ = model.encode(images.to(device))
-        latents.append(mu.cpu().numpy().astype(np.float32))
+        mu, logvar = encode_images(model, images)
+        means.append(mu)
+        logvars.append(logvar)
         labels.append(y.numpy().astype(np.float32).reshape(len(images), -1))
         if progress is not None:
             progress(min(start + batch, n), n)
-    if not latents:
-        return np.zeros((0, int(model.config.latent_dim)), np.float32), np.zeros((0, 0), np.float32), indices
-    return np.concatenate(latents), np.concatenate(labels), indices
+    if not means:
+        empty = np.zeros((0, int(model.latent_dim)), np.float32)
+        return Encoded(empty, empty.copy(), np.zeros((0, len(dataset.label_names)), np.float32), indices)
+    return Encoded(np.concatenate(means), np.concatenate(logvars), np.concatenate(labels), indices)
 
 
 def encode_dataset(model: torch.nn.Module, dataset, n: int, batch: int = 256, seed: int = 0,
                    should_stop: Callable[[], bool] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Encoder means of n images drawn without replacement (seeded) from `dataset`.
+                   progress: Callable[[int, int], None] | None = None) -> Encoded:
+    """n images drawn without replacement (seeded) from `dataset`, in index order, encoded (see
+    encode_indices). Raises ValueError for a model without an encoder (use exemplars there)."""
+    require_encoder(model)
+    return encode_indices(model, dataset, sample_indices(len(dataset), n, seed), batch, should_stop, progress)
 
-    Returns (latents (n, D) float32, labels (n, L) float32, dataset indices (n,) sorted). A stop
-    request ends it between batches with the rows done so far. Raises ValueError for a model without
-    an encoder (a GAN maps z -> x only; use exemplars there).
-    """
-    _require_encoder(model)
-    total = len(dataset)
+
+def sample_indices(total: int, n: int, seed: int = 0) -> np.ndarray:
+    """min(n, total) distinct indices of range(total), drawn with `seed`, sorted."""
     n = min(int(n), total)
-    indices = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False)).astype(np.int64)
-    return encode_indices(model, dataset, indices, batch, should_stop, progress)
+    return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False)).astype(np.int64)

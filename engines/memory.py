@@ -24,7 +24,6 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .models import build_model
-from .models.pixelcnn import log_prob_from_logits
 
 WEIGHT_FACTOR = 10  # weights, gradients, two Adam moments, allocator slack
 ACTIVATION_FACTOR = 0.6
@@ -74,18 +73,6 @@ def model_bytes(kind: str, config: dict[str, Any]) -> int:
     return _shapes(kind, json.dumps(config, sort_keys=True))[1]
 
 
-def _training_loss(kind: str, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    if kind == "vae":
-        return model(images).loss(model.config.beta)
-    if kind == "gan":
-        z = torch.randn(images.shape[0], model.config.latent_dim, device=images.device)
-        return model.discriminator_loss(images, z, model.generator, model.discriminator)
-    if kind == "pixelcnn":
-        levels = model.quantize(images)
-        return -log_prob_from_logits(model(levels), levels).mean()
-    return model(images).mean()  # classifier: its heads' raw outputs
-
-
 def training_bytes(kind: str, config: dict[str, Any], batch_size: int) -> int:
     """Estimated peak memory of a training run (weights, optimizer, activations, the runtime)."""
     model = _meta_model(kind, config)
@@ -93,8 +80,10 @@ def training_bytes(kind: str, config: dict[str, Any], batch_size: int) -> int:
     with torch.device("meta"):
         images = torch.rand(batch_size, *model.image_shape)
     counter = _CountBytes()
+    from .training.recipes import RECIPES  # here: engines.training imports checkpoint, which imports this module
+
     with counter:
-        _training_loss(kind, model, images)
+        RECIPES[kind].forward_loss(model, images)
     return int(WEIGHT_FACTOR * weights + ACTIVATION_FACTOR * counter.total + RUNTIME_BYTES)
 
 

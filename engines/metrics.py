@@ -203,7 +203,7 @@ def _labelled_latents(model: Any, classifier: Any, dataset: Any, count: int, see
     own labels. Without one (GAN): z ~ N(0, I), labelled by the classifier reading G(z).
     """
     names = list(classifier.label_kinds)
-    if hasattr(model, "encode"):
+    if model.has_encoder:
         if dataset is None:
             raise ValueError("a model with an encoder needs a dataset to encode")
         missing = [name for name in names if name not in dataset.label_names]
@@ -211,14 +211,14 @@ def _labelled_latents(model: Any, classifier: Any, dataset: Any, count: int, see
             raise ValueError(f"the dataset has no labels {missing} that the classifier predicts")
         count = min(count, len(dataset))
         indices = np.random.default_rng(seed).permutation(len(dataset))[:count]
-        z, labels, _ = encode_indices(model, dataset, indices, batch=batch_size)
+        encoded = encode_indices(model, dataset, indices, batch=batch_size)
         order = [list(dataset.label_names).index(name) for name in names]
-        return z, labels[:, order], "encoded dataset images, labelled by the dataset"
+        return encoded.latents, encoded.labels[:, order], "encoded dataset images, labelled by the dataset"
     gen = torch.Generator().manual_seed(seed)
     if hasattr(model, "random_latents"):
         z = model.random_latents(count, generator=gen).cpu().numpy()
     else:
-        z = torch.randn((count, model.config.latent_dim), generator=gen).numpy()
+        z = torch.randn((count, model.latent_dim), generator=gen).numpy()
     return z.astype(np.float32), decode_to_labels(model, classifier, z, batch_size), "generated samples, labelled by the classifier"
 
 

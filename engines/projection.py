@@ -2,8 +2,8 @@
 
 - `project_to_latent`: find z with decode(z) close to an image by gradient descent on z (GAN
   inversion; it works for any model with a differentiable `decode`).
-- `encode_means`, `kl_per_dimension`: what the explorer needs to draw
-  per-dimension KL indicators and sliders along the principal directions of q(z|x) means.
+- `kl_per_dimension`: what the explorer needs to draw per-dimension KL indicators (the means and
+  log-variances come from engines.latent.encode_dataset).
 - `image_to_tensor`: an image file as a model input.
 """
 
@@ -61,7 +61,9 @@ def project_to_latent(
     expected = (1, *model.image_shape)
     if tuple(target.shape) != expected:
         raise ValueError(f"image has shape {tuple(target.shape)}; the model makes {expected}")
-    dim = int(model.config.latent_dim)
+    if not getattr(model, "can_project", False):
+        raise ValueError(f"a {getattr(model, 'kind', type(model).__name__)} has no differentiable decode to project through")
+    dim = int(model.latent_dim)
     if z0 is None:
         start = _best_start(model, target, dim, candidates, seed, prior_weight)
     else:
@@ -96,18 +98,6 @@ def _best_start(model, target: torch.Tensor, dim: int, candidates: int, seed: in
 
 
 # --- statistics of the encoder ------------------------------------------------------------------
-@torch.no_grad()
-def encode_means(model, images: torch.Tensor, batch_size: int = 250) -> tuple[np.ndarray, np.ndarray]:
-    """A VAE's q(z|x) mean and log-variance for each image: two (N, D) float32 arrays."""
-    device = next(model.parameters()).device
-    mus, logvars = [], []
-    for start in range(0, images.shape[0], batch_size):
-        mu, logvar = model.encode(images[start:start + batch_size].to(device))
-        mus.append(mu.float().cpu())
-        logvars.append(logvar.float().cpu())
-    return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
-
-
 def kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     """Mean over images of KL(N(mu_d, sigma_d^2) || N(0, 1)) for each dimension d, (D,) nats."""
     kl = 0.5 * (mu.astype(np.float64) ** 2 + np.exp(logvar.astype(np.float64)) - 1.0 - logvar)

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from engines.checkpoint import SUFFIX, CheckpointError, read_metadata
 from engines.device import available_devices, pick_device
+from engines.models import MODEL_CLASSES
 
 from . import threads
 from .main_window import MainWindow
@@ -62,7 +63,7 @@ def find_default_checkpoint(folder: Path | None = None) -> Path | None:
         return folder / DEFAULT_CHECKPOINT_NAME
     for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
         try:
-            if read_metadata(path)["kind"] in ("vae", "gan", "pixelcnn"):
+            if MODEL_CLASSES[read_metadata(path)["kind"]].can_sample:
                 return path
         except CheckpointError:
             continue

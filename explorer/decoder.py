@@ -11,23 +11,17 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import torch
 from PySide6.QtCore import QObject, Signal
+
+from engines.latent import decode_latents
 
 from .workers import Job, Latest
 
 log = logging.getLogger(__name__)
 
 
-@torch.no_grad()
-def _decode(model, z: np.ndarray) -> np.ndarray:
-    device = next(model.parameters()).device
-    batch = torch.as_tensor(z, dtype=torch.float32, device=device).reshape(1, -1)
-    return model.decode(batch)[0].clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
-
-
 def _decode_job(job: Job, model, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return z, _decode(model, z)
+    return z, decode_latents(model, z)[0]
 
 
 class LatentDecoder(QObject):

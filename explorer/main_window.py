@@ -368,7 +368,7 @@ class MainWindow(QMainWindow):
             session = load_session(path)
             checkpoint, warnings = self._session_checkpoint(session)
             model = checkpoint.model if checkpoint is not None else self.state.model
-            session.check_fits(int(getattr(model.config, "latent_dim", 0)))
+            session.check_fits(model.latent_dim)
         except (SessionError, CheckpointError) as error:
             self.show_error(f"Cannot load {name}: {error}")
             return False

@@ -4,7 +4,8 @@ Every view converts through here, so a broken model's output (NaN, inf) shows th
 NaN as black, +inf as white, -inf as black, everything else clamped to [0, 1] first. Nothing here
 raises for odd values, so a paint never crashes on them.
 
-- `to_uint8(x)`: any shape (one image, a batch), the same shape in uint8.
+- `to_uint8(x)`: any shape (one image, a batch), the same shape in uint8 (engines.images.unit_to_uint8,
+  the project's one rounding: x * 255 + 0.5).
 - `image_array(image)`: one (H, W) or (H, W, C) image -> contiguous uint8 (H, W, 1 or 3).
 - `to_qimage(image)`, `to_pixmap(image, size)`: one image for Qt (the QImage owns its pixels).
 - `mosaic(images, rows, cols)`: a batch laid out as one picture.
@@ -17,15 +18,9 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPixmap
 
+from engines.images import unit_to_uint8 as to_uint8
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Float pixels in [0, 1] (any shape) -> uint8 of the same shape, rounded as engines.images does
-    (x * 255 + 0.5); uint8 passes through. NaN becomes 0, +inf 255, -inf 0; never raises."""
-    array = np.asarray(images)
-    if array.dtype == np.uint8:
-        return array
-    array = np.nan_to_num(array.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=0.0)
-    return (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+__all__ = ["blank_pixmap", "image_array", "mosaic", "to_pixmap", "to_qimage", "to_uint8"]
 
 
 def image_array(image: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from engines.checkpoint import Checkpoint, load_checkpoint
 from engines.data import DatasetError, DataSpec, load_dataset
 from engines.data.sample import heldout_or_sample
 from engines.device import pick_device
+from engines.latent import decode_latents
 
 
 @dataclass
@@ -30,6 +31,19 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+class _Capability:
+    """A read-only attribute of the state: the open model's capability of the same name (False
+    without a model)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, state: ExplorerState | None, owner: type | None = None):
+        if state is None:
+            return self
+        return state.model is not None and bool(getattr(state.model, self.name))
 
 
 class ExplorerState(QObject):
@@ -69,7 +83,19 @@ class ExplorerState(QObject):
     @property
     def latent_dim(self) -> int:
         model = self.model
-        return int(getattr(model.config, "latent_dim", 0)) if model is not None else 0
+        return int(model.latent_dim) if model is not None else 0
+
+    # What the open model can do (engines.models capabilities; False without a model). Views ask
+    # these, never the kind, so a model of any kind with the same capabilities works in every tab.
+    has_latent = _Capability()  # z -> image (decode): the latent tabs work
+    has_encoder = _Capability()  # image -> z (encode): dataset images have latents
+    can_project = _Capability()  # a differentiable decode: an image can be projected to a z
+    is_autoregressive = _Capability()  # draws pixel by pixel (sample_steps): Replay and the pixel sampler
+
+    @property
+    def has_labels(self) -> bool:
+        """The checkpoint's dataset has label columns (classes, attributes) to colour and build vectors by."""
+        return self.checkpoint is not None and self.checkpoint.has_labels
 
     def open_checkpoint(self, path: str | Path, device: str | None = None) -> None:
         """Load a checkpoint (raises engines.checkpoint.CheckpointError) and reset z to the origin."""
@@ -256,10 +282,7 @@ class ExplorerState(QObject):
         self.vectors.pop(name, None)
         self.vectorsChanged.emit()
 
-    # --- decoding (callers on worker threads use their own no-grad context) ---------------------
-    @torch.no_grad()
+    # --- decoding ------------------------------------------------------------------------------
     def decode(self, z: np.ndarray) -> np.ndarray:
-        """(D,) or (N, D) latents -> (N, H, W, C) float images in [0, 1]."""
-        model = self.model
-        batch = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32, device=self.device)
-        return model.decode(batch).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+        """(D,) or (N, D) latents -> (N, H, W, C) float32 images in [0, 1] (engines.latent.decode_latents)."""
+        return decode_latents(self.model, z)

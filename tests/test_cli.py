@@ -1,7 +1,11 @@
-"""The command line, run as a user runs it: real processes, real files, real signals."""
+"""The command line, run as a user runs it: real files, real signals. Commands run in-process through the
+program's own entry point (explorer.__main__.main, as `latent-explorer` and `python -m explorer` do), with
+sys.argv, stdout and stderr as a process would have them; Ctrl+C needs a real process and gets one."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -15,14 +19,24 @@ import pytest
 from PIL import Image
 
 from engines.checkpoint import load_checkpoint
+from explorer.__main__ import main as program_main
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "explorer", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """`latent-explorer *args`, in this process: exit status, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    argv = sys.argv
+    sys.argv = ["latent-explorer", *args]  # the training summary records the command line
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = program_main(list(args))
+    except SystemExit as exit_:  # argparse's errors
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        sys.argv = argv
+    return subprocess.CompletedProcess(["latent-explorer", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")

@@ -278,22 +278,22 @@ def test_resume_keeps_every_stored_setting_unless_overridden(tmp_path, capsys) -
 def test_kill_9_in_a_resumed_run_loses_at_most_the_runs_checkpoint_interval(tmp_path) -> None:
     out = tmp_path / "run.safetensors"
     assert main(["train", *TINY_VAE, "--max-steps", "10", "--checkpoint-every", "5", "--out", str(out)]) == 0
-    proc = subprocess.Popen([sys.executable, "-m", "explorer", "train", "--resume", str(out), "--max-steps", "100000"],
-                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    shown, seen = 0, b""
-    try:
-        deadline = time.monotonic() + 120
-        while shown < 40 and time.monotonic() < deadline:  # the progress bar: "<step>/100000"
-            chunk = proc.stderr.read1(4096)
-            if not chunk:
-                break
-            seen = (seen + chunk)[-4096:]
-            shown = max([shown, *(int(n) for n in re.findall(rb"(\d+)/100000", seen))])
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        proc.kill()
+    with subprocess.Popen([sys.executable, "-m", "explorer", "train", "--resume", str(out), "--max-steps", "100000"],
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE) as proc:
+        shown, seen = 0, b""
+        try:
+            deadline = time.monotonic() + 120
+            while shown < 40 and time.monotonic() < deadline:  # the progress bar: "<step>/100000"
+                chunk = proc.stderr.read1(4096)
+                if not chunk:
+                    break
+                seen = (seen + chunk)[-4096:]
+                shown = max([shown, *(int(n) for n in re.findall(rb"(\d+)/100000", seen))])
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
+        finally:
+            proc.kill()
     assert shown >= 40, seen.decode(errors="replace")
     step = load_checkpoint(out).training["step"]  # the last complete checkpoint
     assert step % 5 == 0 and step >= shown - 5  # written every 5 steps, as the run asked when it started

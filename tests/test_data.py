@@ -447,7 +447,8 @@ def test_folder_errors(tmp_path: Path) -> None:
 
 
 def test_engines_do_not_import_qt() -> None:
-    # In a fresh interpreter: pytest plugins (pytest-qt) may already have imported PySide6 here.
+    # At run time, in a fresh interpreter (pytest-qt may already have imported PySide6 here); the static
+    # rule for every module is the import-linter contract (tests/test_layering.py).
     code = (
         "import sys, engines, engines.data, engines.models, engines.training, engines.checkpoint, "
         "engines.evaluation, engines.cli; "

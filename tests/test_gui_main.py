@@ -17,6 +17,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLabel
 
 from engines.checkpoint import load_checkpoint, save_checkpoint
+from engines.images import unit_to_uint8
 from engines.projection import image_to_tensor
 from explorer import app as app_module
 from explorer import settings
@@ -271,6 +272,20 @@ def test_info_panel_describes_the_model(make_window, vae_checkpoint):
     assert window.device_combo.currentText() == "cpu"
 
 
+def test_info_panel_shows_nested_metrics_one_per_row(make_window, vae_checkpoint, tmp_path):
+    from engines.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(vae_checkpoint)
+    path = save_checkpoint(tmp_path / "m.safetensors", ckpt.model, dataset=ckpt.dataset, metrics={
+        "eval": {"iw_nll": 87.3879, "split": "test", "classifier_test": {"acc": 0.99}, "per_epoch": list(range(9))}})
+    window = make_window(path)
+    cells = window.info.plain_text().splitlines()  # a table's plain text: one cell a line
+    pairs = set(zip(cells, cells[1:]))
+    for row in (("eval.iw_nll", "87.39"), ("eval.split", "test"), ("eval.classifier_test.acc", "0.99"),
+                ("eval.per_epoch", "9 entries")):
+        assert row in pairs, (row, cells)
+
+
 # --- sessions and export ---------------------------------------------------------------------------------
 class FakeInterpolationPanel:
     def __init__(self) -> None:
@@ -407,6 +422,8 @@ def test_pixelcnn_window_samples(make_window, pixelcnn_checkpoint, qtbot):
     image = explore.pixel_view.array()
     assert image is not None and image.shape == (28, 28, 1) and set(np.unique(image)) <= {0, 255}
     assert window.state.seed == 1
+    expected = window.state.model.sample(1, generator=torch.Generator().manual_seed(1))[0].permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(image, unit_to_uint8(expected))  # the model's own sample for the seed
 
 
 def test_window_layout_is_remembered(make_window, vae_checkpoint, qtbot):

@@ -24,10 +24,10 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from engines import latent  # noqa: E402
 from engines.checkpoint import save_checkpoint  # noqa: E402
 from engines.data import DataSpec, load_dataset  # noqa: E402
+from engines.export import mp4_writer, sidecar_paths  # noqa: E402
 from engines.training import create_model  # noqa: E402
 from explorer.panels import EXTRA_PANELS  # noqa: E402
 from explorer.panels.arithmetic import ArithmeticPanel, load_vectors, save_vectors  # noqa: E402
-from explorer.panels.exporting import sidecar_paths  # noqa: E402
 from explorer.panels.interpolation import InterpolationPanel  # noqa: E402
 from explorer.panels.maps import MapPanel  # noqa: E402
 from explorer.pixels import to_uint8  # noqa: E402
@@ -310,8 +310,7 @@ def test_gif_export_has_one_frame_per_path_frame(qtbot, panel_checkpoints, tmp_p
     with Image.open(tmp_path / "anim.gif") as gif:
         assert gif.n_frames == 7
     assert np.load(sidecar_paths(tmp_path / "anim.gif")[0]).shape == (7, 4)
-    assert panel.mp4_button.isEnabled() == (__import__("explorer.panels.exporting").panels.exporting.mp4_writer()
-                                            is not None)
+    assert panel.mp4_button.isEnabled() == (mp4_writer() is not None)
 
 
 def test_interpolation_session_round_trip_and_keyframe_editing(qtbot, panel_checkpoints):
@@ -326,7 +325,7 @@ def test_interpolation_session_round_trip_and_keyframe_editing(qtbot, panel_chec
     panel.index_spin.setValue(5)
     qtbot.mouseClick(panel.add_image_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(panel.keyframes) == 4, timeout=WAIT_MS)
-    z5, _, _ = latent.encode_indices(state.model, load_dataset(SPEC, train=False), np.array([5]))
+    z5 = latent.encode_indices(state.model, load_dataset(SPEC, train=False), np.array([5])).latents
     np.testing.assert_allclose(panel.keyframes[3].z, z5[0], atol=1e-6)
     panel.frames_spin.setValue(12)
     data = json.loads(json.dumps(panel.session_data()))

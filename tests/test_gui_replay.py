@@ -11,8 +11,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from engines.data import DataSpec, load_dataset  # noqa: E402
+from engines.replay import UNSAMPLED_RGB  # noqa: E402
 from explorer.panels.replay import CHOSEN_COLOUR, ReplayPanel  # noqa: E402
-from explorer.panels.replay_core import UNSAMPLED_RGB  # noqa: E402
 from explorer.state import ExplorerState  # noqa: E402
 
 WAIT = 30_000
@@ -145,8 +145,8 @@ def test_other_models_get_a_short_message(qtbot, vae_checkpoint):
 
 
 def test_a_colour_pixels_field_sees_its_earlier_colours_only():
+    from engines.replay import field_model, receptive_field, render
     from engines.training import create_model
-    from explorer.panels.replay_core import field_model, receptive_field, render
 
     model = field_model(create_model("pixelcnn", {"image_size": 28, "channels": 3, "levels": 4, "hidden": 6,
                                                   "n_layers": 1}, seed=0))

@@ -20,20 +20,20 @@ EVERY = 5
 def _run_and_kill(args: list[str], rng: random.Random, min_steps: int) -> int:
     """Start the training command, kill -9 it at a random moment after `min_steps` steps; the last step it finished."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "resume_worker.py"), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=env)
-    last, seen = None, 0
-    try:
-        for line in proc.stdout:
-            last, seen = int(line.split()[1]), seen + 1
-            if seen >= min_steps:
-                break
-        time.sleep(rng.uniform(0.0, 0.4))  # the kill lands anywhere: mid-step, mid-write, between steps
-        proc.send_signal(signal.SIGKILL)
-        rest = proc.stdout.read()  # what it announced before dying
-        proc.wait(timeout=30)
-    finally:
-        proc.kill()
+    with subprocess.Popen([sys.executable, str(REPO / "tests" / "resume_worker.py"), *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True, env=env) as proc:
+        last, seen = None, 0
+        try:
+            for line in proc.stdout:
+                last, seen = int(line.split()[1]), seen + 1
+                if seen >= min_steps:
+                    break
+            time.sleep(rng.uniform(0.0, 0.4))  # the kill lands anywhere: mid-step, mid-write, between steps
+            proc.send_signal(signal.SIGKILL)
+            rest = proc.stdout.read()  # what it announced before dying
+            proc.wait(timeout=30)
+        finally:
+            proc.kill()
     steps = [int(line.split()[1]) for line in rest.splitlines() if line.startswith("step ")]
     assert proc.returncode == -signal.SIGKILL, "the run ended before it was killed"
     return steps[-1] if steps else last

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from engines import latent
 from engines.data import DataSpec, load_dataset
+from engines.encoded import encode_labelled
 from engines.training import create_model
 
 RNG = np.random.default_rng(0)
@@ -171,36 +168,93 @@ def test_exemplar_arithmetic_and_apply_vector():
 
 
 # --- with a model -------------------------------------------------------------------------------
-def test_encode_dataset_gives_encoder_means_and_labels():
+def test_encode_dataset_gives_encoder_means_log_variances_and_labels():
     spec = DataSpec("shapes", image_size=28, channels=1)
     ds = load_dataset(spec, train=False)
     model = create_model("vae", {"latent_dim": 3}, seed=0).eval()
-    z, y, idx = latent.encode_dataset(model, ds, n=50, batch=16, seed=3)
-    assert z.shape == (50, 3) and y.shape == (50, len(ds.label_names)) and idx.shape == (50,)
+    enc = latent.encode_dataset(model, ds, n=50, batch=16, seed=3)
+    z, y, idx = enc.latents, enc.labels, enc.indices
+    assert z.shape == enc.logvars.shape == (50, 3) and y.shape == (50, len(ds.label_names)) and idx.shape == (50,)
+    assert z.dtype == enc.logvars.dtype == y.dtype == np.float32
     assert len(set(idx.tolist())) == 50 and np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(idx, latent.sample_indices(len(ds), 50, seed=3))
     images, labels = ds.get_batch(idx[:5])
     with torch.no_grad():
-        mu, _ = model.encode(images)
+        mu, logvar = model.encode(images)
     np.testing.assert_allclose(z[:5], mu.numpy(), atol=1e-5)
+    np.testing.assert_allclose(enc.logvars[:5], logvar.numpy(), atol=1e-5)
     np.testing.assert_array_equal(y[:5], labels.numpy())
-    again, _, idx2 = latent.encode_dataset(model, ds, n=50, batch=50, seed=3)
-    np.testing.assert_array_equal(idx, idx2)
-    stopped, _, idx3 = latent.encode_dataset(model, ds, n=50, batch=16, seed=3, should_stop=lambda: True)
-    assert stopped.shape[0] == 0 and idx3.shape[0] == 0
+    again = latent.encode_dataset(model, ds, n=50, batch=50, seed=3)
+    np.testing.assert_array_equal(idx, again.indices)
+    np.testing.assert_allclose(again.latents, z, atol=1e-5)  # batching does not change the rows
+    stopped = latent.encode_dataset(model, ds, n=50, batch=16, seed=3, should_stop=lambda: True)
+    assert stopped.latents.shape == stopped.logvars.shape == (0, 3) and stopped.indices.shape == (0,)
+    assert stopped.labels.shape == (0, len(ds.label_names))
+
+
+def test_encode_indices_stops_between_batches_and_reports_progress():
+    ds = load_dataset(DataSpec("shapes", image_size=28, channels=1), train=False)
+    model = create_model("vae", {"latent_dim": 3}, seed=0).eval()
+    seen: list[tuple[int, int]] = []
+    enc = latent.encode_indices(model, ds, np.arange(10), batch=4, should_stop=lambda: len(seen) == 2,
+                                progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(4, 10), (8, 10)]
+    np.testing.assert_array_equal(enc.indices, np.arange(8))  # cut to the rows done
+    assert enc.latents.shape == (8, 3)
+    mu, logvar = latent.encode_images(model, ds.get_batch(np.arange(8))[0])
+    np.testing.assert_allclose(enc.latents, mu, atol=1e-5)
+    np.testing.assert_allclose(enc.logvars, logvar, atol=1e-5)
+
+
+def test_sample_indices_is_seeded_sorted_and_capped():
+    a, b = latent.sample_indices(100, 10, seed=1), latent.sample_indices(100, 10, seed=1)
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.int64 and np.all(np.diff(a) > 0) and len(a) == 10
+    assert not np.array_equal(a, latent.sample_indices(100, 10, seed=2))
+    np.testing.assert_array_equal(latent.sample_indices(5, 10), np.arange(5))
 
 
 def test_encode_dataset_refuses_a_gan_and_decode_matches_model():
     gan = create_model("gan", {"latent_dim": 4, "g_width": 8, "d_width": 8}, seed=0).eval()
     with pytest.raises(ValueError, match="encoder"):
         latent.encode_dataset(gan, load_dataset(DataSpec("shapes", image_size=28, channels=1)), n=4)
+    with pytest.raises(ValueError, match="encoder"):
+        latent.encode_images(gan, torch.zeros(1, 1, 28, 28))
     z = RNG.standard_normal((5, 4)).astype(np.float32)
     images = latent.decode_latents(gan, z, batch=2)
     assert images.shape == (5, 28, 28, 1)
     with torch.no_grad():
         expected = gan.decode(torch.from_numpy(z)).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(images, expected, atol=1e-5)
+    assert images.dtype == np.float32 and images.min() >= 0 and images.max() <= 1
+    np.testing.assert_array_equal(latent.decode_latents(gan, z[0]), images[:1])  # one (D,) latent: a batch of 1
+    assert latent.decode_latents(gan, z, should_stop=lambda: True).shape == (0, 28, 28, 1)
 
 
-def test_latent_module_imports_no_qt():
-    code = "import sys, engines.latent; assert 'PySide6' not in sys.modules and 'pyqtgraph' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+def test_encode_labelled_reads_the_labels_as_attributes_and_colourings():
+    shapes_set = load_dataset(DataSpec("shapes", image_size=28, channels=1), train=False)
+    model = create_model("vae", {"latent_dim": 3}, seed=0).eval()
+    data = encode_labelled(model, shapes_set, n=40, seed=2)
+    plain = latent.encode_dataset(model, shapes_set, 40, seed=2)
+    np.testing.assert_array_equal(data.indices, plain.indices)
+    np.testing.assert_allclose(data.latents, plain.latents, atol=1e-6)
+    assert data.labels.shape == (40, 6) and data.label_names == list(shapes_set.label_names)
+    attributes = data.attributes()
+    assert [a.name for a in attributes[:4]] == ["shape = square", "shape = circle", "shape = triangle",
+                                                "color (high vs low)"]
+    circle = attributes[1]
+    np.testing.assert_array_equal(circle.mask(data.labels), data.labels[:, 0] == 1)
+    size = next(a for a in attributes if a.name.startswith("size"))
+    np.testing.assert_array_equal(size.mask(data.labels), latent.binarize_labels(data.labels[:, 2]))
+    colourings = data.colourings()
+    assert colourings[0].name == "shape" and colourings[0].class_names == ("square", "circle", "triangle")
+    np.testing.assert_array_equal(colourings[0].values(data.labels), np.round(data.labels[:, 0]).astype(np.int64))
+    np.testing.assert_array_equal(data.image(3), shapes_set.get_batch([int(data.indices[3])])[0][0].permute(1, 2, 0))
+
+    faces = load_dataset(DataSpec("faces", image_size=32, channels=3), train=False)
+    faces_vae = create_model("vae", {"image_size": 32, "channels": 3, "latent_dim": 3, "likelihood": "gaussian"},
+                             seed=0).eval()
+    face_data = encode_labelled(faces_vae, faces, n=20)
+    assert [c.name for c in face_data.colourings()[:2]] == ["smiling", "glasses"]  # binary ones first
+    assert face_data.colourings()[0].class_names == ("no smiling", "smiling")
+    assert [a.name for a in face_data.attributes()[:2]] == ["smiling", "glasses"]

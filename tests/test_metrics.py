@@ -121,7 +121,10 @@ def test_gan_scores_of_a_model_that_replays_the_test_set_equal_the_test_sets_own
 
 
 class Decoder(nn.Module):
-    """Decodes z to z itself (times `keep`, to make a decoder lose coordinates)."""
+    """Decodes z to z itself (times `keep`, to make a decoder lose coordinates). A model from outside
+    the registry: it says what it can do with the capability attributes engines.models defines."""
+
+    has_latent, has_encoder = True, False
 
     def __init__(self, dim: int, keep: torch.Tensor | None = None) -> None:
         super().__init__()
@@ -134,6 +137,8 @@ class Decoder(nn.Module):
 
 class Identity(Decoder):
     """A "VAE" whose encoder mean is the point itself."""
+
+    has_encoder = True
 
     def encode(self, x):
         return x, torch.zeros_like(x)

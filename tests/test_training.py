@@ -52,7 +52,7 @@ def test_gan_learns_the_data_mean(loss: str) -> None:
 
     def distance() -> float:  # in train mode: batch statistics, as G is trained (running stats lag early on)
         with torch.no_grad():
-            return (model.decode(z).mean(0) - real_mean).pow(2).mean().item()
+            return (model.decode(z.to(model.device)).mean(0).cpu() - real_mean).pow(2).mean().item()  # any device
 
     before = distance()
     events = list(Trainer(model, data, TrainConfig(max_steps=90, batch_size=32, lr=1e-3, sample_every=None)).run())
@@ -135,7 +135,8 @@ def test_stop_while_paused_ends_the_run() -> None:
 def test_resumed_run_continues_with_the_same_losses(tmp_path: Path, kind: str) -> None:
     data = shapes(96)
     key = "loss" if kind == "vae" else "d_loss"
-    full = TrainConfig(epochs=4, batch_size=32, seed=3, sample_every=None)  # 3 steps an epoch, 12 steps
+    # 3 steps an epoch, 12 steps; on the CPU, where it is bit-for-bit (the CUDA test below allows rounding)
+    full = TrainConfig(epochs=4, batch_size=32, seed=3, sample_every=None, device="cpu")
     uninterrupted = _losses(Trainer(create_model(kind, TINY[kind], seed=3), data, full).run(), key)
 
     path = tmp_path / "half.safetensors"
@@ -145,6 +146,21 @@ def test_resumed_run_continues_with_the_same_losses(tmp_path: Path, kind: str) -
     events = list(resumed.run())
     assert isinstance(events[0], Started) and events[0].resumed and events[0].step == 5
     assert part1 + _losses(events, key) == uninterrupted  # bit-for-bit on the CPU
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on the device machine)")
+def test_a_gan_resumed_on_cuda_draws_the_noise_an_unbroken_run_draws(tmp_path: Path, monkeypatch) -> None:
+    """The GAN's noise comes from the GPU's own generator there: resume must restore it too."""
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    data = shapes(96)
+    full = TrainConfig(epochs=4, batch_size=32, seed=3, sample_every=None, device="cuda")
+    uninterrupted = _losses(Trainer(create_model("gan", TINY["gan"], seed=3), data, full).run(), "d_loss")
+    path = tmp_path / "half.safetensors"
+    first = Trainer(create_model("gan", TINY["gan"], seed=3), data, replace(full, max_steps=5, checkpoint_path=str(path)))
+    part1 = _losses(first.run(), "d_loss")
+    resumed = Trainer.from_checkpoint(path, data, replace(full, checkpoint_path=str(path)))
+    assert part1 + _losses(resumed.run(), "d_loss") == pytest.approx(uninterrupted, rel=1e-5, abs=1e-6)
 
 
 def test_a_diverging_run_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:

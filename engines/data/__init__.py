@@ -13,6 +13,7 @@ from .procedural import ProceduralDataset
 from .shapes import SHAPE_NAMES, ShapesDataset
 from .spec import (
     BINARIZE_MODES,
+    CHANNEL_COUNTS,
     DATA_ROOT_ENV,
     DATASET_NAMES,
     IMAGE_SIZES,
@@ -25,6 +26,7 @@ from .torchvision_sets import MNIST_CLASSES, CelebADataset
 
 __all__ = [
     "BINARIZE_MODES",
+    "CHANNEL_COUNTS",
     "DATASET_NAMES",
     "DATA_ROOT_ENV",
     "IMAGE_SIZES",

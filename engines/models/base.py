@@ -9,16 +9,33 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..data.spec import CHANNEL_COUNTS, IMAGE_SIZES
+
 
 class ConfigModel(nn.Module):
     """A model with a frozen config kept on it: all a checkpoint needs to rebuild the module.
 
     `kind` names the model family (the checkpoint registry's key). Images handed in and out of the
     public API are float tensors in [0, 1], shape (B, C, H, W).
+
+    What a model can do is said by its capabilities, not by its kind: code that drives models (the
+    CLI, the explorer's tabs) asks `model.has_encoder`, never `kind == "vae"`, so a model from
+    elsewhere (ONNX, a plugin) that sets the same attributes and methods slots in unchanged.
     """
 
     kind: ClassVar[str]
     config_class: ClassVar[type]
+
+    # --- capabilities (class attributes; all False here) -------------------------------------
+    can_sample: ClassVar[bool] = False  # sample(n, generator=, **sample_options) draws images
+    has_latent: ClassVar[bool] = False  # decode(z) maps (B, latent_dim) latents to images; z ~ N(0, I)
+    has_encoder: ClassVar[bool] = False  # encode(images) -> (mean, log-variance) of q(z|x), each (B, D)
+    can_project: ClassVar[bool] = False  # decode is differentiable in z, so an image can be projected to a z
+    is_autoregressive: ClassVar[bool] = False  # sample_steps() yields every value drawn (the Replay tab)
+    sample_options: ClassVar[tuple[str, ...]] = ()  # keyword arguments sample() takes ("temperature", ...)
+    grid_samples: ClassVar[int] = 64  # images in a training run's sample grid
+    # Its config is derived from the training data's labels (the classifier's heads), not from settings.
+    config_from_data: ClassVar[bool] = False
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -32,12 +49,24 @@ class ConfigModel(nn.Module):
     def image_shape(self) -> tuple[int, int, int]:
         return (self.config.channels, self.config.image_size, self.config.image_size)
 
+    @property
+    def latent_dim(self) -> int:
+        """The size of z for a model with a latent (has_latent), else 0."""
+        return int(self.config.latent_dim) if self.has_latent else 0
+
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
+
+    @classmethod
+    def data_defaults(cls, channels: int) -> dict[str, Any]:
+        """Config values a new run gets from its data (beyond the config class's own defaults)."""
+        return {}
 
 
 class GenerativeModel(ConfigModel):
     """A generative image model: a ConfigModel that can draw samples."""
+
+    can_sample = True
 
     def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
         """n images in [0, 1], shape (n, C, H, W)."""
@@ -91,7 +120,12 @@ def check_fields(config: Any, bounds: dict[str, tuple[float, float]]) -> None:
 
 
 def check_image_config(image_size: int, channels: int) -> None:
-    if image_size not in (28, 32, 64):
-        raise ValueError(f"image_size must be 28, 32 or 64, not {image_size}")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, not {channels}")
+    if image_size not in IMAGE_SIZES:
+        raise ValueError(f"image_size must be {_one_of(IMAGE_SIZES)}, not {image_size}")
+    if channels not in CHANNEL_COUNTS:
+        raise ValueError(f"channels must be {_one_of(CHANNEL_COUNTS)}, not {channels}")
+
+
+def _one_of(values: tuple[int, ...]) -> str:
+    """(28, 32, 64) -> "28, 32 or 64"."""
+    return ", ".join(map(str, values[:-1])) + f" or {values[-1]}"

@@ -91,6 +91,7 @@ class Classifier(ConfigModel):
 
     kind = "classifier"
     config_class = ClassifierConfig
+    config_from_data = True  # config_for_dataset: one head per label of the dataset
 
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__(config)

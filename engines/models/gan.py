@@ -79,6 +79,8 @@ def build_discriminator(c: GANConfig) -> nn.Sequential:
 class GAN(GenerativeModel):
     kind = "gan"
     config_class = GANConfig
+    has_latent = can_project = True
+    sample_options = ("truncation",)
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__(config)

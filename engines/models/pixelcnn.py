@@ -40,6 +40,11 @@ class PixelCNNConfig:
             raise ValueError("kernel sizes must be odd")
 
 
+def default_levels(channels: int) -> int:
+    """Intensity levels of a new run: binarized grayscale, or 16 levels of colour (256 is slow on a CPU)."""
+    return 2 if channels == 1 else 16
+
+
 @dataclass(frozen=True)
 class SampleStep:
     """One step of autoregressive sampling: where, what the model predicted, what was drawn."""
@@ -138,6 +143,13 @@ def log_prob_from_logits(logits: torch.Tensor, levels: torch.Tensor) -> torch.Te
 class GatedPixelCNN(GenerativeModel):
     kind = "pixelcnn"
     config_class = PixelCNNConfig
+    is_autoregressive = True
+    sample_options = ("temperature",)
+    grid_samples = 16  # drawn pixel by pixel: a smaller grid
+
+    @classmethod
+    def data_defaults(cls, channels: int) -> dict[str, int]:
+        return {"levels": default_levels(channels), "hidden": 64 if channels == 1 else 96}
 
     def __init__(self, config: PixelCNNConfig) -> None:
         super().__init__(config)

@@ -45,6 +45,12 @@ class ELBOTerms(NamedTuple):
 class VAE(GenerativeModel):
     kind = "vae"
     config_class = VAEConfig
+    has_latent = has_encoder = can_project = True
+    sample_options = ("temperature",)
+
+    @classmethod
+    def data_defaults(cls, channels: int) -> dict[str, str]:
+        return {"likelihood": "bernoulli" if channels == 1 else "gaussian"}
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)

@@ -24,6 +24,8 @@ Wrap = Callable[[nn.Module], nn.Module]
 
 class Recipe:
     default_lr: float = 1e-3
+    default_lr_text: str = "1e-3"  # what a blank learning rate means, for a form's placeholder
+    signed_losses: bool = False  # True: a loss may be negative (a WGAN critic's), so no log-scale plot
     main_loss: str = "loss"  # the loss shown first (progress bar, curves)
     uses_labels: bool = False  # True: step and evaluate also take the batch's labels (labels=...)
 
@@ -46,6 +48,11 @@ class Recipe:
         """Per-image sums of held-out losses for one batch (the trainer averages them)."""
         return {}
 
+    def forward_loss(self, model: GenerativeModel, images: torch.Tensor) -> torch.Tensor:
+        """The largest forward pass of a step, on the model's own networks: engines.memory runs it on
+        PyTorch's meta device to count the bytes of its activations."""
+        raise NotImplementedError
+
 
 def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.zero_grad(set_to_none=True)
@@ -67,9 +74,14 @@ class VAERecipe(Recipe):
         neg_elbo = terms.recon + terms.kl.sum(1)
         return {"loss": neg_elbo.sum().item(), "recon": terms.recon.sum().item(), "kl": terms.kl.sum().item()}
 
+    def forward_loss(self, model: VAE, images):
+        return model(images).loss(model.config.beta)
+
 
 class GANRecipe(Recipe):
     main_loss = "d_loss"
+    default_lr_text = "2e-4 (WGAN-GP 1e-4)"
+    signed_losses = True
 
     def optimizers(self, model: GAN, lr):
         if model.config.loss == "wgan-gp":  # Gulrajani et al.: Adam(1e-4, beta1=0, beta2=0.9)
@@ -98,6 +110,10 @@ class GANRecipe(Recipe):
             losses["g_loss"] = g_loss.item()
         return losses
 
+    def forward_loss(self, model: GAN, images):
+        z = torch.randn(images.shape[0], model.config.latent_dim, device=images.device)
+        return model.discriminator_loss(images, z, model.generator, model.discriminator)
+
 
 def cosine_decay(step: int, total_steps: int) -> float:
     """From 1 at the first step to 0 at the last: the final steps settle into a minimum."""
@@ -124,6 +140,10 @@ class PixelCNNRecipe(Recipe):
         nll = -model.log_prob(model.quantize(images)).sum().item()
         return {"nll": nll, "bits_per_dim": model.bits_per_dim(nll)}
 
+    def forward_loss(self, model: GatedPixelCNN, images):
+        levels = model.quantize(images)
+        return -log_prob_from_logits(model(levels), levels).mean()
+
 
 class ClassifierRecipe(Recipe):
     """Supervised: cross-entropy / BCE / squared error per head (Classifier.loss), Adam 1e-3 with a
@@ -144,6 +164,9 @@ class ClassifierRecipe(Recipe):
         """Loss, class accuracy, per-attribute accuracy / mean absolute error (as per-image sums)."""
         outputs = model(images)
         return {"loss": model.loss(outputs, labels).item() * images.shape[0], **model.score(outputs, labels)}
+
+    def forward_loss(self, model: Classifier, images):
+        return model(images).mean()  # the heads' raw outputs: the loss itself needs labels
 
 
 RECIPES: dict[str, Recipe] = {"vae": VAERecipe(), "gan": GANRecipe(), "pixelcnn": PixelCNNRecipe(),

@@ -47,7 +47,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None  # None/"auto": CUDA, then MPS, then CPU
     sample_every: int | None = 200  # steps between sample grids; 0 = at epoch ends only; None = never
-    n_samples: int = 64
+    n_samples: int | None = None  # images in a sample grid; None: the model's grid_samples (64; PixelCNN 16)
     checkpoint_every: int = 0  # steps between checkpoints; 0 = at epoch ends (and at stop/finish)
     checkpoint_path: str | None = None
     eval_batches: int | None = None  # held-out batches evaluated at each epoch end; None = all
@@ -97,6 +97,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []  # one entry per finished epoch
         self.seconds = 0.0  # training wall time, carried over a resume
         self._resume_rng = None
+        self._resume_cuda_rng = None
         self._order: tuple[int, torch.Tensor] | None = None  # (epoch, sample order) of the current epoch
         self._epoch_sums: dict[str, float] = {}  # running sums of the current epoch's losses
         if train_state is not None:
@@ -107,10 +108,12 @@ class Trainer:
         self._running.set()
         # Fixed noise for sample grids: the same for the whole run, across resumes, on any device.
         gen = torch.Generator().manual_seed(config.seed + 1)
-        latent = getattr(model.config, "latent_dim", None)
-        self._fixed_z = torch.randn((config.n_samples, latent), generator=gen) if latent else None
+        n = config.n_samples if config.n_samples is not None else model.grid_samples
+        # A sampler that draws pixel by pixel never draws more than its own grid_samples (slow).
+        self.grid_size = n if model.has_latent else min(n, model.grid_samples)
+        self._fixed_z = torch.randn((n, model.latent_dim), generator=gen) if model.has_latent else None
         # A model that neither decodes nor samples (a classifier) has no sample grids.
-        self.can_sample = hasattr(model, "decode") or hasattr(model, "sample")
+        self.can_sample = model.has_latent or model.can_sample
 
     # --- steering (any thread) ------------------------------------------------------------------
     def pause(self) -> None:
@@ -155,6 +158,7 @@ class Trainer:
         self.seconds = float(extra.get("seconds", 0.0))
         self._epoch_sums = dict(extra.get("epoch_sums", {}))
         self._resume_rng = state.get("rng", {}).get("torch")
+        self._resume_cuda_rng = state.get("rng", {}).get("cuda")  # the GPU's own generator (GAN noise on CUDA)
         reference = torch.get_rng_state()
         if self._resume_rng is not None and (self._resume_rng.dtype != reference.dtype or self._resume_rng.shape != reference.shape):
             raise ValueError("the stored random-number state is not a CPU generator state")
@@ -163,7 +167,8 @@ class Trainer:
         return {
             "step": self.step,
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-            "rng": {"torch": torch.get_rng_state()},
+            "rng": {"torch": torch.get_rng_state(),
+                    **({"cuda": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {})},
             "extra": {"history": self.history, "seconds": self.seconds, "epoch_sums": epoch_sums},
         }
 
@@ -240,8 +245,7 @@ class Trainer:
             if self._fixed_z is not None:
                 images = self.model.decode(self._fixed_z.to(self.device))
             else:  # PixelCNN: a fixed sampling seed stands in for fixed noise
-                n = min(self.config.n_samples, 16)
-                images = self.model.sample(n, generator=torch.Generator().manual_seed(self.config.seed + 1))
+                images = self.model.sample(self.grid_size, generator=torch.Generator().manual_seed(self.config.seed + 1))
             return to_grid(images)
         finally:
             self.model.train(was_training)
@@ -278,6 +282,8 @@ class Trainer:
         resumed = self.step > 0
         if resumed and self._resume_rng is not None and self.dist.is_main:
             torch.set_rng_state(self._resume_rng)
+            if self._resume_cuda_rng is not None and self.device.type == "cuda":  # a run resumed on a GPU again
+                torch.cuda.set_rng_state(self._resume_cuda_rng, self.device)
         else:  # every rank draws its own noise (rank 0 of a fresh run draws what a single process would)
             torch.manual_seed(cfg.seed + 7919 * self.dist.rank + 104729 * self.step)
         yield Started(self.step, self.total_steps, self.steps_per_epoch, str(self.device), resumed)

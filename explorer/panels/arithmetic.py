@@ -38,10 +38,11 @@ from superqt.utils import signals_blocked
 
 from engines import latent
 from engines.data.sample import describe
+from engines.encoded import EncodedData
 from explorer.pixels import to_pixmap
 from explorer.state import ExplorerState
 
-from .encoded import DEFAULT_COUNT, EncodedData, encoded_set
+from .encoded import DEFAULT_COUNT, encoded_set
 from .panel_tools import MAX_SEED, decode_job, laid_out, spin_box
 from .tab import Tab
 from .thumbnails import icon_list
@@ -256,15 +257,16 @@ class ArithmeticPanel(Tab):
         self.vectors_status.clear()
         if not self.usable:
             return
-        is_vae = self.state.kind == "vae"
+        by_labels = self.state.has_encoder and self.state.has_labels
         for w in (self.count_spin, self.encode_button, self.attribute_combo, self.label_name_edit,
                   self.save_label_button):
-            w.setEnabled(is_vae)
+            w.setEnabled(by_labels)
         self.labels_note.setText(
             "Encode held-out images and take (mean latent with the attribute) − (mean latent without)."
-            if is_vae else
-            "A GAN has no encoder, so dataset images cannot be mapped to latents and labels cannot give "
-            "a vector. Build it from exemplars instead (right): pick samples into A and B and save A − B.")
+            if by_labels else
+            ("This model has no encoder (a GAN), so dataset images cannot be mapped to latents and labels cannot "
+             if not self.state.has_encoder else "The model's dataset has no labels, so they cannot ")
+            + "give a vector. Build it from exemplars instead (right): pick samples into A and B and save A − B.")
         self._fill_vectors()
         self._update_operands()
 
@@ -275,7 +277,7 @@ class ArithmeticPanel(Tab):
         self._decode_operands()
         if len(self.gallery_latents) == 0:
             self.new_gallery()
-        if self.state.kind == "vae" and not self._attributes:
+        if self.state.has_encoder and self.state.has_labels and not self._attributes:
             self._request_encoding()
 
     # --- 1: vectors from labels -----------------------------------------------------------------
@@ -285,7 +287,7 @@ class ArithmeticPanel(Tab):
             self._on_encoded(data)
 
     def _on_encoded(self, data: EncodedData) -> None:
-        if self.state.kind != "vae" or data.latents.shape[1] != self.state.latent_dim:
+        if not self.state.has_encoder or data.latents.shape[1] != self.state.latent_dim:
             return
         self._attributes = data.attributes()
         with signals_blocked(self.attribute_combo):

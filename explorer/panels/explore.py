@@ -23,9 +23,10 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from engines.latent import principal_directions
-from engines.projection import ACTIVE_KL_NATS, encode_means, image_to_tensor, kl_per_dimension
+from engines.latent import encode_dataset, encode_images, principal_directions
+from engines.projection import ACTIVE_KL_NATS, image_to_tensor, kl_per_dimension
 from engines.projection import project_to_latent as _project
+from engines.replay import Recording, sample_chunks
 
 from ..decoder import LatentDecoder
 from ..image_view import IMAGE_SUFFIXES, ImageView
@@ -51,12 +52,11 @@ NO_MODEL = "No model is open.\n\nFile > Open a checkpoint (Ctrl+O), or drop a .s
 def latent_statistics(job: Job, state: ExplorerState, model, with_pca: bool) -> dict:
     """Per-dimension KL over KL_IMAGES dataset images and PCA of the encoder means of STATS_IMAGES."""
     data = state.dataset(train=False)
-    n = min(STATS_IMAGES if with_pca else KL_IMAGES, len(data))
-    indices = np.sort(np.random.default_rng(0).choice(len(data), size=n, replace=False))
-    images, _ = data.get_batch(indices)
+    encoded = encode_dataset(model, data, STATS_IMAGES if with_pca else KL_IMAGES, batch=250, seed=0,
+                             should_stop=lambda: job.cancelled)
     if job.cancelled:
         return {}
-    mu, logvar = encode_means(model, images)
+    mu, logvar, n = encoded.latents, encoded.logvars, len(encoded.indices)
     require_finite(mu, logvar, what="the encoder's output")
     stats = {"model": model, "kl": kl_per_dimension(mu[:KL_IMAGES], logvar[:KL_IMAGES]), "images": n}
     if with_pca:
@@ -71,10 +71,8 @@ def dataset_image(job: Job, state: ExplorerState, seed: int) -> torch.Tensor:
     return data.get_batch([index])[0][0]
 
 
-@torch.no_grad()
 def encode_image(job: Job, model, image: torch.Tensor) -> dict:
-    mu, _ = model.encode(image.unsqueeze(0).to(next(model.parameters()).device))
-    z = mu[0].float().cpu().numpy()
+    z = encode_images(model, image.unsqueeze(0))[0][0]
     require_finite(z, what="the encoder's output")
     return {"model": model, "z": z, "message": "Encoded the image: z is its posterior mean"}
 
@@ -95,18 +93,13 @@ def project_image(job: Job, model, image: torch.Tensor | None, state: ExplorerSt
 
 
 def sample_pixelcnn(job: Job, model, seed: int, temperature: float) -> np.ndarray | None:
-    """One image, pixel by pixel; reports (done, total, partial image) once per row."""
-    channels, size = model.config.channels, model.config.image_size
-    levels = torch.zeros((1, channels, size, size), dtype=torch.long)
-    total = channels * size * size
-    generator = torch.Generator().manual_seed(seed)
-    for step in model.sample_steps(1, temperature=temperature, generator=generator):
-        levels[0, step.channel, step.row, step.col] = int(step.value[0])
-        if job.cancelled:
-            return None
-        if step.col == size - 1 and step.channel == channels - 1:
-            job.report((step.index + 1, total, model.dequantize(levels)[0].permute(1, 2, 0).numpy()))
-    return model.dequantize(levels)[0].permute(1, 2, 0).numpy()
+    """One image, pixel by pixel; reports (done, total, partial image) with each chunk of steps."""
+    config = model.config
+    recording = Recording(config.channels, config.image_size, config.levels)
+    for chunk in sample_chunks(model, temperature, seed, should_stop=lambda: job.cancelled):
+        recording.append(chunk)
+        job.report((len(recording), recording.expected, recording.image()))
+    return None if job.cancelled else recording.image()
 
 
 class ExplorePanel(Tab):
@@ -258,11 +251,10 @@ class ExplorePanel(Tab):
     # --- model and latent changes ------------------------------------------------------------------------
     def reset_for_model(self) -> None:
         self.stats = None
-        kind = self.state.kind
-        if kind is None:
+        if self.state.model is None:
             self.decoder.set_model(None)
             return
-        if kind == "pixelcnn":
+        if self.state.is_autoregressive:
             self.decoder.set_model(None)
             self.pages.setCurrentWidget(self.pixel_page)
             self.pixel_view.set_image(None)
@@ -271,25 +263,29 @@ class ExplorePanel(Tab):
         self.decoder.set_model(self.state.model)
         self.last_decoded_z = None
         dim = self.state.latent_dim
-        is_vae = kind == "vae"
-        self.temperature_label.setText("Temperature" if is_vae else "Truncation ψ")
-        self.temperature_spin.setToolTip(
-            "Random z is drawn from N(0, T²I)" if is_vae else "Random z is scaled by ψ < 1 towards the mean: more typical, less varied images")
-        self.encode_button.setText("Encode image…" if is_vae else "Project image…")
+        encodes = self.state.has_encoder  # else images are projected (a GAN)
+        truncates = "truncation" in self.state.model.sample_options
+        self.temperature_label.setText("Truncation ψ" if truncates else "Temperature")
+        self.temperature_spin.setToolTip("Random z is scaled by ψ < 1 towards the mean: more typical, less varied images"
+                                         if truncates else "Random z is drawn from N(0, T²I)")
+        self.encode_button.setText("Encode image…" if encodes else "Project image…")
         self.encode_button.setToolTip(
-            "z = the encoder's mean for an image file" if is_vae else
+            "z = the encoder's mean for an image file" if encodes else
             f"Find z whose image matches an image file ({PROJECTION_STEPS} steps of Adam on z)")
-        self.dataset_button.setToolTip(("Encode" if is_vae else "Project") + " a random image of the model's dataset")
+        self.encode_button.setEnabled(encodes or self.state.can_project)
+        self.dataset_button.setEnabled(encodes or self.state.can_project)
+        self.dataset_button.setToolTip(("Encode" if encodes else "Project") + " a random image of the model's dataset")
         with signals_blocked(self.mode_combo):
             self.mode_combo.setCurrentIndex(0)
         self._set_pca_available(False, "Principal directions are offered for latents of more than 8 dimensions"
                                 if dim < PCA_MIN_DIM else "computing the principal directions…")
-        if kind == "gan" and dim >= PCA_MIN_DIM:
-            self._set_pca_available(False, "A GAN's prior N(0, I) is isotropic: its principal directions are the "
-                                           "latent axes themselves, so the sliders use the raw axes")
+        if not encodes and dim >= PCA_MIN_DIM:
+            self._set_pca_available(False, "Without an encoder there are only prior draws, and the prior N(0, I) is "
+                                           "isotropic: its principal directions are the latent axes themselves, so the "
+                                           "sliders use the raw axes")
         self.sliders.set_raw_axes(dim)
         self.stats_label.setText("")
-        if is_vae:
+        if encodes:
             self.stats_label.setText("Measuring each dimension's KL on the dataset…")
             self._stats_slot.start(latent_statistics, self.state, self.state.model, dim >= PCA_MIN_DIM,
                                    on_result=self._on_stats, on_failed=self._on_stats_failed)
@@ -303,7 +299,7 @@ class ExplorePanel(Tab):
         self.mode_combo.setEnabled(available)
 
     def _on_latent_changed(self) -> None:
-        if self.state.kind not in ("vae", "gan"):
+        if not self.state.has_latent:
             return
         self.sliders.set_z(self.state.z)
         self.decoder.request(self.state.z)
@@ -368,9 +364,9 @@ class ExplorePanel(Tab):
     # --- actions ---------------------------------------------------------------------------------------
     def randomize(self, seed: int | None = None) -> None:
         """Draw z with `seed` (the next seed when None); for a PixelCNN, sample an image."""
-        if self.state.kind == "pixelcnn":
+        if self.state.is_autoregressive:
             self.sample(self.state.seed + 1 if seed is None else seed)
-        elif self.state.kind in ("vae", "gan"):
+        elif self.state.has_latent:
             self.state.randomize(seed, self.temperature_spin.value())
 
     def temperature(self) -> float:
@@ -382,11 +378,11 @@ class ExplorePanel(Tab):
 
     def use_dataset_image(self) -> None:
         """Encode (VAE) or project (GAN) a random image of the model's dataset."""
-        if self.state.kind not in ("vae", "gan"):
+        if not (self.state.has_encoder or self.state.can_project):
             return
         self._dataset_draws += 1
         seed = self.state.seed * 1000 + self._dataset_draws
-        if self.state.kind == "vae":
+        if self.state.has_encoder:
             self._start_image_job(encode_dataset_image, self.state, self.state.model, seed)
         else:
             self._start_image_job(project_image, self.state.model, None, self.state, seed, progress=True)
@@ -400,16 +396,18 @@ class ExplorePanel(Tab):
     def encode_file(self, path: str) -> None:
         """Make an image file's latent current: encoder mean (VAE) or projection (GAN)."""
         model = self.state.model
-        if self.state.kind not in ("vae", "gan"):
-            self.errorOccurred.emit("Only VAEs and GANs map images to latents")
+        encodes = self.state.has_encoder
+        if not (encodes or self.state.can_project):
+            self.errorOccurred.emit("Only models with an encoder (VAEs) or a differentiable decoder (GANs) map images "
+                                    "to latents")
             return
         try:
             image = image_to_tensor(path, model.config.image_size, model.config.channels)
         except (OSError, ValueError) as error:
             self.errorOccurred.emit(f"Cannot read {Path(path).name}: {error}")
             return
-        self.statusMessage.emit(f"{'Encoding' if self.state.kind == 'vae' else 'Projecting'} {Path(path).name}…")
-        if self.state.kind == "vae":
+        self.statusMessage.emit(f"{'Encoding' if encodes else 'Projecting'} {Path(path).name}…")
+        if encodes:
             self._start_image_job(encode_image, model, image)
         else:
             self._start_image_job(project_image, model, image, progress=True)
@@ -455,7 +453,7 @@ class ExplorePanel(Tab):
 
     # --- PixelCNN ------------------------------------------------------------------------------------------
     def sample(self, seed: int) -> None:
-        if self.state.kind != "pixelcnn":
+        if not self.state.is_autoregressive:
             return
         self.state.set_seed(seed)
         job = self._sample_job = self._sample_slot.start(
@@ -490,8 +488,8 @@ class ExplorePanel(Tab):
     # --- what the window exports -----------------------------------------------------------------------
     def current_image(self) -> np.ndarray | None:
         """The image to export: decode(z) computed now for latent models, the last sample for a PixelCNN."""
-        if self.state.kind in ("vae", "gan"):
+        if self.state.has_latent:
             return self.state.decode(self.state.z)[0]
-        if self.state.kind == "pixelcnn":
+        if self.state.is_autoregressive:
             return self.pixel_view.array()
         return None

@@ -37,6 +37,26 @@ def _losses(values: dict[str, Any]) -> str:
     return ", ".join(f"{html.escape(k)} {_number(v)}" for k, v in values.items()) or "—"
 
 
+MAX_METRIC_ROWS = 60  # a file can hold any JSON: the table stays readable
+
+
+def _metric_rows(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """One row per metric, nested groups (eval -> classifier_test -> ...) as dotted names; lists by length."""
+    rows: list[tuple[str, str]] = []
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += _metric_rows(value, f"{name}.") if value else [(html.escape(name), "—")]
+        elif isinstance(value, list):
+            short = len(value) <= 4 and all(not isinstance(v, (dict, list)) for v in value)
+            rows.append((html.escape(name), ", ".join(_number(v) for v in value) if short else f"{len(value)} entries"))
+        else:
+            rows.append((html.escape(name), _number(value)))
+        if len(rows) >= MAX_METRIC_ROWS:
+            return rows[:MAX_METRIC_ROWS] + [("…", f"more in the file ({len(metrics)} groups)")]
+    return rows
+
+
 def nonfinite_warning(ckpt: Checkpoint | None) -> str | None:
     """"N of M weight tensors hold NaN/inf values: images will be wrong", or None when all are finite."""
     bad = list(ckpt.nonfinite) if ckpt is not None else []
@@ -61,11 +81,11 @@ def describe(state: ExplorerState) -> str:
     ]
     if state.latent_dim:
         rows.append(("Latent", f"{state.latent_dim} dimensions"))
-    if ckpt.kind == "pixelcnn":
+    if hasattr(config, "levels"):
         rows.append(("Levels", str(config.levels)))
-    if ckpt.kind == "gan":
+    if hasattr(config, "loss"):
         rows.append(("Loss", html.escape(config.loss)))
-    if ckpt.kind == "vae":
+    if hasattr(config, "likelihood"):
         rows.append(("Likelihood", f"{html.escape(config.likelihood)}, β = {config.beta:g}"))
     params = sum(p.numel() for p in model.parameters())
     rows.append(("Parameters", f"{params:,}"))
@@ -94,8 +114,7 @@ def describe(state: ExplorerState) -> str:
         rows.append(("Training", "no record in the file"))
     if ckpt.metrics:
         rows.append(("", "<b>Metrics</b>"))
-        for key, value in ckpt.metrics.items():
-            rows.append((html.escape(str(key)), _number(value) if not isinstance(value, dict) else _losses(value)))
+        rows += _metric_rows(ckpt.metrics)
     if ckpt.vectors:
         rows.append(("Vectors", html.escape(", ".join(sorted(ckpt.vectors)))))
     body = "".join(

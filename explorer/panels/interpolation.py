@@ -38,12 +38,12 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from engines import latent
-from explorer.pixels import to_pixmap, to_uint8
+from engines.export import export_latents, mp4_writer
+from explorer.pixels import to_pixmap
 from explorer.state import ExplorerState
 from explorer.workers import Job, start_job
 
-from .exporting import export_frames, mp4_writer
-from .panel_tools import DECODE_BATCH, MAX_SEED, debounce, decode_job, laid_out, spin_box
+from .panel_tools import MAX_SEED, debounce, decode_job, laid_out, spin_box
 from .tab import Tab
 from .thumbnails import Thumbnails, icon_list
 
@@ -68,13 +68,11 @@ def _encode_index(job, state: ExplorerState, model, index: int) -> tuple[int, np
     dataset = state.dataset(train=False)  # the held-out split, as in the other panels
     if not 0 <= index < len(dataset):
         raise ValueError(f"the dataset has {len(dataset)} images; index {index} is out of range")
-    z, _, _ = latent.encode_indices(model, dataset, np.array([index]))
-    return index, z[0]
+    return index, latent.encode_indices(model, dataset, np.array([index])).latents[0]
 
 
 def _export_job(job, model, path_latents: np.ndarray, kind: str, target: str, fps: float, meta: dict) -> list[Path]:
-    images = latent.decode_latents(model, path_latents, batch=DECODE_BATCH, should_stop=lambda: job.cancelled)
-    return export_frames(target, kind, to_uint8(images), path_latents, meta, fps)
+    return export_latents(model, path_latents, kind, target, meta, fps, should_stop=lambda: job.cancelled)
 
 
 class InterpolationPanel(Tab):
@@ -212,11 +210,11 @@ class InterpolationPanel(Tab):
         if not self.usable:
             self.key_list.clear()
             return
-        is_vae = self.state.kind == "vae"
-        self.add_image_button.setEnabled(is_vae)
-        self.index_spin.setEnabled(is_vae)
-        self.add_image_button.setToolTip("Encoder mean of this held-out image" if is_vae else
-                                         "A GAN has no encoder, so dataset images have no latent")
+        encodes = self.state.has_encoder
+        self.add_image_button.setEnabled(encodes)
+        self.index_spin.setEnabled(encodes)
+        self.add_image_button.setToolTip("Encoder mean of this held-out image" if encodes else
+                                         "This model has no encoder (a GAN), so dataset images have no latent")
         self._fill_bookmarks()
         for seed in (1, 2):  # something to look at straight away
             self.keyframes.append(Keyframe(f"random (seed {seed})", self._random_z(seed)))
@@ -254,7 +252,7 @@ class InterpolationPanel(Tab):
 
     def _add_dataset_image(self) -> Job | None:
         ckpt = self.state.checkpoint
-        if ckpt is None or self.state.kind != "vae":
+        if ckpt is None or not self.state.has_encoder:
             return None
         self.status.setText(f"Encoding dataset image #{self.index_spin.value()}…")
         return self._encode_job.start(_encode_index, self.state, ckpt.model, self.index_spin.value(),

@@ -36,10 +36,11 @@ from superqt.utils import signals_blocked
 
 from engines import latent
 from engines.data.sample import describe
+from engines.encoded import EncodedData
 from explorer.pixels import mosaic, to_pixmap, to_uint8
 from explorer.state import ExplorerState
 
-from .encoded import DEFAULT_COUNT, EncodedData, encoded_set
+from .encoded import DEFAULT_COUNT, encoded_set
 from .panel_tools import debounce, decode_job, fit_stack, laid_out, spin_box
 from .tab import Tab
 
@@ -250,12 +251,13 @@ class MapPanel(Tab):
         self.scatter_status.clear()
         if not self.usable:
             return
-        is_vae = self.state.kind == "vae"
+        encodes = self.state.has_encoder
         self._reset_axes()
-        self.scatter_check.setEnabled(is_vae)
-        self.colour_combo.setEnabled(is_vae)
-        self.count_spin.setEnabled(is_vae)
-        self.scatter_check.setToolTip("" if is_vae else "A GAN has no encoder: dataset images have no latents to plot.")
+        self.scatter_check.setEnabled(encodes)
+        self.colour_combo.setEnabled(encodes and self.state.has_labels)
+        self.count_spin.setEnabled(encodes)
+        self.scatter_check.setToolTip("" if encodes else "This model has no encoder (a GAN): dataset images have no "
+                                                         "latents to plot.")
         self._fill_point_choices()
 
     def _reset_axes(self) -> None:
@@ -320,7 +322,7 @@ class MapPanel(Tab):
         if i == j:
             self.status.setText("Pick two different axes.")
             return None
-        if self.mode == "raw" or self.state.kind == "gan":
+        if self.mode == "raw" or not self.state.has_encoder:
             if self.mode == "pca":  # PCA of the N(0, I) prior: every direction has variance 1; use the axes
                 i, j = i - 1, j - 1
             eye = np.eye(dim, dtype=np.float32)
@@ -388,14 +390,14 @@ class MapPanel(Tab):
 
     # --- the encoded dataset --------------------------------------------------------------------
     def _request_encoding(self, retry: bool = False) -> None:
-        if self.state.kind != "vae":
+        if not self.state.has_encoder:
             return
         data = self.encoded.ensure(self.count_spin.value(), retry=retry)
         if data is not None and (self.pca is None or self.colour_combo.count() == 0):
             self._on_encoded(data)
 
     def _on_encoded(self, data: EncodedData) -> None:
-        if self.state.kind != "vae" or data.latents.shape[1] != self.state.latent_dim:
+        if not self.state.has_encoder or data.latents.shape[1] != self.state.latent_dim:
             return
         self.scatter_status.setText(f"{describe(data.dataset, len(data.latents))} (encoder means).")
         self.pca = latent.principal_directions(data.latents)
@@ -413,7 +415,7 @@ class MapPanel(Tab):
 
     def _position_scatter(self) -> None:
         data = self.encoded.data
-        if self.plane is None or data is None or not self.scatter_check.isChecked() or self.state.kind != "vae" \
+        if self.plane is None or data is None or not self.scatter_check.isChecked() or not self.state.has_encoder \
                 or data.latents.shape[1] != self.state.latent_dim:
             self.scatter.clear()
             self.scatter_rows = np.zeros((0, 2), np.float32)

@@ -32,21 +32,23 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
+from engines.data.sample import heldout_or_sample
+from engines.replay import (
+    Given,
+    Recording,
+    StepChunk,
+    completion,
+    field_model,
+    image_levels,
+    receptive_field,
+    render,
+    sample_chunks,
+)
 from explorer.state import ExplorerState
 from explorer.workers import Job
 
 from .panel_tools import MAX_SEED, laid_out, spin_box
 from .replay_canvas import ReplayCanvas
-from .replay_core import (
-    Given,
-    Recording,
-    StepChunk,
-    complete_worker,
-    field_model,
-    receptive_field,
-    render,
-    sample_worker,
-)
 from .tab import Tab
 from .training_curves import Column
 
@@ -58,6 +60,28 @@ BAR_COLOUR, CHOSEN_COLOUR = "#4e9af1", "#ff4030"
 
 def _field_job(job, model, key: tuple[int, int, int]) -> tuple[tuple[int, int, int], np.ndarray]:
     return key, receptive_field(model, *key)
+
+
+def sample_worker(job, model, temperature: float, seed: int, given: Given) -> int:
+    """Draw every position not given, reporting StepChunks; returns the number of steps reported."""
+    drawn = 0
+    for chunk in sample_chunks(model, temperature, seed, given, should_stop=lambda: job.cancelled):
+        job.report(chunk)
+        drawn += len(chunk.values)
+    return drawn
+
+
+def complete_worker(job, state: ExplorerState | None, checkpoint, index: int, rows: int, temperature: float,
+                    seed: int) -> int:
+    """Give rows < `rows` of held-out image `index` and sample the rest (reports the Given first). The
+    image comes through the state's cached dataset when the checkpoint is the state's."""
+    if state is not None and state.checkpoint is checkpoint:
+        dataset = state.dataset(train=False)
+    else:
+        dataset = heldout_or_sample(checkpoint.dataset, checkpoint.sample)
+    given = completion(image_levels(checkpoint.model, dataset, index), rows, index)
+    job.report(given)
+    return sample_worker(job, checkpoint.model, temperature, seed, given)
 
 
 class ReplayPanel(Tab):
@@ -81,9 +105,9 @@ class ReplayPanel(Tab):
         self.set_content(self._build_ui())
 
     def model_problem(self) -> str | None:
-        kind = self.state.kind
-        if kind == "pixelcnn":
+        if self.state.is_autoregressive:
             return None
+        kind = self.state.kind  # only named in the message
         return ("Replay shows how a PixelCNN draws an image, pixel by pixel. "
                 + ("Open a PixelCNN checkpoint to use it." if kind is None else
                    f"This is a {kind.upper()}, which draws the whole image at once: "
@@ -221,7 +245,7 @@ class ReplayPanel(Tab):
     def sample(self, seed: int | None = None) -> Job | None:
         """Record a fresh image from `seed` (the spin box's when None)."""
         model = self.state.model
-        if self.state.kind != "pixelcnn":
+        if not self.state.is_autoregressive:
             return None
         if seed is not None:
             self.seed_spin.setValue(seed)
@@ -234,7 +258,7 @@ class ReplayPanel(Tab):
 
     def complete(self, index: int | None = None, rows: int | None = None) -> Job | None:
         """Give rows < `rows` of held-out image `index` and record the sampling of the rest."""
-        if self.state.kind != "pixelcnn":
+        if not self.state.is_autoregressive:
             return None
         if index is not None:
             self.index_spin.setValue(index)
@@ -249,7 +273,7 @@ class ReplayPanel(Tab):
     def resample_from(self, k: int) -> Job | None:
         """Keep the canvas of step k (given pixels and steps < k) and draw the rest with the next seed."""
         recording = self.recording
-        if recording is None or self.state.kind != "pixelcnn" or not 0 <= k <= len(recording) or k >= recording.expected \
+        if recording is None or not self.state.is_autoregressive or not 0 <= k <= len(recording) or k >= recording.expected \
                 or self.generating():
             return None
         levels, mask = recording.canvas(k)

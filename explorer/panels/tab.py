@@ -60,16 +60,14 @@ from explorer.workers import Latest
 
 log = logging.getLogger(__name__)
 
-LATENT_KINDS = ("vae", "gan")
-
 
 def latent_model_problem(state: ExplorerState) -> str | None:
     """Why a latent tab cannot work with the state's model, or None when it can."""
     if state.model is None:
         return "Open a checkpoint to use this panel."
-    if state.kind not in LATENT_KINDS:
-        return ("This panel needs a VAE or GAN: a PixelCNN has no latent space to map, "
-                "interpolate or do arithmetic in (it draws images pixel by pixel).")
+    if not state.has_latent:
+        return ("This panel needs a model with a latent space, such as a VAE or GAN: this one has no latent to map, "
+                "interpolate or do arithmetic in (a PixelCNN draws images pixel by pixel).")
     return None
 
 

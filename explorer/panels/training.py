@@ -58,7 +58,16 @@ from engines.checkpoint import SUFFIX
 from engines.data import DatasetError, default_shape
 from engines.memory import format_bytes
 from engines.models import MODEL_CLASSES
-from engines.training import events
+from engines.training import RECIPES, events
+from engines.training.run import (
+    CHANNEL_COUNTS,
+    GAN_LOSSES,
+    IMAGE_SIZES,
+    RunSettings,
+    applies,
+    default_latent_dim,
+    default_levels,
+)
 from explorer.banner import MessageBanner
 from explorer.image_view import ImageView
 from explorer.state import ExplorerState
@@ -68,12 +77,8 @@ from .panel_tools import MAX_SEED, debounce, laid_out, spin_box
 from .tab import Tab
 from .training_curves import Column, LossCurves
 from .training_setup import (
-    GAN_LOSSES,
     DatasetInfo,
     MemoryEstimate,
-    RunSettings,
-    default_latent_dim,
-    default_levels,
     default_lr_text,
     default_sample_every,
     estimate_memory,
@@ -162,11 +167,11 @@ class TrainingPanel(Tab):
         form.addRow(self.root_label, self.root_row)
         shape_row = QHBoxLayout()
         self.size_combo = QComboBox()
-        for size in (28, 32, 64):
+        for size in IMAGE_SIZES:
             self.size_combo.addItem(f"{size} x {size}", size)
         self.channels_combo = QComboBox()
-        self.channels_combo.addItem("grey (1)", 1)
-        self.channels_combo.addItem("colour (3)", 3)
+        for channels in CHANNEL_COUNTS:
+            self.channels_combo.addItem(f"grey ({channels})" if channels == 1 else f"colour ({channels})", channels)
         shape_row.addWidget(self.size_combo)
         shape_row.addWidget(self.channels_combo)
         form.addRow("Images", shape_row)
@@ -333,14 +338,13 @@ class TrainingPanel(Tab):
 
     def _on_model_kind(self) -> None:
         kind = self.kind()
-        self.latent_spin.setValue(default_latent_dim(kind))
-        self.hyper_form.setRowVisible(self.latent_spin, kind != "pixelcnn")
-        self.hyper_form.setRowVisible(self.gan_loss_combo, kind == "gan")
-        for spin in (self.levels_spin, self.hidden_spin, self.layers_spin):
-            self.hyper_form.setRowVisible(spin, kind == "pixelcnn")
+        self.latent_spin.setValue(default_latent_dim(kind) or self.latent_spin.value())
+        for setting, widget in (("latent_dim", self.latent_spin), ("gan_loss", self.gan_loss_combo),
+                                ("levels", self.levels_spin), ("hidden", self.hidden_spin), ("layers", self.layers_spin)):
+            self.hyper_form.setRowVisible(widget, applies(setting, kind))
         self.lr_edit.setPlaceholderText(f"model default ({default_lr_text(kind)})")
         self.sample_every_spin.setValue(default_sample_every(kind))
-        self.log_check.setChecked(kind != "gan")  # GAN (WGAN) losses can be negative
+        self.log_check.setChecked(not RECIPES[kind].signed_losses)  # a WGAN critic's losses can be negative
         self._default_path()
 
     def _on_dataset(self) -> None:
@@ -432,11 +436,11 @@ class TrainingPanel(Tab):
             kind=kind, dataset=self.dataset_name(), root=self.root_edit.text().strip() or None,
             image_size=self.size_combo.currentData(), channels=self.channels_combo.currentData(),
             epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(), lr=lr,
-            latent_dim=self.latent_spin.value() if kind != "pixelcnn" else None,
-            gan_loss=self.gan_loss_combo.currentText(),
-            levels=self.levels_spin.value() if kind == "pixelcnn" else None, seed=self.seed_spin.value(),
-            hidden=self.hidden_spin.value() or None if kind == "pixelcnn" else None,
-            layers=self.layers_spin.value() or None if kind == "pixelcnn" else None,
+            latent_dim=self.latent_spin.value() if applies("latent_dim", kind) else None,
+            gan_loss=self.gan_loss_combo.currentText() if applies("gan_loss", kind) else None,
+            levels=self.levels_spin.value() if applies("levels", kind) else None, seed=self.seed_spin.value(),
+            hidden=self.hidden_spin.value() or None if applies("hidden", kind) else None,
+            layers=self.layers_spin.value() or None if applies("layers", kind) else None,
             max_steps=self.max_steps_spin.value() or None, sample_every=self.sample_every_spin.value(),
             checkpoint_path=checkpoint_path, device=str(self.state.device),
             precision="bf16" if self.bf16_check.isChecked() else "fp32",

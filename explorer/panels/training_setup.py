@@ -1,42 +1,36 @@
-"""What the Train tab runs, without Qt: the run's settings, its defaults (the same as the CLI's), and
-the function a worker thread runs (it hands its Trainer to the job, which pauses and stops it)."""
+"""What the Train tab runs, without Qt, beyond the run's settings (engines.training.run.RunSettings,
+shared with the CLI): the form's defaults, the memory estimate, and the function a worker thread runs
+(it hands its Trainer to the job, which pauses and stops it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from engines.checkpoint import SUFFIX
-from engines.data import DatasetError, DataSpec, load_dataset
+from engines.data import DatasetError, load_dataset
 from engines.memory import available_bytes, format_bytes, training_bytes
 from engines.models import MODEL_CLASSES
-from engines.training import SampleGrid, StepDone, TrainConfig, Trainer, create_model
-from engines.training.defaults import DEFAULT_LATENT_DIM, default_levels, run_data_spec, run_model_config
-
-__all__ = ["default_levels"]  # the Train tab's form reads it from here, with the other defaults
+from engines.training import RECIPES, SampleGrid, StepDone, Trainer, create_model
+from engines.training.run import RunSettings
 
 log = logging.getLogger(__name__)
 
-MODEL_KINDS: tuple[str, ...] = ("vae", "gan", "pixelcnn")
-GAN_LOSSES: tuple[str, ...] = ("ns", "wgan-gp")
 FLUSH_S = 0.05  # the worker sends StepDone events in batches at most this often (~20 signals/s)
-
-
-def default_latent_dim(kind: str) -> int:
-    return DEFAULT_LATENT_DIM.get(kind, DEFAULT_LATENT_DIM["vae"])
+LIVE_SAMPLE_EVERY = 100  # the form's default steps between sample grids, so training is watched as it goes
 
 
 def default_lr_text(kind: str) -> str:
     """What a blank learning rate means, for the field's placeholder (engines.training.recipes)."""
-    return {"gan": "2e-4 (WGAN-GP 1e-4)"}.get(kind, "1e-3")
+    return RECIPES[kind].default_lr_text
 
 
 def default_sample_every(kind: str) -> int:
-    # A PixelCNN draws its grid pixel by pixel, which is slow: only at epoch ends (0).
-    return 0 if kind == "pixelcnn" else 100
+    # A model that draws its grid pixel by pixel is slow: only at epoch ends (0).
+    return 0 if MODEL_CLASSES[kind].is_autoregressive else LIVE_SAMPLE_EVERY
 
 
 def unique_path(folder: Path, stem: str) -> Path:
@@ -47,53 +41,6 @@ def unique_path(folder: Path, stem: str) -> Path:
         path = folder / f"{stem}-{n}{SUFFIX}"
         n += 1
     return path
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """Everything the form holds; `model_overrides`/`train_overrides` reach the model and TrainConfig as is."""
-
-    kind: str = "vae"
-    dataset: str = "shapes"
-    root: str | None = None
-    image_size: int | None = None  # None: the dataset's own
-    channels: int | None = None
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float | None = None
-    latent_dim: int | None = None
-    gan_loss: str = "ns"
-    levels: int | None = None
-    hidden: int | None = None  # PixelCNN width and depth (None: the defaults)
-    layers: int | None = None
-    seed: int = 0
-    max_steps: int | None = None
-    sample_every: int | None = None  # None: default_sample_every(kind)
-    checkpoint_path: str = ""
-    device: str | None = None
-    precision: str = "fp32"  # or "bf16" (TrainConfig.precision)
-    model_overrides: dict[str, Any] = field(default_factory=dict)
-    train_overrides: dict[str, Any] = field(default_factory=dict)
-
-    def data_spec(self) -> DataSpec:
-        """As `latent-explorer train` builds it; raises DatasetError for a missing folder."""
-        if self.dataset == "folder" and not self.root:
-            raise DatasetError("Choose the folder of images to train on.")
-        return run_data_spec(self.kind, self.dataset, self.root, self.image_size, self.channels, self.levels)
-
-    def model_config(self, spec: DataSpec) -> dict[str, Any]:
-        config = run_model_config(self.kind, spec, self.latent_dim, self.levels, self.hidden, self.layers,
-                                  gan_loss=self.gan_loss)
-        return {**config, **self.model_overrides}
-
-    def train_config(self) -> TrainConfig:
-        every = self.sample_every if self.sample_every is not None else default_sample_every(self.kind)
-        values: dict[str, Any] = dict(
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, max_steps=self.max_steps, seed=self.seed,
-            device=self.device, sample_every=every, n_samples=16 if self.kind == "pixelcnn" else 64,
-            checkpoint_path=self.checkpoint_path or None, precision=self.precision,
-        )
-        return TrainConfig(**{**values, **self.train_overrides})
 
 
 def one_line(error: BaseException) -> str:
@@ -130,8 +77,7 @@ def estimate_memory(settings: RunSettings) -> MemoryEstimate:
     sizes) comes back as `problem`, never raised. A folder run is estimated before its folder is chosen."""
     available = available_bytes(settings.device or "cpu")
     try:
-        spec = run_data_spec(settings.kind, settings.dataset, settings.root or ".", settings.image_size,
-                             settings.channels, settings.levels)
+        spec = dataclasses.replace(settings, root=settings.root or ".").data_spec()
         config = settings.model_config(spec)
         MODEL_CLASSES[settings.kind].config_class(**config)  # the config class checks its bounds
     except (ValueError, TypeError) as error:
@@ -177,7 +123,7 @@ def train_worker(job, settings: RunSettings) -> str:
         Path(config.checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
     model = create_model(settings.kind, settings.model_config(spec), seed=config.seed)
     trainer = Trainer(model, train, config, test, summary={"trained_with": "latent-explorer GUI"})
-    if settings.kind != "pixelcnn" and config.sample_every is not None:
+    if model.has_latent and config.sample_every is not None:
         # The fixed-noise grid before any step, so progress is visible from the first update.
         job.report([SampleGrid(0, trainer.sample_grid())])
     if not job.steer(trainer):  # pause/resume/cancel of the job reach the trainer (a stop came first: no run)

@@ -1,8 +1,9 @@
-"""Writing an interpolation to disk: a PNG strip, an animated GIF or an MP4, each with the latents
-of every frame beside it (`<stem>_latents.npy`) and a JSON describing the path (`<stem>_latents.json`).
+"""Writing a path through latent space to disk: a PNG strip, an animated GIF or an MP4, each with the
+latents of every frame beside it (`<stem>_latents.npy`) and a JSON describing the path
+(`<stem>_latents.json`).
 
-Qt-free, run inside a worker job. The image files hold the decoded frames rounded to uint8 exactly
-as engines.images does, so decoding the saved latents reproduces them.
+Qt-free (the Interpolate tab runs `export_latents` in a worker). The image files hold the decoded
+frames rounded to uint8 exactly as engines.images does, so decoding the saved latents reproduces them.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from .images import unit_to_uint8
+from .latent import decode_latents
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +100,14 @@ def export_frames(path: str | Path, kind: str, frames: np.ndarray, latents: np.n
                               "frame_count": int(len(latents)), "latents": npy.name}, indent=2))
     log.info("exported %d frames to %s", len(frames), path)
     return [path, npy, js]
+
+
+def export_latents(model, latents: np.ndarray, kind: str, path: str | Path, meta: dict, fps: float = 12.0,
+                   should_stop: Callable[[], bool] | None = None) -> list[Path]:
+    """Decode (N, D) `latents` with `model` and write them with export_frames. When should_stop()
+    turns true during the decode nothing is written and the list is empty."""
+    images = decode_latents(model, latents, batch=64, should_stop=should_stop)
+    if len(images) < len(np.atleast_2d(latents)):
+        log.info("export to %s stopped before it was written", path)
+        return []
+    return export_frames(path, kind, unit_to_uint8(images), latents, meta, fps)

@@ -1,22 +1,23 @@
-"""The Replay tab's model side, without Qt: a recording of a PixelCNN's sampling steps, the canvas
-at any step, the exact receptive field of a position, and the functions its worker threads run."""
+"""Watching an autoregressive model (a PixelCNN) draw, without Qt: its sampling steps in chunks, a
+recording of them, the canvas at any step, the exact receptive field of a position, and the
+completion of a dataset image. The explorer's Replay tab and its Explore sampler run these in
+worker threads; tests run them directly."""
 
 from __future__ import annotations
 
 import copy
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from engines.data.sample import heldout_or_sample
-
 log = logging.getLogger(__name__)
 
 UNSAMPLED_RGB = (70, 86, 120)  # not yet drawn: a blue-grey no grey level or colour pixel is mistaken for
-REPORT_S = 0.05  # a sampling worker reports its steps in chunks at most this often
+REPORT_S = 0.05  # sample_chunks yields its steps in chunks at most this often
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,13 @@ class Recording:
         mask[c, r, col] = True
         return levels, mask
 
+    def image(self, k: int | None = None) -> np.ndarray:
+        """The canvas of step k (default: every step) as an (S, S, C) float32 image in [0, 1], as the
+        model's dequantize gives it; positions not yet known are 0."""
+        levels, mask = self.canvas(len(self) if k is None else k)
+        values = np.where(mask, levels, 0).astype(np.float32) / np.float32(self.levels - 1)
+        return np.ascontiguousarray(values.transpose(1, 2, 0))
+
 
 def render(levels: np.ndarray, mask: np.ndarray, k_levels: int) -> np.ndarray:
     """(C, S, S) levels and mask -> (S, S, 3) uint8 to show. A pixel with no channel known is
@@ -103,56 +111,51 @@ def receptive_field(model, channel: int, row: int, col: int) -> np.ndarray:
     return (grad[0] != 0).numpy()
 
 
-def sample_worker(job, model, temperature: float, seed: int, given: Given) -> int:
-    """Draw every position not given, reporting StepChunks; returns the number of steps drawn."""
+def sample_chunks(model, temperature: float, seed: int, given: Given | None = None,
+                  should_stop: Callable[[], bool] | None = None, every_s: float = REPORT_S) -> Iterator[StepChunk]:
+    """Draw one image (every position `given` does not fix) and yield its steps in StepChunks, one
+    at most every `every_s` seconds (and the rest at the end). Draws use a CPU generator seeded with
+    `seed`, so a seed gives the same image on any device. When should_stop() turns true (checked
+    before every step) it ends at once, without the steps of the unfinished chunk."""
     generator = torch.Generator().manual_seed(seed)
-    known = torch.from_numpy(given.levels)[None]
-    mask = torch.from_numpy(given.mask)[None]
+    known = mask = None
+    if given is not None:
+        known, mask = torch.from_numpy(given.levels)[None], torch.from_numpy(given.mask)[None]
     positions: list[tuple[int, int, int]] = []
     probs: list[np.ndarray] = []
     values: list[int] = []
-    drawn = 0
+
+    def chunk() -> StepChunk:
+        out = StepChunk(np.array(positions, np.int64).reshape(-1, 3), np.stack(probs).astype(np.float32),
+                        np.array(values, np.int64))
+        positions.clear(), probs.clear(), values.clear()
+        return out
+
     last = time.monotonic()
-
-    def flush() -> None:
-        if values:
-            job.report(StepChunk(np.array(positions, np.int64).reshape(-1, 3), np.stack(probs).astype(np.float32),
-                                 np.array(values, np.int64)))
-            positions.clear(), probs.clear(), values.clear()
-
     with torch.no_grad():
         for step in model.sample_steps(1, temperature=temperature, generator=generator, known=known, known_mask=mask):
-            if job.cancelled:
-                return drawn
+            if should_stop is not None and should_stop():
+                return
             positions.append((step.channel, step.row, step.col))
             probs.append(step.probs[0])
             values.append(int(step.value[0]))
-            drawn += 1
-            if time.monotonic() - last >= REPORT_S:
-                flush()
+            if time.monotonic() - last >= every_s:
+                yield chunk()
                 last = time.monotonic()
-    flush()
-    return drawn
+    if values:
+        yield chunk()
 
 
-def dataset_image(state, checkpoint, index: int) -> np.ndarray:
-    """Held-out image `index` of the checkpoint's dataset as levels (C, S, S): through the state's
-    cached dataset when the checkpoint is the state's, else loaded from its DataSpec."""
-    if state is not None and state.checkpoint is checkpoint:
-        dataset = state.dataset(train=False)
-    else:
-        dataset = heldout_or_sample(checkpoint.dataset, checkpoint.sample)
+def image_levels(model, dataset, index: int) -> np.ndarray:
+    """Image `index` of `dataset` as the model's levels (C, S, S) int64; ValueError when out of range."""
     if not 0 <= index < len(dataset):
         raise ValueError(f"the dataset has {len(dataset)} images; #{index} is out of range")
     image, _ = dataset[index]
-    return checkpoint.model.quantize(torch.as_tensor(image)).cpu().numpy().astype(np.int64)
+    return model.quantize(torch.as_tensor(image)).cpu().numpy().astype(np.int64)
 
 
-def complete_worker(job, state, checkpoint, index: int, rows: int, temperature: float, seed: int) -> int:
-    """Give rows < `rows` of dataset image `index` and sample the rest (reports the Given first)."""
-    levels = dataset_image(state, checkpoint, index)
+def completion(levels: np.ndarray, rows: int, index: int) -> Given:
+    """The Given that completes image `index` (its levels): rows < `rows` are kept, the rest drawn."""
     mask = np.zeros(levels.shape, bool)
     mask[:, :rows, :] = True
-    given = Given(levels, mask, f"image #{index}, rows 0-{rows - 1} given" if rows else f"image #{index}, nothing given")
-    job.report(given)
-    return sample_worker(job, checkpoint.model, temperature, seed, given)
+    return Given(levels, mask, f"image #{index}, rows 0-{rows - 1} given" if rows else f"image #{index}, nothing given")
