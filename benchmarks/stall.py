@@ -1,4 +1,5 @@
-"""GUI stall while training: the longest the event loop cannot run while the Train panel trains.
+"""GUI stall: the longest the event loop cannot run while the Train panel trains, and while the latent
+tabs are used with a map decoding behind them.
 
 A 1 ms QTimer (precise) in the GUI thread records the time between its ticks; the longest gap is the
 longest time nothing else (input, paint) could have run either. Measured for a few seconds with the
@@ -8,6 +9,18 @@ would load (MNIST when it is where tools/train_bundled.sh finds it, else shapes 
 loading, model building and training steps with the panel's live curves, its sample grid every 100
 steps and its progress redraws. The window first finishes its own start-up jobs (the open VAE's
 dataset statistics), so their imports do not fall into either measurement.
+
+The latent tabs (`latent_tab_rows`): the window opened on a GAN (decodes are slowest there; the bundled
+dcgan-faces when it is present), a 32 x 32 tile map started in the Maps tab (a change of span, so all
+1024 tiles are decoded again in a worker), then, while that map still decodes, the tab under test shown
+and driven through its widgets:
+- Arithmetic: a saved vector applied with the strength slider dragged back and forth, one move every
+  16 ms (each move sets z, and the tab shows decode(z) in its apply box);
+- Interpolate: every 100 ms a random keyframe added, or the last one removed, in turn (keyframe
+  thumbnails), and the frame count changed (the path is decoded again);
+- Bookmarks: every 100 ms a random z bookmarked, the oldest bookmark removed past six (thumbnails).
+The probe runs from the switch to the tab until the map's job ends (at most 1.5 s), again with a new
+map until `seconds` of probing are gathered; the baseline is the same probe idle on the same tab.
 """
 
 from __future__ import annotations
@@ -33,10 +46,13 @@ from . import (
 
 TARGET_STALL = 0.050
 BATCH = 128
+MAP_RESOLUTION = 32
+CHUNK_S = 1.5  # the longest one probe window waits for its map
 
 
 class _TickProbe:
-    """A 1 ms precise timer in the GUI thread; `gaps` are the times between consecutive ticks."""
+    """A 1 ms precise timer in the GUI thread; `gaps` are the times between consecutive ticks, and
+    `ticks` the time of each tick (perf_counter)."""
 
     def __init__(self) -> None:
         from PySide6.QtCore import Qt, QTimer
@@ -47,15 +63,17 @@ class _TickProbe:
         self.timer.timeout.connect(self._tick)
         self.last: float | None = None
         self.gaps: list[float] = []
+        self.ticks: list[float] = []
 
     def _tick(self) -> None:
         now = time.perf_counter()
         if self.last is not None:
             self.gaps.append(now - self.last)
+            self.ticks.append(now)
         self.last = now
 
     def run_for(self, seconds: float) -> list[float]:
-        self.gaps, self.last = [], None
+        self.gaps, self.ticks, self.last = [], [], None
         self.timer.start()
         settle(seconds)
         self.timer.stop()
@@ -117,8 +135,159 @@ def stall_rows(quick: bool) -> list[Row]:
         window.deleteLater()
 
 
+def _latent_checkpoint(paths: dict[str, Path]) -> tuple[str, Path]:
+    from . import models_of
+
+    gans = models_of(paths, ("gan",))
+    if "dcgan-faces" in gans:
+        return "dcgan-faces", gans["dcgan-faces"]
+    if gans:
+        return next(iter(gans.items()))
+    return next(iter(models_of(paths, ("vae",)).items()))
+
+
+class _Driver:
+    """Calls `step(k)` every `interval_ms` on the GUI thread while started (k counts the calls)."""
+
+    def __init__(self, step, interval_ms: int) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.step, self.count = step, 0
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        self.step(self.count)
+        self.count += 1
+
+
+def _drivers(window) -> dict[str, tuple[str, str, _Driver, object, object]]:
+    """Scenario -> (the tab shown, what is done, driver, before(), after()) for the latent-tab scenarios."""
+    import numpy as np
+
+    state = window.state
+    arithmetic = window.extra_panels["arithmetic"]
+    interpolation = window.extra_panels["interpolation"]
+    slider = arithmetic.strength_slider
+    sweep = [int(v) for v in np.round(150 * np.sin(np.linspace(0, 2 * np.pi, 60, endpoint=False)))]
+
+    def arithmetic_before() -> None:
+        rng = np.random.default_rng(0)
+        state.set_vector("bench", rng.standard_normal(state.latent_dim).astype(np.float32))
+        arithmetic.vector_combo.setCurrentText("bench")
+        slider.setSliderDown(True)
+
+    def interpolate_step(k: int) -> None:
+        if k % 2 == 0:
+            if len(interpolation.keyframes) < 6:
+                interpolation.add_random_button.click()
+            else:
+                interpolation.key_list.setCurrentRow(len(interpolation.keyframes) - 1)
+                interpolation.remove_button.click()
+        interpolation.frames_spin.setValue(16 + k % 8)
+
+    def bookmark_step(k: int) -> None:
+        state.randomize(1000 + k)
+        window.bookmark_action.trigger()
+        if len(state.bookmarks) > 6:
+            state.remove_bookmark(0)
+
+    return {
+        "Arithmetic": ("Arithmetic", "strength slider dragged, a move every 16 ms",
+                       _Driver(lambda k: slider.setValue(sweep[k % len(sweep)]), 16),
+                       arithmetic_before, lambda: slider.setSliderDown(False)),
+        "Interpolate": ("Interpolate", "a keyframe added or removed and the frame count changed every 100 ms",
+                        _Driver(interpolate_step, 100), lambda: None, lambda: None),
+        "Bookmarks strip": ("Explore", "a random z bookmarked every 100 ms (six kept)", _Driver(bookmark_step, 100),
+                      lambda: None, lambda: None),
+    }
+
+
+def _probe_during_maps(window, title: str, driver: _Driver, probe: _TickProbe,
+                       seconds: float) -> tuple[list[float], int, float]:
+    """Probe `title` driven by `driver` while the Maps tab's map decodes, in windows of at most CHUNK_S
+    (a new map each), until `seconds` of probing; returns the gaps, the number of maps and the longest
+    display of finished tiles. The gaps holding the map's own display of its tiles (what benchmarks.maps
+    measures) are left out."""
+    maps = window.extra_panels["maps"]
+    shown: list[tuple[float, float]] = []  # (start, end) of each MapPanel._show_tiles
+    show_tiles = maps._show_tiles
+
+    def timed_show_tiles(*args) -> None:  # the panel looks the method up when its job returns
+        t0 = time.perf_counter()
+        show_tiles(*args)
+        shown.append((t0, time.perf_counter()))
+
+    maps._show_tiles = timed_show_tiles
+    maps_index, tab_index = (next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == t)
+                             for t in ("Maps", title))
+    gaps, probed, count = [], 0.0, 0
+    while probed < seconds:
+        window.tabs.setCurrentIndex(maps_index)
+        maps.span_spin.setValue(2.75 if maps.span_spin.value() == 2.5 else 2.5)  # a new map: every tile decoded again
+        if not wait_for(maps.busy, 30):
+            raise RuntimeError("the map did not start decoding")
+        window.tabs.setCurrentIndex(tab_index)
+        settle(0.05)  # the tab's first paint and its catching up on show are not what is measured
+        probe.gaps, probe.ticks, probe.last = [], [], None
+        probe.timer.start()
+        driver.timer.start()
+        start = time.perf_counter()
+        wait_for(lambda t0=start: not maps.busy() or time.perf_counter() - t0 >= CHUNK_S, CHUNK_S + 5)
+        driver.timer.stop()
+        probe.timer.stop()
+        probed += time.perf_counter() - start
+        gaps += [gap for gap, end in zip(probe.gaps, probe.ticks, strict=True)
+                 if not any(end - gap <= b and a <= end for a, b in shown)]
+        count += 1
+    del maps._show_tiles
+    return gaps, count, max((b - a for a, b in shown), default=0.0)
+
+
+def latent_tab_rows(paths: dict[str, Path], quick: bool) -> list[Row]:
+    """Arithmetic, Interpolate and the Bookmarks strip used while a 32 x 32 map decodes."""
+    from explorer.app import build_window
+
+    qt_app()
+    isolated_settings()
+    seconds = 4.0 if quick else 10.0
+    name, path = _latent_checkpoint(paths)
+    window = build_window([str(path), "--device", "cpu"])
+    window.resize(1280, 860)
+    window.show()
+    try:
+        maps = window.extra_panels["maps"]
+        maps.scatter_check.setChecked(False)
+        maps.res_spin.setValue(MAP_RESOLUTION)
+        probe = _TickProbe()
+        rows = []
+        for title, (tab, what, driver, before, after) in _drivers(window).items():
+            window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == tab))
+            wait_for(no_jobs_running, 180)
+            settle(0.5)
+            idle = probe.run_for(min(seconds, 4.0))
+            baseline = f"idle: longest {max(idle) * 1e3:.1f} ms (p99 {percentile(idle, 99) * 1e3:.1f} ms)"
+            before()
+            busy, count, display = _probe_during_maps(window, tab, driver, probe, seconds)
+            after()
+            wait_for(no_jobs_running, 60)
+            rows.append(Row("GUI stall, latent tabs",
+                            f"{title} on {name}: {what}, while a {MAP_RESOLUTION}x{MAP_RESOLUTION} map decodes "
+                            f"({count} maps, {driver.count} actions), 1 ms timer; the map's own display of its "
+                            f"tiles left out (longest {display * 1e3:.0f} ms)",
+                            f"longest gap {max(busy) * 1e3:.1f} ms (p99 {percentile(busy, 99) * 1e3:.1f} ms)",
+                            baseline, f"{max(busy) / max(idle):.1f}x idle", "longest <= 50 ms",
+                            max(busy) <= TARGET_STALL))
+        return rows
+    finally:
+        window.shutdown()
+        window.close()
+        window.deleteLater()
+
+
 def run(paths: dict[str, Path], quick: bool) -> list[Row]:
-    return stall_rows(quick)
+    return stall_rows(quick) + latent_tab_rows(paths, quick)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,19 @@
-"""The bookmark strip: a horizontal row of thumbnails of saved latents; click one to jump to it."""
+"""The bookmark strip: a horizontal row of thumbnails of saved latents; click one to jump to it.
+
+The thumbnails are decoded in a worker and kept per latent for the open model (panels.thumbnails), so a
+rename or a new bookmark decodes only what is new."""
 
 from __future__ import annotations
 
 import logging
 
-import numpy as np
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import QHBoxLayout, QListView, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
-from .image_view import to_qimage
+from .panels.thumbnails import Thumbnails, icon_list
 from .state import ExplorerState
+from .workers import Latest
 
 log = logging.getLogger(__name__)
 THUMB = 64
@@ -20,12 +23,8 @@ class BookmarkStrip(QWidget):
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.list = QListWidget()
-        self.list.setViewMode(QListView.ViewMode.IconMode)
-        self.list.setFlow(QListView.Flow.LeftToRight)
-        self.list.setWrapping(False)
-        self.list.setMovement(QListView.Movement.Static)
-        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list = icon_list(THUMB, one_row=True)
+        self.thumbnails = Thumbnails(self.list, THUMB, Latest(self))
         self.list.setSpacing(4)
         self.list.setMinimumHeight(THUMB + 44)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
@@ -50,7 +49,7 @@ class BookmarkStrip(QWidget):
         layout.addWidget(self.list, 1)
 
         state.bookmarksChanged.connect(self.refresh)
-        state.modelChanged.connect(self.refresh)
+        state.modelChanged.connect(self._on_model)
         self.refresh()
 
     def add(self) -> None:
@@ -72,31 +71,28 @@ class BookmarkStrip(QWidget):
         if 0 <= row < len(self.state.bookmarks) and item.text() and item.text() != self.state.bookmarks[row].name:
             self.state.rename_bookmark(row, item.text())
 
+    def _on_model(self) -> None:
+        self.thumbnails.forget()
+        self.refresh()
+
     def refresh(self) -> None:
         has_latent = self.state.latent_dim > 0
         self.add_button.setEnabled(has_latent)
         self.delete_button.setEnabled(has_latent)
         marks = self.state.bookmarks
-        images = self._thumbnails([m.z for m in marks]) if marks else []
         self.list.blockSignals(True)  # itemChanged would take the rebuild for renames
         try:
             self.list.clear()
-            for mark, image in zip(marks, images, strict=True):
-                item = QListWidgetItem(mark.name)
-                if image is not None:
-                    pixmap = QPixmap.fromImage(to_qimage(image)).scaled(
-                        THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
-                    item.setIcon(QIcon(pixmap))
+            for mark in marks:
+                item = self.thumbnails.item(mark.z, mark.name)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
                 item.setToolTip(f"{mark.name}: click to jump here; double-click to rename")
                 self.list.addItem(item)
         finally:
             self.list.blockSignals(False)
+        self.thumbnails.decode_missing(self.state.model, [m.z for m in marks],
+                                       on_failed=lambda message: log.warning("bookmark thumbnails failed: %s", message))
 
-    def _thumbnails(self, zs: list[np.ndarray]) -> list[np.ndarray | None]:
-        """Decoded in one small batch on the GUI thread: bookmarks change rarely, and a few images are cheap."""
-        try:
-            return list(self.state.decode(np.stack(zs)))
-        except Exception:  # noqa: BLE001 - a thumbnail is not worth an error dialog
-            log.exception("bookmark thumbnails failed")
-            return [None] * len(zs)
+    def thumbnail_count(self) -> int:
+        """How many bookmarks show their thumbnail."""
+        return self.thumbnails.shown()

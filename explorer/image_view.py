@@ -9,30 +9,9 @@ from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from engines.images import unit_to_uint8
+from .pixels import image_array, to_qimage
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """(H, W) or (H, W, C) float in [0, 1] (or uint8) -> contiguous uint8 (H, W, 1 or 3); NaN-safe
-    (see unit_to_uint8). Two channels keep the first, four drop alpha."""
-    array = np.asarray(image)
-    if array.ndim == 2:
-        array = array[:, :, None]
-    if array.ndim != 3:
-        raise ValueError(f"an image must be (H, W) or (H, W, C), not {array.shape}")
-    if array.shape[2] not in (1, 3):
-        array = array[:, :, :3] if array.shape[2] > 3 else array[:, :, :1]
-    return np.ascontiguousarray(unit_to_uint8(array))
-
-
-def to_qimage(image: np.ndarray) -> QImage:
-    """A QImage that owns a copy of the pixels (so the numpy buffer may be freed)."""
-    array = to_uint8(image)
-    height, width, channels = array.shape
-    fmt = QImage.Format.Format_Grayscale8 if channels == 1 else QImage.Format.Format_RGB888
-    return QImage(array.data, width, height, width * channels, fmt).copy()
 
 
 def local_files(event: QDragEnterEvent | QDropEvent) -> list[Path]:
@@ -66,7 +45,7 @@ class ImageView(QWidget):
     # --- content ---------------------------------------------------------------------------------
     def set_image(self, image: np.ndarray | None) -> None:
         """Show an (H, W[, C]) float [0, 1] or uint8 image; None clears the view."""
-        self._array = None if image is None else to_uint8(image)
+        self._array = None if image is None else image_array(image)
         self._image = None if image is None else to_qimage(self._array)
         self.update()
 

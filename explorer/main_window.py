@@ -15,14 +15,12 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFrame,
-    QHBoxLayout,
     QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QScrollArea,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -32,52 +30,23 @@ from engines.device import available_devices
 from engines.images import save_png
 
 from . import settings, threads
+from .banner import MessageBanner
 from .bookmarks import BookmarkStrip
 from .decoder import LatentDecoder
-from .image_view import IMAGE_SUFFIXES, local_files, to_uint8
+from .image_view import IMAGE_SUFFIXES, local_files
 from .panels import EXTRA_PANELS, session_key
 from .panels.explore import ExplorePanel
 from .panels.info import InfoPanel, nonfinite_warning
+from .panels.tab import Tab
+from .pixels import image_array
 from .session import Session, SessionError, load_session, save_session
 from .state import ExplorerState
 from .workers import cancel_all_jobs, running_jobs
 
 log = logging.getLogger(__name__)
 TITLE = "Latent Explorer"
-STOPPING_TRAINING = "Stopping training: waiting for the current step to finish, then saving a checkpoint…"
 STOPPING_WORK = "Stopping background work: waiting for it to finish…"
 CLOSE_POLL_MS = 50
-
-
-class MessageBanner(QFrame):
-    """An inline, dismissable line above the tabs for errors and warnings (never blocks)."""
-
-    COLOURS = {"error": "#5a1e1e", "warning": "#5a4a1e", "info": "#1e3a5a"}
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton()
-        close.setText("✕")
-        close.setAutoRaise(True)
-        close.clicked.connect(self.hide)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 4, 4)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(close)
-        self.hide()
-
-    def show_message(self, kind: str, text: str) -> None:
-        self.setStyleSheet(f"MessageBanner {{ background: {self.COLOURS.get(kind, '#333')}; border-radius: 3px; }}"
-                           "QLabel { color: white; }")
-        self.label.setText(text)
-        self.show()
-
-    def text(self) -> str:
-        """The message shown ('' once dismissed)."""
-        return "" if self.isHidden() else self.label.text()
 
 
 class MainWindow(QMainWindow):
@@ -98,6 +67,7 @@ class MainWindow(QMainWindow):
         self.explore = ExplorePanel(self.state, self.decoder)
         self.explore.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.explore.errorOccurred.connect(self.show_error)
+        self.explore.openRequested.connect(self.open_and_explore)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.explore, "Explore")
@@ -157,6 +127,12 @@ class MainWindow(QMainWindow):
             scroll.setWidget(panel)
             self.tabs.addTab(scroll, title)
             self.extra_panels[session_key(module_name)] = panel
+            if isinstance(panel, Tab):
+                panel.openRequested.connect(self.open_and_explore)
+
+    def tab_views(self) -> list[Tab]:
+        """Every tab built on explorer.panels.tab.Tab (Explore first), in tab order."""
+        return [self.explore, *(p for p in self.extra_panels.values() if isinstance(p, Tab))]
 
     def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -241,6 +217,13 @@ class MainWindow(QMainWindow):
             return False
         self._opened(path)
         return True
+
+    def open_and_explore(self, path: str | Path) -> bool:
+        """Open a checkpoint a tab asked for (Tab.openRequested) and show it in the Explore tab."""
+        opened = self.open_checkpoint(path)
+        if opened:
+            self.tabs.setCurrentWidget(self.explore)
+        return opened
 
     def _opened(self, path: Path) -> None:
         settings.add_recent_file(path)
@@ -452,7 +435,7 @@ class MainWindow(QMainWindow):
             self.show_error("There is no image to export")
             return False
         try:
-            save_png(to_uint8(image), path, scale=int(scale))
+            save_png(image_array(image), path, scale=int(scale))
         except (OSError, ValueError) as error:
             self.show_error(f"Cannot save {Path(path).name}: {error}")
             return False
@@ -526,21 +509,18 @@ class MainWindow(QMainWindow):
         store.sync()
 
     def request_stop(self) -> None:
-        """Ask every panel's work, every job and the decoder to stop at their next safe point; returns at once."""
-        for panel in self.extra_panels.values():
-            if hasattr(panel, "stop_background_work"):
-                panel.stop_background_work()  # e.g. wake and stop a paused training run, so its thread can end
+        """Ask every tab's work (Tab.stop_work: e.g. wake and stop a paused training run, so its thread can
+        end), every job and the decoder to stop at their next safe point; returns at once."""
+        for tab in self.tab_views():
+            tab.stop_work()
         cancel_all_jobs()
         self.decoder.request_stop()
 
     def background_work(self) -> str | None:
         """What the window is still waiting for, in words, or None when no background thread runs."""
-        if not running_jobs() and not self.decoder.is_running():
+        if not running_jobs():  # the decoder's jobs too
             return None
-        training = self.extra_panels.get("training")
-        if training is not None and getattr(training, "is_training", lambda: False)():
-            return STOPPING_TRAINING
-        return STOPPING_WORK
+        return next((text for tab in self.tab_views() if (text := tab.stopping_message())), STOPPING_WORK)
 
     def shutdown(self) -> None:
         """Stop every worker and wait for its thread (at quit, or when the window closes), however long a
@@ -548,6 +528,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
+        self._close_timer.stop()  # a close waiting for the work: nothing is left to wait for after this
         self.request_stop()
         if self.background_work() is not None:
             self.statusBar().showMessage(self.background_work() or "")
@@ -559,7 +540,7 @@ class MainWindow(QMainWindow):
         when the last thread has ended (a timer checks; the GUI thread never blocks on a worker)."""
         if not self._closing:
             # A panel with work in hand (a training run) may ask first; it stops that work if the user agrees.
-            if not all(panel.can_close() for panel in self.extra_panels.values() if hasattr(panel, "can_close")):
+            if not all(tab.can_close() for tab in self.tab_views()):
                 event.ignore()
                 return
             self._closing = True

@@ -206,6 +206,10 @@ class ExplorerState(QObject):
     def can_redo(self) -> bool:
         return bool(self._redo)
 
+    def undo_depth(self) -> int:
+        """How many undo steps there are (a continuous edit in progress is not one yet)."""
+        return len(self._undo)
+
     def undo(self) -> None:
         if self._undo:
             self._redo.append(self.z.copy())

@@ -2,8 +2,9 @@
 and wait for them without freezing the window.
 
 A Python thread cannot be killed, and a QThread destroyed while it runs aborts the process ("QThread:
-Destroyed while thread is still running"), so quitting asks each worker to stop at its next safe point
-(a training run between steps, a decode after the current one) and waits until every thread has ended.
+Destroyed while thread is still running"), so quitting asks each job (explorer.workers: every background
+thread is one) to stop at its next safe point (a training run between steps, a decode after the current
+one) and waits until every thread has ended.
 """
 
 from __future__ import annotations
@@ -13,22 +14,20 @@ import time
 
 from PySide6.QtCore import QCoreApplication, QEventLoop
 
-from .decoder import request_stop_all_decoders, running_decoders
-from .workers import cancel_all_jobs, running_jobs
+from .workers import Job, cancel_all_jobs, running_jobs
 
 log = logging.getLogger(__name__)
 SLICE_MS = 50  # the longest the GUI thread blocks at a time while waiting
 
 
 def request_stop() -> None:
-    """Ask every job and decoder to stop; returns at once."""
+    """Ask every job to stop; returns at once."""
     cancel_all_jobs()
-    request_stop_all_decoders()
 
 
-def running() -> list:
-    """The jobs and decoders whose threads still run."""
-    return [*running_jobs(), *running_decoders()]
+def running() -> list[Job]:
+    """The jobs whose threads still run."""
+    return running_jobs()
 
 
 def wait_for_all(timeout_ms: int | None = None, process_events: bool = True) -> bool:

@@ -1,8 +1,21 @@
-"""Running slow work off the GUI thread: a function in a worker object moved to its own QThread.
+"""Every background job of the app goes through this module: a function run in a worker object moved to
+its own QThread (`Job`), and `Latest`, a slot of jobs for one purpose in which the newest request wins.
 
-The function receives the Job and may call `job.report(value)` for progress and check
-`job.cancelled` between chunks of work; a Python thread cannot be killed, so work stops itself.
+The function receives its Job and may call `job.report(value)` for progress and check `job.cancelled`
+between chunks of work; a Python thread cannot be killed, so work stops itself. A function that builds
+something steerable in the worker (a Trainer, with pause/resume/stop) hands it to `job.steer(target)`:
+`job.pause()`, `job.resume()` and `job.cancel()` are then forwarded to it, also when they came first.
 Payloads crossing threads should already be numpy (`.detach().cpu().numpy()`).
+
+    job = start_job(fn, *args)              # fn(job, *args) runs in a new QThread
+    job.progress / result / failed / finished  # signals, delivered in the GUI thread
+
+    decodes = Latest(parent, interrupt=False)
+    decodes.start(fn, *args, on_result=show)   # newest wins; see Latest
+
+Every job is registered until its thread has ended, so quitting can cancel them all (`cancel_all_jobs`)
+and wait for every thread (`running_jobs`, explorer.threads): a QThread destroyed while it runs aborts
+the process ("QThread: Destroyed while thread is still running").
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ class WorkError(Exception):
     is shown to the user, without a traceback in the log."""
 
 
-_live: set[Job] = set()  # jobs whose threads may still run; kept referenced until they finish
+_live: set[Job] = set()  # jobs not yet over (pending or running); kept referenced until their thread ends
 
 
 class _Runner(QObject):
@@ -62,6 +75,9 @@ class Job(QObject):
 
     (Connecting a worker-thread signal straight to a plain Python callable would run the callable
     in the worker thread; relaying through this main-thread object avoids that trap.)
+
+    Made by `start_job` (started at once) or by a `Latest` slot (started when the slot is free). A job
+    cancelled before it started never runs; it still emits `finished`.
     """
 
     progress = Signal(object)
@@ -72,30 +88,95 @@ class Job(QObject):
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         super().__init__()
         self._cancel = threading.Event()
+        self._lock = threading.Lock()  # guards the steering fields, used from both threads
+        self._target: Any = None
+        self._paused = False
+        self._started = self._over = False
         self._runner = _Runner(self, fn, args, kwargs)
         self.thread = QThread()
+        _live.add(self)
 
+    def __repr__(self) -> str:
+        fn = self._runner._fn
+        state = "running" if self.is_running() else "over" if self._over else "waiting"
+        return f"<Job {getattr(fn, '__qualname__', fn)} {state}{' cancelled' if self.cancelled else ''}>"
+
+    # --- asked for from the GUI thread ------------------------------------------------------------
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
     def cancel(self) -> None:
-        self._cancel.set()
+        """Ask the work to stop at its next check (a steered target is stopped); returns at once. A job
+        that has not started yet is over now: it never runs, and emits `finished`."""
+        with self._lock:
+            self._cancel.set()
+            target = self._target
+        if target is not None:
+            target.stop()
+        if not self._started and not self._over:
+            self._over = True
+            _live.discard(self)
+            self.finished.emit()
 
-    def report(self, value: Any) -> None:
-        """Called by the work function (worker thread) to send progress to the GUI."""
-        self._runner.progress.emit(value)
+    def pause(self) -> None:
+        """Pause the steered target (now, or as soon as the work hands it over)."""
+        with self._lock:
+            self._paused = True
+            if self._target is not None:
+                self._target.pause()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            if self._target is not None:
+                self._target.resume()
 
     def is_running(self) -> bool:
         return self.thread.isRunning()
 
     def wait(self, timeout_ms: int) -> bool:
-        """Block up to timeout_ms for the thread to end; True when it has."""
+        """Block up to timeout_ms for the thread to end; True when it has (or never started)."""
         return self.thread.wait(timeout_ms)
+
+    # --- called by the work function (worker thread) ----------------------------------------------
+    def report(self, value: Any) -> None:
+        """Send progress to the GUI."""
+        self._runner.progress.emit(value)
+
+    def steer(self, target: Any) -> bool:
+        """Hand over an object with pause()/resume()/stop() (a Trainer built in the worker): pause and
+        cancel requests, earlier ones included, reach it from now on. False when the job was cancelled
+        already (then do not run it)."""
+        with self._lock:
+            self._target = target
+            if self._paused:
+                target.pause()
+            return not self._cancel.is_set()
+
+    # --- running ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the thread (once; a cancelled job is not started)."""
+        if self._started or self._over:
+            return
+        self._started = True
+        runner, thread = self._runner, self.thread
+        runner.moveToThread(thread)
+        for name in ("progress", "result", "failed", "finished"):
+            getattr(runner, name).connect(getattr(self, name))  # queued: re-emitted in the GUI thread
+        thread.started.connect(runner.run)
+        # Direct: QThread.quit is thread-safe, and a queued call would wait for a GUI thread that may
+        # itself be blocked waiting for this thread (stop_all_jobs at exit).
+        runner.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        # Forget the job only once its thread has really ended: `finished` is emitted while the thread still
+        # runs, and a QThread destroyed (garbage-collected) before it ends aborts the process.
+        thread.finished.connect(self._release)  # queued to the job, in the GUI thread
+        thread.start()
 
     @Slot()
     def _release(self) -> None:
         self.thread.wait()  # QThread.finished comes from the thread's last moments: let it end
+        self._over = True
         _live.discard(self)
 
 
@@ -103,28 +184,96 @@ def start_job(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
     """Run fn(job, *args, **kwargs) in a new QThread; connect to the job's signals right away
     (they are delivered through the event loop, so none is missed)."""
     job = Job(fn, *args, **kwargs)
-    runner, thread = job._runner, job.thread
-    runner.moveToThread(thread)
-    for name in ("progress", "result", "failed", "finished"):
-        getattr(runner, name).connect(getattr(job, name))  # queued: re-emitted in the GUI thread
-    thread.started.connect(runner.run)
-    # Direct: QThread.quit is thread-safe, and a queued call would wait for a GUI thread that may
-    # itself be blocked waiting for this thread (stop_all_jobs at exit).
-    runner.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-    # Forget the job only once its thread has really ended: `finished` is emitted while the thread still
-    # runs, and a QThread destroyed (garbage-collected) before it ends aborts the process.
-    thread.finished.connect(job._release)  # queued to the job, in the GUI thread
-    _live.add(job)
-    thread.start()
+    job.start()
     return job
 
 
+class Latest(QObject):
+    """Jobs for one purpose (a view's tiles, the slider's decodes), one running at a time, where the
+    newest request wins: `start` makes a job that waits while an earlier one runs, replacing any job
+    still waiting, so however many requests come during a run only the newest of them runs next and
+    the others never do.
+
+    `interrupt=True` (the default): a new request also cancels the running job (it stops at its next
+    check) and its result is dropped, for work whose old answer is of no use (a map of another plane).
+    `interrupt=False`: the running job finishes and its result is delivered (it is newer than what is
+    shown), for a stream such as slider decodes. Either way `cancel()` drops everything, and the
+    callbacks only ever see results of requests still wanted. The callbacks run in the GUI thread.
+    """
+
+    def __init__(self, parent: QObject | None = None, *, interrupt: bool = True) -> None:
+        super().__init__(parent)
+        self.interrupt = interrupt
+        self._running: Job | None = None
+        self._waiting: Job | None = None
+        self._epoch = 0  # bumped when earlier requests stop being wanted
+        self.started = 0  # jobs actually started (for tests and diagnostics)
+
+    @property
+    def job(self) -> Job | None:
+        """The newest job asked for (waiting or running), or None when nothing is."""
+        return self._waiting or self._running
+
+    def start(self, fn: Callable[..., Any], *args: Any, on_result: Callable[[Any], None],
+              on_failed: Callable[[str], None] | None = None,
+              on_progress: Callable[[Any], None] | None = None) -> Job:
+        """Ask for fn(job, *args) in a worker thread; returns its Job (which may wait to start)."""
+        if self.interrupt:
+            self._epoch += 1
+            if self._running is not None:
+                self._running.cancel()
+        epoch = self._epoch
+        job = Job(fn, *args)
+        job.result.connect(lambda value: epoch == self._epoch and on_result(value))
+        if on_failed is not None:
+            job.failed.connect(lambda message: epoch == self._epoch and on_failed(message))
+        if on_progress is not None:
+            job.progress.connect(lambda value: epoch == self._epoch and on_progress(value))
+        job.finished.connect(lambda: self._ended(job))
+        if self._waiting is not None:
+            self._waiting.cancel()  # never started: it ends here
+        self._waiting = job
+        self._launch()
+        return job
+
+    def cancel(self) -> None:
+        """Drop every request: the waiting job never runs, the running one is asked to stop, and no
+        result of either is delivered."""
+        self._epoch += 1
+        for job in (self._waiting, self._running):
+            if job is not None:
+                job.cancel()
+        self._waiting = None
+
+    def busy(self) -> bool:
+        """True while a job of this slot runs or waits."""
+        return self._running is not None or self._waiting is not None
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Block up to timeout_ms for the running job's thread to end; True when none runs."""
+        running = self._running
+        return running is None or running.wait(timeout_ms)
+
+    def _launch(self) -> None:
+        if self._running is None and self._waiting is not None:
+            job, self._waiting = self._waiting, None
+            if not job.cancelled:
+                self._running = job
+                self.started += 1
+                job.start()
+
+    def _ended(self, job: Job) -> None:
+        if job is self._running:
+            self._running = None
+            self._launch()
+
+
 def running_jobs() -> list[Job]:
-    return [job for job in _live if job.is_running()]
+    return [job for job in list(_live) if job.is_running()]
 
 
 def cancel_all_jobs() -> None:
-    """Ask every job to stop (each stops at its next check); returns at once."""
+    """Ask every job to stop (each stops at its next check; waiting ones never start); returns at once."""
     for job in list(_live):
         job.cancel()
 

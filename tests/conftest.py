@@ -7,8 +7,8 @@ models; the test machine may be shared). Every test gets:
   temporary folder per test, so no test reads or writes the user's recent files or window layout.
   Returns that folder.
 - `no_modal_dialogs` (autouse): a static QMessageBox call fails the test instead of waiting forever.
-- `no_running_threads` (autouse): at teardown, stops every job (explorer.workers) and decoder
-  (explorer.decoder) and fails the test if any thread is still running.
+- `no_running_threads` (autouse): at teardown, stops every job (explorer.workers: every background
+  thread of the app, the decoder's included) and fails the test if any thread is still running.
 
 Session-scoped checkpoints (written once, in a temp folder; < 10 s in all), all on the procedural
 "shapes" dataset at 28x28x1, so they need no files:
@@ -113,11 +113,10 @@ def no_modal_dialogs(monkeypatch):
 @pytest.fixture(autouse=True)
 def no_running_threads():
     yield
-    from explorer.decoder import running_decoders, stop_all_decoders
     from explorer.workers import running_jobs, stop_all_jobs
 
-    stopped = stop_all_jobs(timeout_ms=10_000) & stop_all_decoders(timeout_ms=10_000)
-    left = running_jobs() + running_decoders()
+    stopped = stop_all_jobs(timeout_ms=10_000)
+    left = running_jobs()
     assert stopped and not left, f"threads still running after the test: {left}"
 
 

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from engines.checkpoint import load_checkpoint, save_checkpoint
 from engines.images import unit_to_uint8
@@ -203,7 +203,7 @@ def test_gan_projection_can_be_cancelled_and_leaves_no_thread(make_window, gan_c
     with qtbot.waitSignal(job.finished, timeout=WAIT):
         qtbot.mouseClick(explore.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not job.is_running(), timeout=WAIT)  # finished is emitted just before the thread ends
-    assert running_jobs() == []
+    qtbot.waitUntil(lambda: running_jobs() == [], timeout=WAIT)  # (the decoder's threads are jobs too)
     assert not np.any(window.state.z)  # a cancelled projection changes nothing
     assert explore.image_job() is None and not explore.cancel_button.isVisibleTo(window)
     assert "Cancelled" in window.statusBar().currentMessage()
@@ -255,7 +255,7 @@ def test_dropping_a_checkpoint_opens_it_and_recent_files_update(make_window, vae
     assert window.state.checkpoint_path == gan_checkpoint
     assert gan_checkpoint.name in window.windowTitle()
     assert settings.recent_files() == [str(gan_checkpoint.resolve()), str(vae_checkpoint.resolve())]
-    window._fill_recent_menu()
+    window.recent_menu.aboutToShow.emit()  # what opening the menu does
     entries = [a for a in window.recent_menu.actions() if a.text().startswith("&")]
     assert [a.toolTip() for a in entries] == settings.recent_files()
     entries[1].trigger()  # File > Open Recent > the VAE
@@ -346,7 +346,7 @@ def test_loading_a_session_of_a_changed_checkpoint_warns(make_window, vae_checkp
     assert window.state.seed == 3  # applied anyway
 
 
-def test_bookmark_strip_adds_jumps_and_deletes(make_window, vae_checkpoint):
+def test_bookmark_strip_adds_jumps_and_deletes(make_window, vae_checkpoint, qtbot):
     window = make_window(vae_checkpoint)
     state, strip = window.state, window.bookmarks
     state.randomize(1)
@@ -354,12 +354,16 @@ def test_bookmark_strip_adds_jumps_and_deletes(make_window, vae_checkpoint):
     marked = state.z.copy()
     state.randomize(2)
     strip.add_button.click()
-    assert strip.list.count() == 2 and not strip.list.item(0).icon().isNull()
+    assert strip.list.count() == 2  # at once; the thumbnails follow from a worker
+    qtbot.waitUntil(lambda: strip.thumbnail_count() == 2, timeout=WAIT)
     strip.list.itemClicked.emit(strip.list.item(0))
     np.testing.assert_array_equal(state.z, marked)
     strip.list.setCurrentRow(0)
     strip.delete_button.click()
     assert strip.list.count() == 1 and len(state.bookmarks) == 1
+    assert strip.thumbnail_count() == 1  # the one left keeps its thumbnail: nothing decoded again
+    state.rename_bookmark(0, "renamed")
+    assert strip.list.item(0).text() == "renamed" and strip.thumbnail_count() == 1
 
 
 def test_export_png_at_4x_and_latent_round_trip(make_window, vae_checkpoint, tmp_path):
@@ -392,8 +396,8 @@ def test_without_arguments_the_first_repository_checkpoint_opens(make_window, ga
     monkeypatch.setattr(app_module, "DEFAULT_CHECKPOINT_DIR", folder)
     empty = make_window()
     assert empty.state.checkpoint is None
-    assert empty.explore.pages.currentWidget() is empty.explore.empty_page
-    assert "File > Open a checkpoint" in empty.explore.empty_page.text()
+    assert empty.explore.gate.currentIndex() == 0  # the message page, not the content
+    assert "File > Open a checkpoint" in empty.explore.gate.message.text()
     shutil.copy(gan_checkpoint, folder / "b.safetensors")
     assert make_window().state.checkpoint_path == folder / "b.safetensors"
 
@@ -409,7 +413,7 @@ def test_pixelcnn_window_samples(make_window, pixelcnn_checkpoint, qtbot):
     window = make_window(pixelcnn_checkpoint)
     explore = window.explore
     assert explore.pages.currentWidget() is explore.pixel_page
-    assert "no latent" in explore.pixel_page.findChildren(type(explore.empty_page))[0].text()
+    assert "no latent" in explore.pixel_page.findChildren(QLabel)[0].text()
     assert not window.bookmark_action.isEnabled() and window.randomize_action.isEnabled()
     explore.sample_button.click()
     job = explore.sample_job()
@@ -459,8 +463,6 @@ def test_keyboard_shortcuts(make_window, vae_checkpoint, qtbot):
 def test_extra_panels_are_added_if_importable(make_window, vae_checkpoint, monkeypatch, caplog, tmp_path):
     import sys
     import types
-
-    from PySide6.QtWidgets import QLabel
 
     from explorer import main_window
 

@@ -14,9 +14,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from engines.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from explorer.image_view import to_qimage, to_uint8  # noqa: E402
-from explorer.panels import panel_tools  # noqa: E402
 from explorer.panels.sliders import IndicatorBar, LatentSliders  # noqa: E402
+from explorer.pixels import image_array, to_pixmap, to_qimage, to_uint8  # noqa: E402
 
 WAIT = 20_000
 
@@ -34,13 +33,14 @@ def nan_vae_checkpoint(vae_checkpoint, tmp_path_factory):
 
 def test_image_conversions_show_nan_as_black_and_clamp_infinities(qapp):
     image = np.array([[np.nan, np.inf], [-np.inf, 0.5]], dtype=np.float32)
-    assert to_uint8(image)[:, :, 0].tolist() == [[0, 255], [0, 128]]
+    assert image_array(image)[:, :, 0].tolist() == [[0, 255], [0, 128]]
+    assert to_uint8(image).tolist() == [[0, 255], [0, 128]]  # any shape, kept
     batch = np.full((2, 3, 3, 1), np.nan, dtype=np.float32)
-    assert panel_tools.to_uint8(batch).max() == 0 and panel_tools.to_uint8(batch).dtype == np.uint8
+    assert to_uint8(batch).max() == 0 and to_uint8(batch).dtype == np.uint8 and to_uint8(batch).shape == batch.shape
     assert to_qimage(np.full((4, 4, 3), np.nan)).pixelColor(0, 0).black() == 255
-    pixmap = panel_tools.to_pixmap(np.full((4, 4, 1), np.inf, dtype=np.float32), 16)
+    pixmap = to_pixmap(np.full((4, 4, 1), np.inf, dtype=np.float32), 16)
     assert pixmap.toImage().pixelColor(8, 8).value() == 255
-    assert to_uint8(np.zeros((2, 2, 4), np.float32)).shape == (2, 2, 3)  # alpha dropped, not garbled
+    assert image_array(np.zeros((2, 2, 4), np.float32)).shape == (2, 2, 3)  # alpha dropped, not garbled
 
 
 def test_indicator_bars_and_sliders_take_nan(qtbot):

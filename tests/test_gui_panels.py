@@ -30,7 +30,7 @@ from explorer.panels import EXTRA_PANELS  # noqa: E402
 from explorer.panels.arithmetic import ArithmeticPanel, load_vectors, save_vectors  # noqa: E402
 from explorer.panels.interpolation import InterpolationPanel  # noqa: E402
 from explorer.panels.maps import MapPanel  # noqa: E402
-from explorer.panels.panel_tools import to_uint8  # noqa: E402
+from explorer.pixels import to_uint8  # noqa: E402
 from explorer.state import ExplorerState  # noqa: E402
 from explorer.workers import running_jobs, stop_all_jobs  # noqa: E402
 
@@ -107,7 +107,7 @@ def click(panel: MapPanel, a: float, b: float) -> None:
 
 def wait_tiles(qtbot, panel: MapPanel, resolution: int, span: float) -> None:
     qtbot.waitUntil(lambda: panel.tiles is not None and panel.tiles.resolution == resolution
-                    and panel.tiles.span == span and not panel._job.busy(), timeout=WAIT_MS)
+                    and panel.tiles.span == span and not panel.busy(), timeout=WAIT_MS)
 
 
 # --- maps ---------------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def test_dragging_the_marker_moves_z_as_one_undo_step(qtbot, panel_checkpoints):
     show(qtbot, panel)
     wait_tiles(qtbot, panel, 4, 3.0)
     z0 = state.z.copy()
-    depth = len(state._undo)
+    depth = state.undo_depth()
     changes = []
     state.latentChanged.connect(lambda: changes.append(state.z.copy()))
     viewport = panel.plot.viewport()
@@ -161,7 +161,7 @@ def test_dragging_the_marker_moves_z_as_one_undo_step(qtbot, panel_checkpoints):
     np.testing.assert_array_equal(state.z[2:], z0[2:])
     marker = panel.marker.pos()
     assert (marker.x(), marker.y()) == pytest.approx((state.z[0], state.z[1]), abs=1e-5)
-    assert len(state._undo) == depth + 1  # the whole drag is one undo step
+    assert state.undo_depth() == depth + 1  # the whole drag is one undo step
     state.undo()
     np.testing.assert_array_equal(state.z, z0)
 
@@ -172,15 +172,15 @@ def test_scatter_click_jumps_to_the_encoded_latent_and_hover_shows_the_image(qtb
     panel.count_spin.setValue(150)
     panel.tiles_check.setChecked(False)
     show(qtbot, panel)
-    qtbot.waitUntil(lambda: len(panel._scatter_rows) == 150, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(panel.scatter_rows) == 150, timeout=WAIT_MS)
     data = panel.encoded.data
     # An isolated point, so the click cannot land on a neighbour.
     px, py = panel.vb.viewPixelSize()
-    pts = panel._scatter_rows / np.array([px, py])
+    pts = panel.scatter_rows / np.array([px, py])
     d = np.linalg.norm(pts[:, None] - pts[None], axis=2) + np.eye(len(pts)) * 1e9
-    inside = (np.abs(panel._scatter_rows) < 2.5).all(axis=1)
+    inside = (np.abs(panel.scatter_rows) < 2.5).all(axis=1)
     row = int(np.argmax(np.where(inside, d.min(axis=1), -1)))
-    a, b = panel._scatter_rows[row]
+    a, b = panel.scatter_rows[row]
     viewport = panel.plot.viewport()
 
     def hovered() -> bool:  # pyqtgraph drops mouse moves that come too fast (its mouseRateLimit): resend
@@ -205,7 +205,7 @@ def test_map_planes_pca_three_points_and_gan(qtbot, panel_checkpoints):
     show(qtbot, panel)
     panel.mode_combo.setCurrentIndex(1)  # principal directions of the encoded set
     qtbot.waitUntil(lambda: panel.plane is not None and panel.plane.anchor is not None
-                    and panel._pca is not None and panel.mode == "pca", timeout=WAIT_MS)
+                    and panel.pca is not None and panel.mode == "pca", timeout=WAIT_MS)
     mean, comps, _ = latent.principal_directions(panel.encoded.data.latents)
     qtbot.waitUntil(lambda: np.array_equal(panel.plane.u, comps[0]), timeout=WAIT_MS)
     a, b = latent.plane_coordinates(state.z, panel.plane.center, comps[0], comps[1])[0]
@@ -259,7 +259,7 @@ def test_without_the_dataset_files_the_scatter_uses_the_sample_the_model_carries
     panel.tiles_check.setChecked(False)
     show(qtbot, panel)
     qtbot.waitUntil(lambda: "carried in the model file" in panel.scatter_status.text(), timeout=WAIT_MS)
-    assert len(panel._scatter_rows) == 60 and "60 of the 60 test images" in panel.scatter_status.text()
+    assert len(panel.scatter_rows) == 60 and "60 of the 60 test images" in panel.scatter_status.text()
     with torch.no_grad():
         mu, _ = state.model.encode(carried["images"].float() / 255)
     order = panel.encoded.data.indices
@@ -341,14 +341,14 @@ def test_playback_follows_in_the_main_view_as_one_undo_step(qtbot, panel_checkpo
     panel = show(qtbot, InterpolationPanel(state))
     panel.frames_spin.setValue(5)
     qtbot.waitUntil(lambda: panel.images is not None and len(panel.images) == 5, timeout=WAIT_MS)
-    z0, depth = state.z.copy(), len(state._undo)
+    z0, depth = state.z.copy(), state.undo_depth()
     panel.fps_spin.setValue(60)
     panel.follow_check.setChecked(True)
     qtbot.mouseClick(panel.play_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.frame_slider.value() >= 3, timeout=WAIT_MS)
     qtbot.mouseClick(panel.play_button, Qt.MouseButton.LeftButton)  # pause
     np.testing.assert_allclose(state.z, panel.path[panel.frame_slider.value()], atol=1e-6)
-    assert len(state._undo) == depth + 1
+    assert state.undo_depth() == depth + 1
     state.undo()
     np.testing.assert_array_equal(state.z, z0)
 
@@ -389,7 +389,7 @@ def test_exemplar_arithmetic_result_and_go_to_result(qtbot, panel_checkpoints):
     panel.vector_name_edit.setText("a_minus_b")
     qtbot.mouseClick(panel.save_ab_button, Qt.MouseButton.LeftButton)
     np.testing.assert_allclose(state.vectors["a_minus_b"], g[picks["A"]].mean(0) - g[picks["B"]].mean(0), atol=1e-5)
-    assert panel.operand_views["result"].pixmap() is not None and not panel.operand_views["result"].pixmap().isNull()
+    qtbot.waitUntil(lambda: not panel.operand_views["result"].pixmap().isNull(), timeout=WAIT_MS)  # decoded in a worker
 
 
 def test_label_vector_equals_attribute_vector_of_the_encoded_latents(qtbot, panel_checkpoints):
@@ -420,14 +420,14 @@ def test_applying_a_vector_with_the_strength_slider(qtbot, panel_checkpoints):
     state.set_vector("test", v)
     panel.vector_combo.setCurrentText("test")
     z0 = state.z.copy()
-    undo_depth = len(state._undo)
+    undo_depth = state.undo_depth()
     slider = panel.strength_slider
     slider.setSliderDown(True)  # a drag: pressed, moved, released
     for value in (50, 100, 150):
         slider.setValue(value)
     slider.setSliderDown(False)
     np.testing.assert_allclose(state.z, z0 + 1.5 * v, atol=1e-6)
-    assert len(state._undo) == undo_depth + 1
+    assert state.undo_depth() == undo_depth + 1
     slider.setSliderDown(True)
     slider.setValue(0)
     slider.setSliderDown(False)

@@ -138,9 +138,9 @@ def test_other_models_get_a_short_message(qtbot, vae_checkpoint):
     state = ExplorerState()
     panel = ReplayPanel(state, None)
     qtbot.addWidget(panel)
-    assert panel.pages.currentIndex() == 0 and "Open a PixelCNN" in panel.message.text()
+    assert panel.gate.currentIndex() == 0 and "Open a PixelCNN" in panel.gate.message.text()
     state.open_checkpoint(vae_checkpoint, device="cpu")
-    assert panel.pages.currentIndex() == 0 and "VAE" in panel.message.text()
+    assert panel.gate.currentIndex() == 0 and "VAE" in panel.gate.message.text()
     assert panel.sample() is None
 
 

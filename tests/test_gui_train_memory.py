@@ -37,8 +37,8 @@ def edit(qtbot, panel: TrainingPanel, **form):
 
 def test_the_estimate_follows_the_form(panel, qtbot):
     small = edit(qtbot, panel, model="vae", dataset="shapes", image_size=28, channels=1, batch_size=16)
-    assert small.need == training_bytes("vae", panel._form_settings().model_config(
-        panel._form_settings().data_spec()), 16)
+    assert small.need == training_bytes("vae", panel.form_settings().model_config(
+        panel.form_settings().data_spec()), 16)
     text = panel.memory_text()
     assert text.startswith("~") and "of" in text and text.endswith("available"), text
     large = edit(qtbot, panel, model="pixelcnn", dataset="shapes", image_size=64, channels=3, batch_size=128)

@@ -1,8 +1,10 @@
 """Tabs of the main window.
 
-`EXTRA_PANELS` lists the tabs the main window adds after "Explore", each as (tab title, module,
-class name). The window imports each module if it can (a missing module is skipped with a logged
-warning) and builds the tab as `Cls(state: ExplorerState, parent=None)`. A panel may offer
+Every tab is a `explorer.panels.tab.Tab` (its docstring is the contract: gate, model reset, refresh
+while hidden, job slots, stop hook; with a minimal example), so a new tab is one view file plus one
+line here. `EXTRA_PANELS` lists the tabs the main window adds after "Explore", each as (tab title,
+module, class name). The window imports each module if it can (a missing module is skipped with a
+logged warning) and builds the tab as `Cls(state: ExplorerState, parent=None)`. A panel may offer
 `session_data() -> dict` and `load_session_data(d: dict)`: a saved session stores that dict under
 the module's last name (e.g. "interpolation") and hands it back on load.
 """

@@ -28,11 +28,9 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
-    QListWidget,
     QListWidgetItem,
     QPushButton,
     QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -41,10 +39,13 @@ from superqt.utils import signals_blocked
 from engines import latent
 from engines.data.sample import describe
 from engines.encoded import EncodedData
+from explorer.pixels import to_pixmap
 from explorer.state import ExplorerState
 
 from .encoded import DEFAULT_COUNT, encoded_set
-from .panel_tools import LatestJob, ModelGate, to_pixmap
+from .panel_tools import MAX_SEED, decode_job, laid_out, spin_box
+from .tab import Tab
+from .thumbnails import icon_list
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ SLOTS = ("A", "B", "C")
 STRENGTH_RANGE = 3.0  # the slider spans -3..3
 STRENGTH_STEPS = 100  # slider units per 1.0 of strength
 DARK_BOX = "background: #202124; border: 1px solid #555; color: #bbb;"
-
-
-def _decode_gallery(job, model, latents: np.ndarray) -> np.ndarray:
-    return latent.decode_latents(model, latents, batch=64, should_stop=lambda: job.cancelled)
 
 
 def load_vectors(path: str | Path) -> dict[str, np.ndarray]:
@@ -81,10 +78,12 @@ def save_vectors(path: str | Path, vectors: dict[str, np.ndarray]) -> None:
         np.savez(path, **{k: np.asarray(v, np.float32) for k, v in vectors.items()})
 
 
-class ArithmeticPanel(QWidget):
+class ArithmeticPanel(Tab):
+    """The Arithmetic tab. Public state: `gallery_latents`, `slots` (the exemplar latents of A, B, C),
+    `result` (A - B + C), `label_vector`, `encoded`; `strength`."""
+
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.encoded = encoded_set(state)
         self.gallery_latents = np.zeros((0, 0), np.float32)
         self.slots: dict[str, list[np.ndarray]] = {s: [] for s in SLOTS}
@@ -94,37 +93,29 @@ class ArithmeticPanel(QWidget):
         self._base: np.ndarray | None = None  # z at strength 0
         self._applying = False  # our own set_z is running: keep the base
         self._dragging = False
-        self._dirty = True
-        self._gallery_job = LatestJob(self)
-        self._build_ui()
-        state.modelChanged.connect(self._on_model)
+        self._operands_shown: bytes | None = None  # the operand latents shown or being decoded
+        self._preview_shown: bytes | None = None  # likewise, the z of the apply preview
+        self._gallery_job = self.job_slot()
+        self._operands_job = self.job_slot()
+        self._preview_job = self.job_slot(interrupt=False)  # follows the strength slider: newest wins
+        content = self._build_ui()
         state.latentChanged.connect(self._on_latent)
         state.vectorsChanged.connect(self._fill_vectors)
         self.encoded.ready.connect(self._on_encoded)
-        self.encoded.failed.connect(lambda msg: self.labels_status.setText(f"Could not encode the dataset: {msg}"))
-        self.encoded.progress.connect(lambda d, t: self.labels_status.setText(f"Encoding dataset… {d}/{t}"))
-        self._on_model()
+        self.encoded.report_to(self.labels_status, "Could not encode the dataset")
+        self.set_content(content)
 
     # --- layout ---------------------------------------------------------------------------------
-    def _build_ui(self) -> None:
-        content = QWidget()
-        row = QHBoxLayout(content)
-        row.setContentsMargins(0, 0, 0, 0)
+    def _build_ui(self) -> QWidget:
+        content, row = laid_out(QHBoxLayout)
 
-        left = QWidget()
-        left.setFixedWidth(330)
-        col = QVBoxLayout(left)
-        col.setContentsMargins(0, 0, 4, 0)
+        left, col = laid_out(QVBoxLayout, width=330, margins=(0, 0, 4, 0))
 
-        labels_box = QGroupBox("1 · Vector from labels")
-        form = QFormLayout(labels_box)
+        labels_box, form = laid_out(QFormLayout, QGroupBox("1 · Vector from labels"), margins=None)
         self.labels_note = QLabel()
         self.labels_note.setWordWrap(True)
         form.addRow(self.labels_note)
-        self.count_spin = QSpinBox()
-        self.count_spin.setRange(50, 20000)
-        self.count_spin.setSingleStep(500)
-        self.count_spin.setValue(DEFAULT_COUNT)
+        self.count_spin = spin_box(50, 20000, DEFAULT_COUNT, step=500)
         self.encode_button = QPushButton("Encode")
         count_row = QHBoxLayout()
         count_row.addWidget(self.count_spin, 1)
@@ -142,8 +133,7 @@ class ArithmeticPanel(QWidget):
         self.labels_box = labels_box
         col.addWidget(labels_box)
 
-        apply_box = QGroupBox("3 · Apply a vector to z")
-        aform = QFormLayout(apply_box)
+        apply_box, aform = laid_out(QFormLayout, QGroupBox("3 · Apply a vector to z"), margins=None)
         self.vector_combo = QComboBox()
         aform.addRow("Vector", self.vector_combo)
         self.strength_slider = QSlider(Qt.Orientation.Horizontal)
@@ -179,22 +169,16 @@ class ArithmeticPanel(QWidget):
         col.addStretch(1)
         row.addWidget(left)
 
-        ex_box = QGroupBox("2 · Vector from exemplars: A − B + C")
-        ex = QVBoxLayout(ex_box)
+        ex_box, ex = laid_out(QVBoxLayout, QGroupBox("2 · Vector from exemplars: A − B + C"), margins=None)
         grow = QHBoxLayout()
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setPrefix("gallery seed ")
+        self.seed_spin = spin_box(0, MAX_SEED, prefix="gallery seed ")
         self.new_gallery_button = QPushButton("New gallery")
         grow.addWidget(QLabel("Pick samples showing a concept, then add them to a slot:"), 1)
         grow.addWidget(self.seed_spin)
         grow.addWidget(self.new_gallery_button)
         ex.addLayout(grow)
-        self.gallery = QListWidget()
-        self.gallery.setViewMode(QListView.ViewMode.IconMode)
-        self.gallery.setMovement(QListView.Movement.Static)
+        self.gallery = icon_list(THUMB_PX)
         self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
-        self.gallery.setIconSize(QSize(THUMB_PX, THUMB_PX))
         self.gallery.setGridSize(QSize(THUMB_PX + 12, THUMB_PX + 12))
         self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         ex.addWidget(self.gallery, 1)
@@ -240,11 +224,6 @@ class ArithmeticPanel(QWidget):
         ex.addLayout(rrow)
         row.addWidget(ex_box, 1)
 
-        self.gate = ModelGate(content)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self.gate)
-
         self.encode_button.clicked.connect(lambda: self._request_encoding(retry=True))
         self.attribute_combo.currentIndexChanged.connect(self._attribute_picked)
         self.save_label_button.clicked.connect(self.save_label_vector)
@@ -262,10 +241,11 @@ class ArithmeticPanel(QWidget):
         self.remove_vector_button.clicked.connect(self._remove_vector)
         self.load_vectors_button.clicked.connect(self._load_dialog)
         self.save_vectors_button.clicked.connect(self._save_dialog)
+        return content
 
     # --- model ----------------------------------------------------------------------------------
-    def _on_model(self) -> None:
-        self._gallery_job.cancel()
+    def reset_for_model(self) -> None:
+        self._operands_shown = self._preview_shown = None
         self.slots = {s: [] for s in SLOTS}
         self.result, self.label_vector, self._base = None, None, None
         self._attributes = []
@@ -275,7 +255,7 @@ class ArithmeticPanel(QWidget):
             self.attribute_combo.clear()
         self.labels_status.clear()
         self.vectors_status.clear()
-        if not self.gate.update_for(self.state):
+        if not self.usable:
             return
         by_labels = self.state.has_encoder and self.state.has_labels
         for w in (self.count_spin, self.encode_button, self.attribute_combo, self.label_name_edit,
@@ -289,24 +269,12 @@ class ArithmeticPanel(QWidget):
             + "give a vector. Build it from exemplars instead (right): pick samples into A and B and save A − B.")
         self._fill_vectors()
         self._update_operands()
-        self._dirty = True
-        if self.isVisible():
-            self.refresh()
 
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._dirty:
-            self.refresh()
-
-    def refresh(self) -> None:
-        """Fill the gallery and the attribute list (only while visible; a hidden tab catches up when shown)."""
-        if not self.isVisible():
-            self._dirty = True
-            return
-        self._dirty = False
-        if not self.state.has_latent:
-            return
+    def update_view(self) -> None:
+        """Decode what is shown (gallery, operands, the apply preview) and fill the attribute list."""
         self._show_strength(self.strength)
+        self._decode_preview()
+        self._decode_operands()
         if len(self.gallery_latents) == 0:
             self.new_gallery()
         if self.state.has_encoder and self.state.has_labels and not self._attributes:
@@ -368,7 +336,7 @@ class ArithmeticPanel(QWidget):
         rng = np.random.default_rng(self.seed_spin.value())
         self.gallery_latents = rng.standard_normal((GALLERY_SIZE, self.state.latent_dim)).astype(np.float32)
         self.gallery.clear()
-        self._gallery_job.start(_decode_gallery, self.state.model, self.gallery_latents, on_result=self._show_gallery)
+        self._gallery_job.start(decode_job, self.state.model, self.gallery_latents, on_result=self._show_gallery)
 
     def _show_gallery(self, images: np.ndarray) -> None:
         self.gallery.clear()
@@ -396,23 +364,39 @@ class ArithmeticPanel(QWidget):
     def slot_mean(self, slot: str) -> np.ndarray | None:
         return np.mean(self.slots[slot], axis=0).astype(np.float32) if self.slots[slot] else None
 
+    def _operands(self) -> dict[str, np.ndarray]:
+        """The latents shown in the operand views (slot means and the result), by view name."""
+        shown = {**{s: self.slot_mean(s) for s in SLOTS}, "result": self.result}
+        return {name: z for name, z in shown.items() if z is not None}
+
     def _update_operands(self) -> None:
-        means = {s: self.slot_mean(s) for s in SLOTS}
-        ready = all(m is not None for m in means.values())
+        ready = all(self.slots[s] for s in SLOTS)
         self.result = latent.exemplar_arithmetic(*(np.stack(self.slots[s]) for s in SLOTS)) if ready else None
-        shown = {**means, "result": self.result}
-        have = [k for k, v in shown.items() if v is not None]
-        images = dict(zip(have, self.state.decode(np.stack([shown[k] for k in have])), strict=True)) if have else {}
+        have = self._operands()
         for name, view in self.operand_views.items():
-            if name in images:
-                view.setPixmap(to_pixmap(images[name], OPERAND_PX - 4))
-            else:
+            if name not in have:
                 view.clear()
                 view.setText("empty" if name != "result" else "needs A, B, C")
             count = len(self.slots[name]) if name in self.slots else None
             self.operand_captions[name].setText(f"{name} ({count})" if count is not None else "A − B + C")
         self.goto_result_button.setEnabled(ready)
-        self.save_ab_button.setEnabled(means["A"] is not None and means["B"] is not None)
+        self.save_ab_button.setEnabled("A" in have and "B" in have)
+        self.refresh()  # the images: decoded in a worker (when the tab is shown)
+
+    def _decode_operands(self) -> None:
+        have = self._operands()
+        latents = np.stack(list(have.values())) if have else np.zeros((0, self.state.latent_dim), np.float32)
+        key = latents.tobytes() + ",".join(have).encode()
+        if not have or key == self._operands_shown:
+            self._operands_shown = key if have else None
+            return
+        self._operands_shown = key
+        self._operands_job.start(decode_job, self.state.model, latents,
+                                 on_result=lambda images: self._show_operands(list(have), images))
+
+    def _show_operands(self, names: list[str], images: np.ndarray) -> None:
+        for name, image in zip(names, images, strict=True):
+            self.operand_views[name].setPixmap(to_pixmap(image, OPERAND_PX - 4))
 
     def go_to_result(self) -> None:
         if self.result is not None:
@@ -447,6 +431,7 @@ class ArithmeticPanel(QWidget):
         with signals_blocked(self.strength_slider):
             self.strength_slider.setValue(0)
         self._show_strength(0.0)
+        self.refresh()
 
     @property
     def strength(self) -> float:
@@ -460,6 +445,7 @@ class ArithmeticPanel(QWidget):
         with signals_blocked(self.strength_slider):
             self.strength_slider.setValue(0)
         self._show_strength(0.0)
+        self.refresh()  # the preview of the new z (when the tab is shown)
 
     def _drag_started(self) -> None:
         self._dragging = True
@@ -481,18 +467,29 @@ class ArithmeticPanel(QWidget):
         finally:
             self._applying = False
         self._show_strength(self.strength)
+        self.refresh()
 
     def _show_strength(self, s: float) -> None:
         self.strength_label.setText(f"{s:+.2f}")
         name = self.vector_combo.currentText()
         if self.state.model is None or name not in self.state.vectors:
             self.apply_preview.clear()
+            self._preview_shown = None
             self.apply_norm.setText("Save a vector (1 or 2) or load one to apply it.")
             return
-        if self.isVisible():  # a hidden tab need not decode on every z change
-            self.apply_preview.setPixmap(to_pixmap(self.state.decode(self.state.z)[0], OPERAND_PX - 4))
         v = self.state.vectors[name]
         self.apply_norm.setText(f"z = base + {s:+.2f} × '{name}'\n|vector| = {np.linalg.norm(v):.2f}")
+
+    def _decode_preview(self) -> None:
+        """decode(z) in the apply box, while a vector is picked (slider drags: the newest z wins)."""
+        if self.vector_combo.currentText() not in self.state.vectors:
+            return
+        z = self.state.z.copy()
+        if z.tobytes() == self._preview_shown:
+            return
+        self._preview_shown = z.tobytes()
+        self._preview_job.start(decode_job, self.state.model, z[None],
+                                on_result=lambda images: self.apply_preview.setPixmap(to_pixmap(images[0], OPERAND_PX - 4)))
 
     def _remove_vector(self) -> None:
         name = self.vector_combo.currentText()
@@ -543,6 +540,3 @@ class ArithmeticPanel(QWidget):
         if d.get("vector") in self.state.vectors:
             self.vector_combo.setCurrentText(d["vector"])
         self._update_operands()
-
-    def shutdown(self) -> None:
-        self._gallery_job.cancel()

@@ -13,8 +13,9 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from engines.encoded import EncodedData, encode_labelled
 from explorer.state import ExplorerState
+from explorer.workers import Latest
 
-from .panel_tools import LatestJob, require_finite
+from .panel_tools import require_finite
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ class EncodedSet(QObject):
         self.data: EncodedData | None = None
         self.error: str | None = None
         self._pending = 0
-        self._job = LatestJob(self)
+        self._job = Latest(self)
+        self._model = state.model  # the model the data belongs to
         state.modelChanged.connect(self._reset)
 
     def available(self) -> str | None:
@@ -61,6 +63,8 @@ class EncodedSet(QObject):
     def ensure(self, n: int = DEFAULT_COUNT, retry: bool = False) -> EncodedData | None:
         """The data, or None while it is computed (or cannot be). After a failure (say, the dataset's
         files are missing) nothing is retried until `retry` is set by an explicit user action."""
+        if self._model is not self.state.model:  # a view asked before this set heard of the new model
+            self._reset()
         if self.available() is not None or (self.error is not None and not retry):
             return None
         if self.data is not None and len(self.data.latents) >= min(n, len(self.data.dataset)):
@@ -75,6 +79,11 @@ class EncodedSet(QObject):
     def busy(self) -> bool:
         return self._job.busy()
 
+    def report_to(self, label, failure: str) -> None:
+        """Say in `label` (a QLabel) how the encoding goes, and "`failure`: why" when it fails."""
+        self.progress.connect(lambda done, total: label.setText(f"Encoding dataset… {done}/{total}"))
+        self.failed.connect(lambda message: label.setText(f"{failure}: {message}"))
+
     def _done(self, data: EncodedData) -> None:
         self.data, self._pending = data, 0
         log.info("encoded %d dataset images", len(data.latents))
@@ -86,7 +95,7 @@ class EncodedSet(QObject):
 
     def _reset(self) -> None:
         self._job.cancel()
-        self.data, self.error, self._pending = None, None, 0
+        self.data, self.error, self._pending, self._model = None, None, 0, self.state.model
 
 
 def encoded_set(state: ExplorerState) -> EncodedSet:

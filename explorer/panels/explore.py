@@ -11,13 +11,11 @@ import torch
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -33,9 +31,10 @@ from engines.replay import Recording, sample_chunks
 from ..decoder import LatentDecoder
 from ..image_view import IMAGE_SUFFIXES, ImageView
 from ..state import ExplorerState
-from ..workers import Job, start_job
-from .panel_tools import NONFINITE_MESSAGE, require_finite
+from ..workers import Job
+from .panel_tools import MAX_SEED, NONFINITE_MESSAGE, laid_out, require_finite, spin_box
 from .sliders import LatentSliders
+from .tab import Tab
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ PROJECTION_STEPS = 200
 # One slider unit along a principal direction is its standard deviation, but at least this much:
 # prior draws lie far out along the near-zero-variance directions of a VAE's means (collapsed dims).
 MIN_DIRECTION_SCALE = 0.1
-MAX_SEED = 2**31 - 1
+NO_MODEL = "No model is open.\n\nFile > Open a checkpoint (Ctrl+O), or drop a .safetensors file here."
 
 
 # --- work functions (run in worker threads; numpy out) ---------------------------------------------
@@ -103,51 +102,50 @@ def sample_pixelcnn(job: Job, model, seed: int, temperature: float) -> np.ndarra
     return None if job.cancelled else recording.image()
 
 
-class ExplorePanel(QWidget):
-    """Shows decode(state.z) and edits z. Tells the window about news and errors by signals."""
+class ExplorePanel(Tab):
+    """Shows decode(state.z) and edits z. Tells the window about news and errors by signals.
+
+    The image follows z whether the tab is shown or not (the window's export and the decoder's
+    coalescing rely on it); `pages` shows `latent_page` for a VAE or GAN and `pixel_page` (a sampler)
+    for a PixelCNN; without a model the gate says how to open one."""
 
     statusMessage = Signal(str)
     errorOccurred = Signal(str)
 
     def __init__(self, state: ExplorerState, decoder: LatentDecoder | None = None, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.decoder = decoder if decoder is not None else LatentDecoder(self)
         self.last_decoded_z: np.ndarray | None = None
         self.stats: dict | None = None  # the latest latent statistics of the open model
-        self._stats_job: Job | None = None
+        self._stats_slot = self.job_slot()
+        self._image_slot = self.job_slot()
+        self._sample_slot = self.job_slot()
         self._image_job: Job | None = None
         self._sample_job: Job | None = None
         self._dataset_draws = 0
 
         self.pages = QStackedWidget()
-        self.empty_page = QLabel("No model is open.\n\nFile > Open a checkpoint (Ctrl+O), or drop a .safetensors file here.")
-        self.empty_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_page.setObjectName("emptyHint")
         self.latent_page = self._build_latent_page()
         self.pixel_page = self._build_pixel_page()
-        for page in (self.empty_page, self.latent_page, self.pixel_page):
+        for page in (self.latent_page, self.pixel_page):
             self.pages.addWidget(page)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.pages)
 
-        state.modelChanged.connect(self._on_model_changed)
         state.latentChanged.connect(self._on_latent_changed)
         state.seedChanged.connect(self._on_seed_changed)
         self.decoder.decoded.connect(self._on_decoded)
         self.decoder.failed.connect(self.errorOccurred)
-        self._on_model_changed()
+        self.set_content(self.pages)
+
+    def model_problem(self) -> str | None:
+        return NO_MODEL if self.state.model is None else None
 
     # --- layout ----------------------------------------------------------------------------------------
     def _build_latent_page(self) -> QWidget:
         self.image_view = ImageView(accept_image_drops=True, placeholder="decoding…")
         self.image_view.imageDropped.connect(self.encode_file)
 
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, MAX_SEED)
+        self.seed_spin = spin_box(0, MAX_SEED, tip="The seed of the random draw; edit it to draw that z again")
         self.seed_spin.setKeyboardTracking(False)  # draw on Enter, not on every typed digit
-        self.seed_spin.setToolTip("The seed of the random draw; edit it to draw that z again")
         self.seed_spin.valueChanged.connect(lambda seed: self.randomize(seed))
         self.randomize_button = QPushButton("Randomize")
         self.randomize_button.setToolTip("Draw z from the prior with the next seed (R)")
@@ -156,10 +154,7 @@ class ExplorePanel(QWidget):
         self.reset_button.setToolTip("z = 0, the centre of the prior (0)")
         self.reset_button.clicked.connect(self.state.reset)
         self.temperature_label = QLabel("Temperature")
-        self.temperature_spin = QDoubleSpinBox()
-        self.temperature_spin.setRange(0.05, 3.0)
-        self.temperature_spin.setSingleStep(0.1)
-        self.temperature_spin.setValue(1.0)
+        self.temperature_spin = spin_box(0.05, 3.0, 1.0, step=0.1)
         self.temperature_spin.setKeyboardTracking(False)
         self.temperature_spin.valueChanged.connect(lambda _: self.randomize(self.state.seed))
 
@@ -191,9 +186,7 @@ class ExplorePanel(QWidget):
         image_row.addWidget(self.progress)
         image_row.addWidget(self.cancel_button)
         image_row.addStretch(1)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
+        left, left_layout = laid_out(QVBoxLayout)
         left_layout.addWidget(self.image_view, 1)
         left_layout.addLayout(draw_row)
         left_layout.addLayout(image_row)
@@ -207,9 +200,7 @@ class ExplorePanel(QWidget):
         self.sliders.zEdited.connect(self._on_sliders_edited)
         self.sliders.editStarted.connect(self.state.begin_edit)
         self.sliders.editFinished.connect(self.state.end_edit)
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
+        right, right_layout = laid_out(QVBoxLayout)
         mode_row = QHBoxLayout()
         mode_row.addWidget(QLabel("Sliders"))
         mode_row.addWidget(self.mode_combo, 1)
@@ -234,13 +225,9 @@ class ExplorePanel(QWidget):
         )
         message.setWordWrap(True)
         self.pixel_view = ImageView(placeholder="Press Sample")
-        self.pixel_seed = QSpinBox()
-        self.pixel_seed.setRange(0, MAX_SEED)
+        self.pixel_seed = spin_box(0, MAX_SEED)
         self.pixel_seed.setKeyboardTracking(False)
-        self.pixel_temperature = QDoubleSpinBox()
-        self.pixel_temperature.setRange(0.0, 3.0)
-        self.pixel_temperature.setSingleStep(0.1)
-        self.pixel_temperature.setValue(1.0)
+        self.pixel_temperature = spin_box(0.0, 3.0, 1.0, step=0.1)
         self.sample_button = QPushButton("Sample")
         self.sample_button.setToolTip("Sample one image with the next seed (R)")
         self.sample_button.clicked.connect(lambda: self.sample(self.state.seed + 1))
@@ -262,15 +249,10 @@ class ExplorePanel(QWidget):
         return page
 
     # --- model and latent changes ------------------------------------------------------------------------
-    def _on_model_changed(self) -> None:
-        for job in (self._stats_job, self._image_job, self._sample_job):
-            if job is not None:
-                job.cancel()
+    def reset_for_model(self) -> None:
         self.stats = None
-        kind = self.state.kind
-        if kind is None:
+        if self.state.model is None:
             self.decoder.set_model(None)
-            self.pages.setCurrentWidget(self.empty_page)
             return
         if self.state.is_autoregressive:
             self.decoder.set_model(None)
@@ -305,9 +287,8 @@ class ExplorePanel(QWidget):
         self.stats_label.setText("")
         if encodes:
             self.stats_label.setText("Measuring each dimension's KL on the dataset…")
-            self._stats_job = start_job(latent_statistics, self.state, self.state.model, dim >= PCA_MIN_DIM)
-            self._stats_job.result.connect(self._on_stats)
-            self._stats_job.failed.connect(self._on_stats_failed)
+            self._stats_slot.start(latent_statistics, self.state, self.state.model, dim >= PCA_MIN_DIM,
+                                   on_result=self._on_stats, on_failed=self._on_stats_failed)
         self._on_latent_changed()
 
     def _set_pca_available(self, available: bool, tooltip: str) -> None:
@@ -402,9 +383,9 @@ class ExplorePanel(QWidget):
         self._dataset_draws += 1
         seed = self.state.seed * 1000 + self._dataset_draws
         if self.state.has_encoder:
-            self._start_image_job(start_job(encode_dataset_image, self.state, self.state.model, seed))
+            self._start_image_job(encode_dataset_image, self.state, self.state.model, seed)
         else:
-            self._start_image_job(start_job(project_image, self.state.model, None, self.state, seed), progress=True)
+            self._start_image_job(project_image, self.state.model, None, self.state, seed, progress=True)
 
     def encode_file_dialog(self) -> None:
         pattern = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
@@ -427,23 +408,21 @@ class ExplorePanel(QWidget):
             return
         self.statusMessage.emit(f"{'Encoding' if encodes else 'Projecting'} {Path(path).name}…")
         if encodes:
-            self._start_image_job(start_job(encode_image, model, image))
+            self._start_image_job(encode_image, model, image)
         else:
-            self._start_image_job(start_job(project_image, model, image), progress=True)
+            self._start_image_job(project_image, model, image, progress=True)
 
-    def _start_image_job(self, job: Job, progress: bool = False) -> None:
-        if self._image_job is not None:
-            self._image_job.cancel()
-        self._image_job = job
+    def _start_image_job(self, fn, *args, progress: bool = False) -> None:
+        """One image job at a time (encode or project): a new one replaces the one running."""
+        job = self._image_job = self._image_slot.start(fn, *args, on_result=self._on_image_result,
+                                                       on_failed=self.errorOccurred.emit,
+                                                       on_progress=self._on_image_progress)
         if progress:
             self.progress.setRange(0, max(1, PROJECTION_STEPS))
             self.progress.setValue(0)
             self.progress.setFormat("projecting %v/%m")
             self.progress.show()
             self.cancel_button.show()
-        job.progress.connect(self._on_image_progress)
-        job.result.connect(self._on_image_result)
-        job.failed.connect(self.errorOccurred)
         job.finished.connect(lambda: self._on_image_finished(job))
 
     def _on_image_progress(self, value: tuple) -> None:
@@ -476,29 +455,24 @@ class ExplorePanel(QWidget):
     def sample(self, seed: int) -> None:
         if not self.state.is_autoregressive:
             return
-        if self._sample_job is not None:
-            self._sample_job.cancel()
         self.state.set_seed(seed)
-        job = start_job(sample_pixelcnn, self.state.model, seed, self.pixel_temperature.value())
-        self._sample_job = job
+        job = self._sample_job = self._sample_slot.start(
+            sample_pixelcnn, self.state.model, seed, self.pixel_temperature.value(), on_result=self._on_sample_result,
+            on_failed=self.errorOccurred.emit, on_progress=self._on_sample_progress)
         self.pixel_progress.setRange(0, 1)
         self.pixel_progress.setValue(0)
         self.pixel_progress.show()
         self.pixel_cancel.show()
-        job.progress.connect(lambda value: self._on_sample_progress(job, value))
-        job.result.connect(lambda image: self._on_sample_result(job, image))
-        job.failed.connect(self.errorOccurred)
         job.finished.connect(lambda: self._on_sample_finished(job))
 
-    def _on_sample_progress(self, job: Job, value: tuple) -> None:
-        if job is self._sample_job:
-            done, total, partial = value
-            self.pixel_progress.setRange(0, total)
-            self.pixel_progress.setValue(done)
-            self.pixel_view.set_image(partial)
+    def _on_sample_progress(self, value: tuple) -> None:
+        done, total, partial = value
+        self.pixel_progress.setRange(0, total)
+        self.pixel_progress.setValue(done)
+        self.pixel_view.set_image(partial)
 
-    def _on_sample_result(self, job: Job, image: np.ndarray | None) -> None:
-        if job is self._sample_job and image is not None:
+    def _on_sample_result(self, image: np.ndarray | None) -> None:
+        if image is not None:
             self.pixel_view.set_image(image)
             self.statusMessage.emit(f"Sampled with seed {self.state.seed}")
 

@@ -22,19 +22,16 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListView,
     QListWidget,
     QListWidgetItem,
     QPushButton,
     QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -42,10 +39,13 @@ from superqt.utils import signals_blocked
 
 from engines import latent
 from engines.export import export_latents, mp4_writer
+from explorer.pixels import to_pixmap
 from explorer.state import ExplorerState
 from explorer.workers import Job, start_job
 
-from .panel_tools import LatestJob, ModelGate, debounce, to_pixmap
+from .panel_tools import MAX_SEED, debounce, decode_job, laid_out, spin_box
+from .tab import Tab
+from .thumbnails import Thumbnails, icon_list
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Keyframe:
 
 def _decode_path(job, model, keys: np.ndarray, frames: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
     path = latent.interpolate_path(keys, frames, mode)
-    return path, latent.decode_latents(model, path, batch=64, should_stop=lambda: job.cancelled)
+    return path, decode_job(job, model, path)
 
 
 def _encode_index(job, state: ExplorerState, model, index: int) -> tuple[int, np.ndarray]:
@@ -75,40 +75,35 @@ def _export_job(job, model, path_latents: np.ndarray, kind: str, target: str, fp
     return export_latents(model, path_latents, kind, target, meta, fps, should_stop=lambda: job.cancelled)
 
 
-class InterpolationPanel(QWidget):
+class InterpolationPanel(Tab):
+    """The Interpolate tab. Public state: `keyframes`, `path` and `images` (the decoded preview),
+    `export_job`, `mode`; `thumbnail_count()` (keyframe thumbnails shown)."""
+
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.keyframes: list[Keyframe] = []
         self.path: np.ndarray | None = None  # (frames, D) latents of the preview
         self.images: np.ndarray | None = None  # (frames, H, W, C) decoded preview
-        self._dirty = True
         self._following = False
-        self._job = LatestJob(self)
-        self._encode_job = LatestJob(self)
+        self._job = self.job_slot()
+        self._encode_job = self.job_slot()
         self.export_job: Job | None = None
         self._preview_timer = debounce(self, self.refresh, 40)
         self._play_timer = QTimer(self)
         self._play_timer.timeout.connect(self._next_frame)
-        self._build_ui()
-        state.modelChanged.connect(self._on_model)
+        content = self._build_ui()
         state.bookmarksChanged.connect(self._fill_bookmarks)
-        self._on_model()
+        self.set_content(content)
 
     # --- layout ---------------------------------------------------------------------------------
-    def _build_ui(self) -> None:
-        content = QWidget()
-        row = QHBoxLayout(content)
-        row.setContentsMargins(0, 0, 0, 0)
+    def _build_ui(self) -> QWidget:
+        content, row = laid_out(QHBoxLayout)
 
-        left = QWidget()
-        left.setFixedWidth(300)
-        col = QVBoxLayout(left)
-        col.setContentsMargins(0, 0, 4, 0)
-        keys_box = QGroupBox("Keyframes")
-        keys = QVBoxLayout(keys_box)
+        left, col = laid_out(QVBoxLayout, width=300, margins=(0, 0, 4, 0))
+        keys_box, keys = laid_out(QVBoxLayout, QGroupBox("Keyframes"), margins=None)
         self.key_list = QListWidget()
         self.key_list.setIconSize(QSize(THUMB_PX, THUMB_PX))
+        self.thumbnails = Thumbnails(self.key_list, THUMB_PX, self.job_slot())
         keys.addWidget(self.key_list, 1)
         grid = QGridLayout()
         self.add_current_button = QPushButton("Add current z")
@@ -117,16 +112,12 @@ class InterpolationPanel(QWidget):
         self.add_bookmark_button = QPushButton("Add bookmark")
         grid.addWidget(self.bookmark_combo, 1, 0)
         grid.addWidget(self.add_bookmark_button, 1, 1)
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setPrefix("seed ")
+        self.seed_spin = spin_box(0, MAX_SEED, prefix="seed ")
         self.add_random_button = QPushButton("Add random")
         self.add_random_button.setToolTip("z ~ N(0, I) drawn from this seed (the same seed gives the same z)")
         grid.addWidget(self.seed_spin, 2, 0)
         grid.addWidget(self.add_random_button, 2, 1)
-        self.index_spin = QSpinBox()
-        self.index_spin.setRange(0, 10**7)
-        self.index_spin.setPrefix("image #")
+        self.index_spin = spin_box(0, 10**7, prefix="image #")
         self.add_image_button = QPushButton("Add dataset image")
         grid.addWidget(self.index_spin, 3, 0)
         grid.addWidget(self.add_image_button, 3, 1)
@@ -138,22 +129,17 @@ class InterpolationPanel(QWidget):
         keys.addLayout(edit_row)
         col.addWidget(keys_box, 1)
 
-        path_box = QGroupBox("Path")
-        form = QFormLayout(path_box)
+        path_box, form = laid_out(QFormLayout, QGroupBox("Path"), margins=None)
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(latent.PATH_MODES)
         self.mode_combo.setToolTip("spherical: along great circles, keeping the latent's length typical of N(0, I)")
         form.addRow("Interpolation", self.mode_combo)
-        self.frames_spin = QSpinBox()
-        self.frames_spin.setRange(2, 600)
-        self.frames_spin.setValue(16)
+        self.frames_spin = spin_box(2, 600, 16)
         form.addRow("Frames", self.frames_spin)
         col.addWidget(path_box)
         row.addWidget(left)
 
-        right = QWidget()
-        rcol = QVBoxLayout(right)
-        rcol.setContentsMargins(0, 0, 0, 0)
+        right, rcol = laid_out(QVBoxLayout)
         self.frame_view = QLabel()
         self.frame_view.setFixedSize(FRAME_PX, FRAME_PX)
         self.frame_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -166,10 +152,7 @@ class InterpolationPanel(QWidget):
         self.play_button = QPushButton("Play")
         self.play_button.setCheckable(True)
         self.frame_slider = QSlider(Qt.Orientation.Horizontal)
-        self.fps_spin = QDoubleSpinBox()
-        self.fps_spin.setRange(1, 60)
-        self.fps_spin.setValue(12)
-        self.fps_spin.setSuffix(" fps")
+        self.fps_spin = spin_box(1.0, 60.0, 12.0, suffix=" fps")
         self.goto_button = QPushButton("Go to frame")
         self.goto_button.setToolTip("Make this frame's latent the current z")
         for w in (self.play_button, self.frame_slider, self.fps_spin, self.goto_button):
@@ -177,12 +160,7 @@ class InterpolationPanel(QWidget):
         rcol.addLayout(play_row)
         self.follow_check = QCheckBox("Follow in the main view while playing (one undo step)")
         rcol.addWidget(self.follow_check)
-        self.strip = QListWidget()
-        self.strip.setViewMode(QListView.ViewMode.IconMode)
-        self.strip.setFlow(QListView.Flow.LeftToRight)
-        self.strip.setWrapping(False)
-        self.strip.setMovement(QListView.Movement.Static)
-        self.strip.setIconSize(QSize(72, 72))
+        self.strip = icon_list(72, one_row=True)
         self.strip.setFixedHeight(118)
         self.strip.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         rcol.addWidget(self.strip)
@@ -201,11 +179,6 @@ class InterpolationPanel(QWidget):
         rcol.addStretch(1)
         row.addWidget(right, 1)
 
-        self.gate = ModelGate(content)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self.gate)
-
         self.add_current_button.clicked.connect(lambda: self.add_keyframe(self.state.z, "current z"))
         self.add_bookmark_button.clicked.connect(self._add_bookmark)
         self.add_random_button.clicked.connect(self._add_random)
@@ -223,18 +196,18 @@ class InterpolationPanel(QWidget):
         self.png_button.clicked.connect(lambda: self._export_dialog("png"))
         self.gif_button.clicked.connect(lambda: self._export_dialog("gif"))
         self.mp4_button.clicked.connect(lambda: self._export_dialog("mp4"))
+        return content
 
     # --- model ----------------------------------------------------------------------------------
-    def _on_model(self) -> None:
+    def reset_for_model(self) -> None:
         self._stop_playing()
-        self._job.cancel()
-        self._encode_job.cancel()
+        self.thumbnails.forget()
         self.keyframes, self.path, self.images = [], None, None
         self.strip.clear()
         self.frame_view.clear()
         self.frame_caption.clear()
         self.status.clear()
-        if not self.gate.update_for(self.state):
+        if not self.usable:
             self.key_list.clear()
             return
         encodes = self.state.has_encoder
@@ -306,10 +279,8 @@ class InterpolationPanel(QWidget):
 
     def _keyframes_changed(self, select: int | None = None) -> None:
         self.key_list.clear()
-        if self.keyframes:
-            thumbs = self.state.decode(np.stack([k.z for k in self.keyframes]))  # K small: cheap on the GUI thread
-            for k, (key, image) in enumerate(zip(self.keyframes, thumbs, strict=True)):
-                self.key_list.addItem(QListWidgetItem(QIcon(to_pixmap(image, THUMB_PX)), f"{k + 1}. {key.label}"))
+        for k, key in enumerate(self.keyframes):  # thumbnails: known ones now, new ones from a worker
+            self.key_list.addItem(self.thumbnails.item(key.z, f"{k + 1}. {key.label}"))
         if select is not None and select >= 0:
             self.key_list.setCurrentRow(select)
         self.frames_spin.setMinimum(max(2, len(self.keyframes)))
@@ -319,12 +290,11 @@ class InterpolationPanel(QWidget):
         self.mp4_button.setEnabled(enough and mp4_writer() is not None)
         self._preview_timer.start()
 
-    # --- preview --------------------------------------------------------------------------------
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._dirty:
-            self.refresh()
+    def thumbnail_count(self) -> int:
+        """How many keyframes show their thumbnail."""
+        return self.thumbnails.shown()
 
+    # --- preview --------------------------------------------------------------------------------
     def hideEvent(self, event) -> None:
         # A hidden tab should not keep stepping (or moving z). This also runs while the window is
         # destroyed, when the child widgets may be gone already: touch them only if they are alive.
@@ -333,13 +303,10 @@ class InterpolationPanel(QWidget):
             self._stop_playing()
         super().hideEvent(event)
 
-    def refresh(self) -> None:
-        """Decode the path in a worker (only while the panel is visible; otherwise on show)."""
-        if not self.isVisible():
-            self._dirty = True
-            return
-        self._dirty = False
-        if len(self.keyframes) < 2 or self.state.model is None:
+    def update_view(self) -> None:
+        """Decode the keyframes' thumbnails and the path in workers."""
+        self.thumbnails.decode_missing(self.state.model, [key.z for key in self.keyframes])
+        if len(self.keyframes) < 2:
             self.path, self.images = None, None
             self.strip.clear()
             self.frame_view.clear()
@@ -461,7 +428,6 @@ class InterpolationPanel(QWidget):
         self.fps_spin.setValue(float(d.get("fps", self.fps_spin.value())))
         self._keyframes_changed()
 
-    def shutdown(self) -> None:
+    def stop_work(self) -> None:
         self._stop_playing()
-        self._job.cancel()
-        self._encode_job.cancel()
+        super().stop_work()

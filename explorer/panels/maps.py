@@ -22,7 +22,6 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -38,10 +37,12 @@ from superqt.utils import signals_blocked
 from engines import latent
 from engines.data.sample import describe
 from engines.encoded import EncodedData
+from explorer.pixels import mosaic, to_pixmap, to_uint8
 from explorer.state import ExplorerState
 
 from .encoded import DEFAULT_COUNT, encoded_set
-from .panel_tools import LatestJob, ModelGate, debounce, fit_stack, mosaic, to_pixmap, to_uint8
+from .panel_tools import debounce, decode_job, fit_stack, laid_out, spin_box
+from .tab import Tab
 
 log = logging.getLogger(__name__)
 
@@ -98,42 +99,36 @@ class LatentMarker(pg.TargetItem):
         super().mouseDragEvent(ev)
 
 
-def _decode_job(job, model, grid: np.ndarray) -> np.ndarray:
-    return latent.decode_latents(model, grid, batch=64, should_stop=lambda: job.cancelled)
+class MapPanel(Tab):
+    """The Maps tab. Public state: `plane`, `tiles` (what the tile image shows), `scatter_rows` (the
+    plane coordinates (N, 2) of the encoded points shown), `pca` ((mean, components, variance) of the
+    encoded latents, once encoded), `encoded` (the shared EncodedSet), `mode`."""
 
-
-class MapPanel(QWidget):
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.encoded = encoded_set(state)
         self.plane: Plane | None = None
         self.tiles: Tiles | None = None
+        self.pca: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.scatter_rows: np.ndarray = np.zeros((0, 2), np.float32)
         self._requested: tuple | None = None  # the tile request shown or being decoded
         self._three: Plane | None = None  # the captured plane through three latents
-        self._pca: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._scatter_rows: np.ndarray = np.zeros((0, 2), np.float32)
         self._drag: tuple[np.ndarray, np.ndarray] | None = None  # (z, coords) at drag start
-        self._dirty = True
         self._colourings: list = []
         self._wanted_colour: str | None = None  # from a loaded session, applied once the data is there
-        self._job = LatestJob(self)
+        self._job = self.job_slot()
         self._refresh_timer = debounce(self, self.refresh, 30)
 
-        self._build_ui()
-        state.modelChanged.connect(self._on_model)
+        content = self._build_ui()
         state.latentChanged.connect(self._on_latent)
         state.bookmarksChanged.connect(self._fill_point_choices)
         self.encoded.ready.connect(self._on_encoded)
-        self.encoded.failed.connect(lambda msg: self.scatter_status.setText(f"Dataset scatter unavailable: {msg}"))
-        self.encoded.progress.connect(lambda done, total: self.scatter_status.setText(f"Encoding dataset… {done}/{total}"))
-        self._on_model()
+        self.encoded.report_to(self.scatter_status, "Dataset scatter unavailable")
+        self.set_content(content)
 
     # --- layout ---------------------------------------------------------------------------------
-    def _build_ui(self) -> None:
-        content = QWidget()
-        row = QHBoxLayout(content)
-        row.setContentsMargins(0, 0, 0, 0)
+    def _build_ui(self) -> QWidget:
+        content, row = laid_out(QHBoxLayout)
 
         self.plot = pg.PlotWidget()
         self.plot.setBackground("#202124")
@@ -158,27 +153,19 @@ class MapPanel(QWidget):
         self.legend.setParentItem(self.vb)
         row.addWidget(self.plot, 1)
 
-        side = QWidget()
-        side.setFixedWidth(270)
-        col = QVBoxLayout(side)
-        col.setContentsMargins(4, 0, 0, 0)
+        side, col = laid_out(QVBoxLayout, width=270, margins=(4, 0, 0, 0))
 
-        plane_box = QGroupBox("Plane")
-        form = QFormLayout(plane_box)
+        plane_box, form = laid_out(QFormLayout, QGroupBox("Plane"), margins=None)
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(MODE_TITLES)
         form.addRow(self.mode_combo)
         self.axes_stack = QStackedWidget()
-        dims = QWidget()
-        dims_form = QFormLayout(dims)
-        dims_form.setContentsMargins(0, 0, 0, 0)
+        dims, dims_form = laid_out(QFormLayout)
         self.x_spin, self.y_spin = QSpinBox(), QSpinBox()
         self.x_label, self.y_label = QLabel("x: dim"), QLabel("y: dim")
         dims_form.addRow(self.x_label, self.x_spin)
         dims_form.addRow(self.y_label, self.y_spin)
-        three = QWidget()
-        three_form = QFormLayout(three)
-        three_form.setContentsMargins(0, 0, 0, 0)
+        three, three_form = laid_out(QFormLayout)
         self.point_combos = [QComboBox() for _ in range(3)]
         for name, combo in zip(("z0", "z1", "z2"), self.point_combos, strict=True):
             three_form.addRow(name, combo)
@@ -189,20 +176,14 @@ class MapPanel(QWidget):
         self.axes_stack.addWidget(three)
         fit_stack(self.axes_stack)
         form.addRow(self.axes_stack)
-        self.span_spin = QDoubleSpinBox()
-        self.span_spin.setRange(0.1, 50.0)
-        self.span_spin.setSingleStep(0.5)
-        self.span_spin.setValue(3.0)
-        self.span_spin.setToolTip("The grid covers -span..+span along both plane axes (latent units).")
+        self.span_spin = spin_box(0.1, 50.0, 3.0, step=0.5,
+                                  tip="The grid covers -span..+span along both plane axes (latent units).")
         form.addRow("Span ±", self.span_spin)
-        self.res_spin = QSpinBox()
-        self.res_spin.setRange(2, 32)
-        self.res_spin.setValue(12)
+        self.res_spin = spin_box(2, 32, 12)
         form.addRow("Tiles per side", self.res_spin)
         col.addWidget(plane_box)
 
-        show_box = QGroupBox("Show")
-        show_form = QFormLayout(show_box)
+        show_box, show_form = laid_out(QFormLayout, QGroupBox("Show"), margins=None)
         self.tiles_check = QCheckBox("Decoded tiles")
         self.tiles_check.setChecked(True)
         self.scatter_check = QCheckBox("Encoded dataset")
@@ -211,11 +192,7 @@ class MapPanel(QWidget):
         show_form.addRow(self.scatter_check)
         self.colour_combo = QComboBox()
         show_form.addRow("Colour by", self.colour_combo)
-        self.count_spin = QSpinBox()
-        self.count_spin.setRange(50, 20000)
-        self.count_spin.setSingleStep(500)
-        self.count_spin.setValue(DEFAULT_COUNT)
-        self.count_spin.setToolTip("How many held-out images to encode (encoder means).")
+        self.count_spin = spin_box(50, 20000, DEFAULT_COUNT, step=500, tip="How many held-out images to encode (encoder means).")
         show_form.addRow("Images", self.count_spin)
         self.scatter_status = QLabel()
         self.scatter_status.setWordWrap(True)
@@ -236,11 +213,6 @@ class MapPanel(QWidget):
         col.addStretch(1)
         row.addWidget(side)
 
-        self.gate = ModelGate(content)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self.gate)
-
         self.mode_combo.currentIndexChanged.connect(self._on_mode)
         for spin in (self.x_spin, self.y_spin):
             spin.valueChanged.connect(self._on_axes)
@@ -256,18 +228,18 @@ class MapPanel(QWidget):
         self.marker.sigDragStarted.connect(self._drag_started)
         self.marker.sigPositionChanged.connect(self._marker_moved)
         self.marker.sigPositionChangeFinished.connect(self._drag_finished)
+        return content
 
     # --- state -> view --------------------------------------------------------------------------
     @property
     def mode(self) -> str:
         return MODES[self.mode_combo.currentIndex()]
 
-    def _on_model(self) -> None:
-        self._job.cancel()
-        self.plane, self.tiles, self._requested, self._three, self._pca = None, None, None, None, None
+    def reset_for_model(self) -> None:
+        self.plane, self.tiles, self._requested, self._three, self.pca = None, None, None, None, None
         self.image_item.clear()
         self.scatter.clear()
-        self._scatter_rows = np.zeros((0, 2), np.float32)
+        self.scatter_rows = np.zeros((0, 2), np.float32)
         self.points_item.clear()
         self._clear_point_labels()
         self.legend.clear()
@@ -277,7 +249,7 @@ class MapPanel(QWidget):
         self.preview.clear()
         self.status.clear()
         self.scatter_status.clear()
-        if not self.gate.update_for(self.state):
+        if not self.usable:
             return
         encodes = self.state.has_encoder
         self._reset_axes()
@@ -287,9 +259,6 @@ class MapPanel(QWidget):
         self.scatter_check.setToolTip("" if encodes else "This model has no encoder (a GAN): dataset images have no "
                                                          "latents to plot.")
         self._fill_point_choices()
-        self._dirty = True
-        if self.isVisible():
-            self.refresh()
 
     def _reset_axes(self) -> None:
         """Axis ranges for the mode, and the first two axes (dims 0, 1 or PC1, PC2)."""
@@ -309,26 +278,11 @@ class MapPanel(QWidget):
         if self.plane is None:
             return
         self._place_marker()
-        if self.isVisible():
-            if self.plane.anchor is not None:
-                self.refresh()  # the plane follows z when z left it
-        else:
-            self._dirty = True
+        if self.plane.anchor is not None:
+            self.refresh()  # the plane follows z when z left it (a hidden tab catches up when shown)
 
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._dirty:
-            self.refresh()
-
-    def refresh(self) -> None:
-        """Bring the plane, tiles, scatter and marker up to date with the state and the controls
-        (only while the panel is visible: a hidden tab decodes nothing and catches up when shown)."""
-        if not self.isVisible():
-            self._dirty = True
-            return
-        self._dirty = False
-        if not self.state.has_latent:
-            return
+    def update_view(self) -> None:
+        """Bring the plane, tiles, scatter and marker up to date with the state and the controls."""
         if self.scatter_check.isChecked() or self.mode == "pca":
             self._request_encoding()
         plane = self._make_plane()
@@ -353,7 +307,7 @@ class MapPanel(QWidget):
         self.plane, self.tiles, self._requested = None, None, None
         self.image_item.clear()
         self.scatter.clear()
-        self._scatter_rows = np.zeros((0, 2), np.float32)
+        self.scatter_rows = np.zeros((0, 2), np.float32)
         self.points_item.clear()
         self._clear_point_labels()
 
@@ -376,11 +330,11 @@ class MapPanel(QWidget):
             xl, yl = (f"PC{i + 1} = z[{i}] (prior)", f"PC{j + 1} = z[{j}] (prior)") if self.mode == "pca" \
                 else (f"z[{i}]", f"z[{j}]")
         else:
-            if self._pca is None:
+            if self.pca is None:
                 self.status.setText(f"No principal directions: {self.encoded.error}" if self.encoded.error
                                     else "Encoding the dataset for its principal directions…")
                 return None
-            mean, comps, var = self._pca
+            mean, comps, var = self.pca
             share = var / max(float(var.sum()), 1e-12)
             anchor, u, v = mean, comps[i - 1], comps[j - 1]
             xl, yl = f"PC{i} ({share[i - 1]:.0%} of variance)", f"PC{j} ({share[j - 1]:.0%} of variance)"
@@ -401,7 +355,7 @@ class MapPanel(QWidget):
         self._requested = key
         grid = latent.plane_grid(plane.center, plane.u, plane.v, span, res)
         self.status.setText(f"Decoding {res}×{res} tiles…")
-        self._job.start(_decode_job, self.state.model, grid,
+        self._job.start(decode_job, self.state.model, grid,
                         on_result=lambda images: self._show_tiles(Tiles(grid, span, res), images),
                         on_failed=self._job_failed)
 
@@ -439,14 +393,14 @@ class MapPanel(QWidget):
         if not self.state.has_encoder:
             return
         data = self.encoded.ensure(self.count_spin.value(), retry=retry)
-        if data is not None and (self._pca is None or self.colour_combo.count() == 0):
+        if data is not None and (self.pca is None or self.colour_combo.count() == 0):
             self._on_encoded(data)
 
     def _on_encoded(self, data: EncodedData) -> None:
         if not self.state.has_encoder or data.latents.shape[1] != self.state.latent_dim:
             return
         self.scatter_status.setText(f"{describe(data.dataset, len(data.latents))} (encoder means).")
-        self._pca = latent.principal_directions(data.latents)
+        self.pca = latent.principal_directions(data.latents)
         with signals_blocked(self.colour_combo):
             current = self._wanted_colour or self.colour_combo.currentText()
             self._wanted_colour = None
@@ -464,20 +418,20 @@ class MapPanel(QWidget):
         if self.plane is None or data is None or not self.scatter_check.isChecked() or not self.state.has_encoder \
                 or data.latents.shape[1] != self.state.latent_dim:
             self.scatter.clear()
-            self._scatter_rows = np.zeros((0, 2), np.float32)
+            self.scatter_rows = np.zeros((0, 2), np.float32)
             self.legend.clear()
             return
-        self._scatter_rows = latent.plane_coordinates(data.latents, self.plane.center, self.plane.u, self.plane.v)
+        self.scatter_rows = latent.plane_coordinates(data.latents, self.plane.center, self.plane.u, self.plane.v)
         self._colour_scatter()
 
     def _colour_scatter(self) -> None:
         data = self.encoded.data
-        if data is None or len(self._scatter_rows) == 0:
+        if data is None or len(self.scatter_rows) == 0:
             return
         if not self._colourings:  # an unlabelled dataset: one colour
             self.legend.clear()
-            self.scatter.setData(pos=self._scatter_rows, brush=pg.mkBrush(*PALETTE[0], 210),
-                                 data=np.arange(len(self._scatter_rows)))
+            self.scatter.setData(pos=self.scatter_rows, brush=pg.mkBrush(*PALETTE[0], 210),
+                                 data=np.arange(len(self.scatter_rows)))
             return
         colouring = self._colourings[self.colour_combo.currentIndex()]
         values = colouring.values(data.labels)
@@ -494,7 +448,7 @@ class MapPanel(QWidget):
             brushes = [pg.mkBrush(*PALETTE[int(k) % len(PALETTE)], 210) for k in values]
             for k, name in enumerate(colouring.class_names):
                 self.legend.addItem(pg.ScatterPlotItem(brush=pg.mkBrush(*PALETTE[k % len(PALETTE)]), size=8), name)
-        self.scatter.setData(pos=self._scatter_rows, brush=brushes, data=np.arange(len(values)))
+        self.scatter.setData(pos=self.scatter_rows, brush=brushes, data=np.arange(len(values)))
 
     def _on_hover(self, _item, points, _ev) -> None:
         data = self.encoded.data
@@ -534,10 +488,10 @@ class MapPanel(QWidget):
 
     def scatter_row_at(self, a: float, b: float) -> int | None:
         """The encoded row whose point is nearest to (a, b), within a few screen pixels."""
-        if not self.scatter_check.isChecked() or len(self._scatter_rows) == 0:
+        if not self.scatter_check.isChecked() or len(self.scatter_rows) == 0:
             return None
         px, py = self.vb.viewPixelSize()
-        d2 = ((self._scatter_rows[:, 0] - a) / px) ** 2 + ((self._scatter_rows[:, 1] - b) / py) ** 2
+        d2 = ((self.scatter_rows[:, 0] - a) / px) ** 2 + ((self.scatter_rows[:, 1] - b) / py) ** 2
         row = int(np.argmin(d2))
         return row if d2[row] <= CLICK_RADIUS_PX**2 else None
 
@@ -670,10 +624,6 @@ class MapPanel(QWidget):
         self.scatter.setVisible(self.scatter_check.isChecked())
         self._three, self._requested = None, None
         self.refresh()
-
-    def shutdown(self) -> None:
-        """Cancel the panel's worker (the app also stops every job on quit)."""
-        self._job.cancel()
 
 
 __all__ = ["MapPanel", "Plane", "Tiles", "LatentMarker"]

@@ -20,7 +20,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -28,7 +27,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -49,8 +47,9 @@ from engines.replay import (
 from explorer.state import ExplorerState
 from explorer.workers import Job
 
-from .panel_tools import LatestJob
+from .panel_tools import MAX_SEED, laid_out, spin_box
 from .replay_canvas import ReplayCanvas
+from .tab import Tab
 from .training_curves import Column
 
 log = logging.getLogger(__name__)
@@ -85,61 +84,49 @@ def complete_worker(job, state: ExplorerState | None, checkpoint, index: int, ro
     return sample_worker(job, checkpoint.model, temperature, seed, given)
 
 
-class ReplayPanel(QWidget):
+class ReplayPanel(Tab):
     fieldShown = Signal()  # the receptive field of the shown step is on the canvas
 
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.recording: Recording | None = None
         self.shown_step = 0
         self.current_field: np.ndarray | None = None  # (C, S, S) bool, of the shown step's position
-        self._job = LatestJob(self)
+        self._job = self.job_slot()
         self._current_job: Job | None = None  # the generation running now (None once it has ended)
-        self._field_job = LatestJob(self)
+        self._field_job = self.job_slot(interrupt=False)  # one field at a time; the newest position next
         self._field_model = None
         self._fields: dict[tuple[int, int, int], np.ndarray] = {}
-        self._field_pending = False
-        self._field_in_flight = False
+        self._field_wanted: tuple[int, int, int] | None = None  # the position asked for last
         self._play_timer = QTimer(self)
         self._play_timer.setInterval(TICK_MS)
         self._play_timer.timeout.connect(self._tick)
         self._play_carry = 0.0
-        self._build_ui()
-        state.modelChanged.connect(self._on_model)
-        self._on_model()
+        self.set_content(self._build_ui())
+
+    def model_problem(self) -> str | None:
+        if self.state.is_autoregressive:
+            return None
+        kind = self.state.kind  # only named in the message
+        return ("Replay shows how a PixelCNN draws an image, pixel by pixel. "
+                + ("Open a PixelCNN checkpoint to use it." if kind is None else
+                   f"This is a {kind.upper()}, which draws the whole image at once: "
+                   "open a PixelCNN checkpoint to use this tab."))
 
     # --- layout ------------------------------------------------------------------------------------
-    def _build_ui(self) -> None:
-        self.message = QLabel()
-        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message.setWordWrap(True)
-
-        left = Column()
-        left.setFixedWidth(290)
-        col = QVBoxLayout(left)
-        col.setContentsMargins(0, 0, 4, 0)
-        sample_box = QGroupBox("Sample a new image")
-        form = QFormLayout(sample_box)
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
+    def _build_ui(self) -> QWidget:
+        left, col = laid_out(QVBoxLayout, Column(), width=290, margins=(0, 0, 4, 0))
+        sample_box, form = laid_out(QFormLayout, QGroupBox("Sample a new image"), margins=None)
+        self.seed_spin = spin_box(0, MAX_SEED)
         form.addRow("Seed", self.seed_spin)
-        self.temperature_spin = QDoubleSpinBox()
-        self.temperature_spin.setRange(0.0, 3.0)
-        self.temperature_spin.setSingleStep(0.1)
-        self.temperature_spin.setValue(1.0)
-        self.temperature_spin.setToolTip("Softmax temperature: 0 always takes the most likely level")
+        self.temperature_spin = spin_box(0.0, 3.0, 1.0, step=0.1, tip="Softmax temperature: 0 always takes the most likely level")
         form.addRow("Temperature", self.temperature_spin)
         self.sample_button = QPushButton("Sample")
         form.addRow(self.sample_button)
         col.addWidget(sample_box)
 
-        complete_box = QGroupBox("Complete a dataset image")
-        cform = QFormLayout(complete_box)
-        self.index_spin = QSpinBox()
-        self.index_spin.setRange(0, 10**7)
-        self.index_spin.setPrefix("#")
-        self.index_spin.setToolTip("An image of the checkpoint's held-out split")
+        complete_box, cform = laid_out(QFormLayout, QGroupBox("Complete a dataset image"), margins=None)
+        self.index_spin = spin_box(0, 10**7, prefix="#", tip="An image of the checkpoint's held-out split")
         cform.addRow("Image", self.index_spin)
         self.rows_spin = QSpinBox()
         self.rows_spin.setToolTip("Rows above this are given; the rest is hidden and sampled")
@@ -176,9 +163,7 @@ class ReplayPanel(QWidget):
         self.plot.addItem(self.bars)
         self.dist_caption = QLabel()
         self.dist_caption.setWordWrap(True)
-        dist = QWidget()
-        dcol = QVBoxLayout(dist)
-        dcol.setContentsMargins(0, 0, 0, 0)
+        dist, dcol = laid_out(QVBoxLayout)
         dcol.addWidget(QLabel("Predictive distribution of the outlined pixel"))
         dcol.addWidget(self.plot, 1)
         dcol.addWidget(self.dist_caption)
@@ -196,10 +181,7 @@ class ReplayPanel(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.step_label = QLabel("step 0 / 0")
         self.step_label.setMinimumWidth(120)
-        self.speed_spin = QSpinBox()
-        self.speed_spin.setRange(1, 10_000)
-        self.speed_spin.setValue(100)
-        self.speed_spin.setSuffix(" steps/s")
+        self.speed_spin = spin_box(1, 10_000, 100, suffix=" steps/s")
         for widget in (self.back_button, self.play_button, self.forward_button):
             widget.setFixedWidth(56 if widget is self.play_button else 32)
             timeline.addWidget(widget)
@@ -207,23 +189,12 @@ class ReplayPanel(QWidget):
         timeline.addWidget(self.step_label)
         timeline.addWidget(self.speed_spin)
 
-        right = Column()
-        rcol = QVBoxLayout(right)
-        rcol.setContentsMargins(4, 0, 0, 0)
+        right, rcol = laid_out(QVBoxLayout, Column(), margins=(4, 0, 0, 0))
         rcol.addLayout(views, 1)
         rcol.addLayout(timeline)
-        content = QWidget()
-        row = QHBoxLayout(content)
-        row.setContentsMargins(4, 4, 4, 4)
+        content, row = laid_out(QHBoxLayout, margins=(4, 4, 4, 4))
         row.addWidget(left)
         row.addWidget(right, 1)
-
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.message)
-        self.pages.addWidget(content)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self.pages)
 
         self.sample_button.clicked.connect(lambda: self.sample())
         self.complete_button.clicked.connect(lambda: self.complete())
@@ -234,23 +205,16 @@ class ReplayPanel(QWidget):
         self.forward_button.clicked.connect(lambda: self.slider.setValue(self.slider.value() + 1))
         self.play_button.toggled.connect(self._play)
         self.field_check.toggled.connect(lambda _on: self.show_step(self.shown_step))
+        return content
 
     # --- model -------------------------------------------------------------------------------------
-    def _on_model(self) -> None:
+    def reset_for_model(self) -> None:
         self.cancel()
         self.play_button.setChecked(False)
-        self._field_job.cancel()
-        self._field_model, self._fields, self._field_pending, self._field_in_flight = None, {}, False, False
+        self._field_model, self._fields, self._field_wanted = None, {}, None
         self.recording = None
-        kind = self.state.kind
-        if not self.state.is_autoregressive:
-            self.message.setText("Replay shows how a PixelCNN draws an image, pixel by pixel. "
-                                 + ("Open a PixelCNN checkpoint to use it." if kind is None else
-                                    f"This is a {kind.upper()}, which draws the whole image at once: "
-                                    "open a PixelCNN checkpoint to use this tab."))
-            self.pages.setCurrentIndex(0)
+        if not self.usable:
             return
-        self.pages.setCurrentIndex(1)
         config = self.state.model.config
         every = 1 if config.levels <= 16 else config.levels // 8  # whole levels only, never 0.5
         self.plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(0, config.levels, every)], []])
@@ -437,15 +401,13 @@ class ReplayPanel(QWidget):
             self.fieldShown.emit()
             return self.current_field.any(axis=0)
         self.current_field = None
-        if self._field_in_flight:
-            self._field_pending = True  # asked again when the running one ends
-            return None
+        if key == self._field_wanted and self._field_job.busy():
+            return None  # on its way
         if self._field_model is None:
             self._field_model = field_model(self.state.model)
-        self._field_in_flight = True
-        job = self._field_job.start(_field_job, self._field_model, key, on_result=self._on_field,
-                                    on_failed=lambda msg: self.status.setText(f"Receptive field failed: {msg}"))
-        job.finished.connect(self._on_field_finished)
+        self._field_wanted = key
+        self._field_job.start(_field_job, self._field_model, key, on_result=self._on_field,
+                              on_failed=lambda msg: self.status.setText(f"Receptive field failed: {msg}"))
         return None
 
     def _on_field(self, result: tuple[tuple[int, int, int], np.ndarray]) -> None:
@@ -455,14 +417,7 @@ class ReplayPanel(QWidget):
         if r is not None and self.shown_step < len(r) and tuple(int(v) for v in r.positions[self.shown_step]) == key:
             self.show_step(self.shown_step)
 
-    def _on_field_finished(self) -> None:
-        self._field_in_flight = False
-        if self._field_pending:
-            self._field_pending = False
-            self.show_step(self.shown_step)
-
-    def stop_background_work(self) -> None:
+    def stop_work(self) -> None:
         """At exit: stop playback and cancel the workers (the window then waits for their threads)."""
         self.play_button.setChecked(False)
-        self._job.cancel()
-        self._field_job.cancel()
+        super().stop_work()

@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QEventLoop, QStandardPaths, Qt, QTimer, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import QCoreApplication, QEventLoop, QMetaMethod, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -49,7 +48,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -60,18 +58,7 @@ from engines.checkpoint import SUFFIX
 from engines.data import DatasetError, default_shape
 from engines.memory import format_bytes
 from engines.models import MODEL_CLASSES
-from engines.training import (
-    RECIPES,
-    CheckpointSaved,
-    Diverged,
-    EpochEnd,
-    Finished,
-    Paused,
-    Resumed,
-    SampleGrid,
-    Started,
-    StepDone,
-)
+from engines.training import RECIPES, events
 from engines.training.run import (
     CHANNEL_COUNTS,
     GAN_LOSSES,
@@ -81,16 +68,17 @@ from engines.training.run import (
     default_latent_dim,
     default_levels,
 )
+from explorer.banner import MessageBanner
 from explorer.image_view import ImageView
 from explorer.state import ExplorerState
 from explorer.workers import Job, start_job
 
-from .panel_tools import LatestJob, debounce
+from .panel_tools import MAX_SEED, debounce, laid_out, spin_box
+from .tab import Tab
 from .training_curves import Column, LossCurves
 from .training_setup import (
     DatasetInfo,
     MemoryEstimate,
-    RunControl,
     default_lr_text,
     default_sample_every,
     estimate_memory,
@@ -115,8 +103,6 @@ FIELD_LABELS = {"hidden": "Width", "n_layers": "Layers", "latent_dim": "Latent d
                 "image_size": "Image size", "channels": "Channels"}  # config field -> the form's name for it
 STOPPING_TEXT = "Stopping training: waiting for the current step to finish, then saving a checkpoint…"
 REDRAW_MS = 100  # curves, progress and grid redraw at most 10 times a second
-BANNER_STYLE = {"error": "background: #7a2020; color: white; padding: 6px; border-radius: 3px;",
-                "info": "background: #1e3a5a; color: white; padding: 6px; border-radius: 3px;"}
 
 
 def runs_folder() -> Path:
@@ -125,19 +111,17 @@ def runs_folder() -> Path:
     return (Path(base) if base else Path.home() / ".latent-explorer") / "runs"
 
 
-class TrainingPanel(QWidget):
+class TrainingPanel(Tab):
     trainingEvent = Signal(object)  # every trainer event, in order (GUI thread)
     runFinished = Signal(str)  # "completed", "stopped", "diverged" or "failed"
     memoryEstimated = Signal(object)  # a MemoryEstimate, each time the Memory row is updated
 
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.config_overrides: dict[str, Any] = {}  # merged into the model config (e.g. tiny widths)
         self.train_overrides: dict[str, Any] = {}  # merged into TrainConfig (e.g. eval_batches)
         self.job: Job | None = None
         self.phase = "idle"  # idle | running | paused | stopping
-        self._control: RunControl | None = None
         self._auto_path = True  # the output path follows model/dataset until the user edits it
         self._reset_run()
         self._timer = QTimer(self)
@@ -145,19 +129,26 @@ class TrainingPanel(QWidget):
         self._timer.timeout.connect(self._redraw)
         self.memory: MemoryEstimate | None = None  # the estimate shown, for the settings of self._memory_for
         self._memory_for: tuple | None = None
-        self._memory_job = LatestJob(self)
-        self._memory_timer = debounce(self, self.update_memory_estimate, MEMORY_DEBOUNCE_MS)
-        self._build_ui()
+        self._memory_job = self.job_slot()
+        self._memory_timer = debounce(self, self.refresh, MEMORY_DEBOUNCE_MS)
+        self._handlers = {  # trainer event type -> what the panel does with it
+            events.StepDone: self._on_step, events.SampleGrid: self._on_grid, events.Started: self._on_started,
+            events.EpochEnd: self._on_epoch, events.CheckpointSaved: self._on_checkpoint, events.Paused: self._on_paused,
+            events.Resumed: self._on_resumed, events.Diverged: self._on_diverged, events.Finished: self._on_finished}
+        content = self._build_ui()
         self._on_model_kind()
         self._on_dataset()
-        state.modelChanged.connect(self._memory_timer.start)  # also sent when the device changes
+        self.set_content(content)  # a model change (or the device's) re-estimates the memory
+
+    def model_problem(self) -> str | None:
+        return None  # training needs no open model
+
+    def update_view(self) -> None:
+        self.update_memory_estimate()
 
     # --- layout ------------------------------------------------------------------------------------
-    def _build_ui(self) -> None:
-        left = QWidget()
-        left.setFixedWidth(340)
-        col = QVBoxLayout(left)
-        col.setContentsMargins(0, 0, 4, 0)
+    def _build_ui(self) -> QWidget:
+        left, col = laid_out(QVBoxLayout, width=340, margins=(0, 0, 4, 0))
 
         data_box = QGroupBox("Model and data")
         self.data_form = form = QFormLayout(data_box)
@@ -188,37 +179,37 @@ class TrainingPanel(QWidget):
 
         hyper_box = QGroupBox("Hyperparameters")
         self.hyper_form = hform = QFormLayout(hyper_box)
-        self.epochs_spin = self._spin(1, 100_000, 10)
+        self.epochs_spin = spin_box(1, 100_000, 10)
         hform.addRow("Epochs", self.epochs_spin)
-        self.max_steps_spin = self._spin(0, 10**9, 0)
+        self.max_steps_spin = spin_box(0, 10**9, 0)
         self.max_steps_spin.setSpecialValueText("all epochs")
         self.max_steps_spin.setToolTip("Stop after this many steps in all (0: run every epoch)")
         hform.addRow("Max steps", self.max_steps_spin)
-        self.batch_spin = self._spin(1, 4096, 128)
+        self.batch_spin = spin_box(1, 4096, 128)
         hform.addRow("Batch size", self.batch_spin)
         self.lr_edit = QLineEdit()
         self.lr_edit.setToolTip("Adam learning rate; blank: the model's default")
         hform.addRow("Learning rate", self.lr_edit)
-        self.latent_spin = self._spin(1, 1024, 16)
+        self.latent_spin = spin_box(1, 1024, 16)
         hform.addRow("Latent dim", self.latent_spin)
         self.gan_loss_combo = QComboBox()
         self.gan_loss_combo.addItems(GAN_LOSSES)
         self.gan_loss_combo.setToolTip("ns: non-saturating DCGAN; wgan-gp: Wasserstein critic with gradient penalty")
         hform.addRow("GAN loss", self.gan_loss_combo)
-        self.levels_spin = self._spin(2, 256, 2)
+        self.levels_spin = spin_box(2, 256, 2)
         self.levels_spin.setToolTip("Intensity levels per channel (2: binarized images)")
         hform.addRow("Levels", self.levels_spin)
-        self.hidden_spin = self._spin(0, 1024, 0)
+        self.hidden_spin = spin_box(0, 1024, 0)
         self.hidden_spin.setSpecialValueText("default (64 gray, 96 colour)")
         self.hidden_spin.setToolTip("PixelCNN channels per layer (a multiple of the image's channels)")
         hform.addRow("Width", self.hidden_spin)
-        self.layers_spin = self._spin(0, 64, 0)
+        self.layers_spin = spin_box(0, 64, 0)
         self.layers_spin.setSpecialValueText("default (10)")
         self.layers_spin.setToolTip("PixelCNN gated layers: more see further up the image, and cost more")
         hform.addRow("Layers", self.layers_spin)
-        self.seed_spin = self._spin(0, 2**31 - 1, 0)
+        self.seed_spin = spin_box(0, MAX_SEED, 0)
         hform.addRow("Seed", self.seed_spin)
-        self.sample_every_spin = self._spin(0, 10**7, 100)
+        self.sample_every_spin = spin_box(0, 10**7, 100)
         self.sample_every_spin.setSpecialValueText("epoch ends")
         self.sample_every_spin.setSuffix(" steps")
         self.sample_every_spin.setToolTip("Draw the fixed-noise sample grid this often (0: at epoch ends)")
@@ -236,8 +227,7 @@ class TrainingPanel(QWidget):
         hform.addRow("Memory", self.memory_label)
         col.addWidget(hyper_box)
 
-        out_box = QGroupBox("Checkpoint")
-        out_col = QVBoxLayout(out_box)
+        out_box, out_col = laid_out(QVBoxLayout, QGroupBox("Checkpoint"), margins=None)
         self.out_edit = QLineEdit()
         self.out_edit.setToolTip("Written at every epoch end, at stop and at the end (a diverging run keeps the last good one)")
         self.out_button = QPushButton("Browse…")
@@ -258,13 +248,8 @@ class TrainingPanel(QWidget):
         col.addWidget(self.open_button)
         col.addStretch(1)
 
-        right = Column()
-        rcol = QVBoxLayout(right)
-        rcol.setContentsMargins(4, 0, 0, 0)
-        self.banner = QLabel()
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.hide()
+        right, rcol = laid_out(QVBoxLayout, Column(), margins=(4, 0, 0, 0))
+        self.banner = MessageBanner()
         rcol.addWidget(self.banner)
         self.skipped_label = QLabel()
         self.skipped_label.setWordWrap(True)
@@ -285,15 +270,11 @@ class TrainingPanel(QWidget):
         self.sample_view = ImageView(placeholder="Samples from fixed noise appear here")
         self.sample_view.setMinimumSize(220, 220)
         self.sample_view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        grid_box = QWidget()
-        grid_col = QVBoxLayout(grid_box)
-        grid_col.setContentsMargins(0, 0, 0, 0)
+        grid_box, grid_col = laid_out(QVBoxLayout)
         self.grid_caption = QLabel("Samples (fixed noise)")
         grid_col.addWidget(self.grid_caption)
         grid_col.addWidget(self.sample_view, 1)
-        curves_box = QWidget()
-        curves_col = QVBoxLayout(curves_box)
-        curves_col.setContentsMargins(0, 0, 0, 0)
+        curves_box, curves_col = laid_out(QVBoxLayout)
         header = QHBoxLayout()
         header.addWidget(QLabel("Losses (dashed: held-out, per epoch)"))
         header.addStretch(1)
@@ -319,8 +300,7 @@ class TrainingPanel(QWidget):
         body.setStretchFactor(1, 1)
         rcol.addWidget(body, 1)
 
-        row = QHBoxLayout(self)
-        row.setContentsMargins(4, 4, 4, 4)
+        content, row = laid_out(QHBoxLayout, margins=(4, 4, 4, 4))
         row.addWidget(left)
         row.addWidget(right, 1)
 
@@ -340,19 +320,11 @@ class TrainingPanel(QWidget):
         for spin in (self.batch_spin, self.latent_spin, self.levels_spin, self.hidden_spin, self.layers_spin):
             spin.valueChanged.connect(self._memory_timer.start)
         self._update_buttons()
-
-    @staticmethod
-    def _spin(low: int, high: int, value: int) -> QSpinBox:
-        spin = QSpinBox()
-        spin.setRange(low, high)
-        spin.setValue(value)
-        return spin
+        return content
 
     @staticmethod
     def _with_button(edit: QLineEdit, button: QPushButton) -> QWidget:
-        holder = QWidget()
-        lay = QHBoxLayout(holder)
-        lay.setContentsMargins(0, 0, 0, 0)
+        holder, lay = laid_out(QHBoxLayout)
         lay.addWidget(edit, 1)
         lay.addWidget(button)
         return holder
@@ -455,9 +427,9 @@ class TrainingPanel(QWidget):
         if self._auto_path and Path(out).exists():  # a default name from an earlier run: take the next one
             out = str(unique_path(Path(out).parent, f"{self.kind()}-{self.dataset_name()}"))
             self.out_edit.setText(out)
-        return self._form_settings(lr, out)
+        return self.form_settings(lr, out)
 
-    def _form_settings(self, lr: float | None = None, checkpoint_path: str = "") -> RunSettings:
+    def form_settings(self, lr: float | None = None, checkpoint_path: str = "") -> RunSettings:
         """The form's settings without checking the learning rate or the output path (for the estimate)."""
         kind = self.kind()
         return RunSettings(
@@ -478,11 +450,10 @@ class TrainingPanel(QWidget):
     # --- the memory estimate ---------------------------------------------------------------------------
     def update_memory_estimate(self) -> None:
         """Estimate the memory of the form's run in a worker (the first estimate takes about a second);
-        the Memory row shows it when it arrives. Called 200 ms after the last edit of a field it depends on,
-        and when the tab is shown."""
-        if not self.isVisible():
-            return  # estimated when the tab is shown (showEvent): no work for a tab never opened
-        settings = self._form_settings()
+        the Memory row shows it when it arrives. Runs (as update_view) 200 ms after the last edit of a field
+        it depends on and on a model or device change, while the tab is shown, else when it is shown: no
+        work for a tab never opened."""
+        settings = self.form_settings()
         key = memory_key(settings)
         if key == self._memory_for and self.memory is not None:
             return
@@ -502,10 +473,6 @@ class TrainingPanel(QWidget):
         style = "bad" if estimate.invalid or not estimate.fits else "high" if high else "ok"
         self.memory_label.setStyleSheet(MEMORY_STYLE[style])
         self.memoryEstimated.emit(estimate)
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        self._memory_timer.start()
 
     @staticmethod
     def _form_terms(message: str) -> str:
@@ -585,8 +552,7 @@ class TrainingPanel(QWidget):
         self.progress.setFormat("loading data…")
         self.status_label.setText(f"Loading {self.dataset_combo.currentText()}…")
         self.log_view.appendPlainText(f"--- {settings.kind} on {settings.dataset}, checkpoint {settings.checkpoint_path}")
-        self._control = RunControl()
-        job = start_job(train_worker, self._control, settings)
+        job = start_job(train_worker, settings)
         job.progress.connect(self._on_progress)
         job.failed.connect(self._on_failed)
         job.finished.connect(lambda j=job: self._on_job_finished(j))
@@ -597,22 +563,17 @@ class TrainingPanel(QWidget):
         return job
 
     def pause(self) -> None:
-        if self.phase == "running" and self._control is not None:
-            self._control.pause()
+        if self.phase == "running" and self.job is not None:
+            self.job.pause()
             self._set_phase("paused")
             self.status_label.setText("Pausing after this step…")
 
     def resume(self) -> None:
-        if self.phase == "paused" and self._control is not None:
-            self._control.resume()
+        if self.phase == "paused" and self.job is not None:
+            self.job.resume()
             self._set_phase("running")
             self.status_label.setText("Training…")
 
-    def stop(self) -> None:
-        if self.phase in ("running", "paused") and self._control is not None:
-            self._control.stop()
-            self._set_phase("stopping")
-            self.status_label.setText(STOPPING_TEXT)
 
     def is_training(self) -> bool:
         return self.job is not None and self.job.is_running()
@@ -636,11 +597,14 @@ class TrainingPanel(QWidget):
 
     # --- events from the worker (GUI thread) ---------------------------------------------------------
     def _on_progress(self, payload: object) -> None:
+        """The worker reports a DatasetInfo first, then lists of trainer events (each to its handler)."""
         if isinstance(payload, DatasetInfo):
             self._on_dataset_info(payload)
             return
         for event in payload:
-            self._on_event(event)
+            handler = self._handlers.get(type(event))
+            if handler is not None:
+                handler(event)
             self.trainingEvent.emit(event)
 
     def _on_dataset_info(self, info: DatasetInfo) -> None:
@@ -655,53 +619,59 @@ class TrainingPanel(QWidget):
             self.skipped_label.show()
             self.log_view.appendPlainText(f"skipped {total} file(s): {why}")
 
-    def _on_event(self, event: object) -> None:
-        now = time.monotonic()
-        if isinstance(event, StepDone):
-            self.step = event.step
-            self._images_per_s = event.images_per_s
-            for name, value in event.losses.items():
-                self.curves.add_point(name, event.step, value)
-        elif isinstance(event, SampleGrid):
-            if event.grid is not None:
-                self.grid, self.grid_step = event.grid, event.step
-                self._grid_dirty = True
-        elif isinstance(event, Started):
-            self.step = self._start_step = event.step
-            self.total_steps, self.steps_per_epoch, self._device = event.total_steps, event.steps_per_epoch, event.device
-            self._t0 = now
-            self.progress.setRange(0, max(1, event.total_steps))
-            self.status_label.setText(f"Training on {event.device}: {event.total_steps} steps, "
-                                      f"{event.steps_per_epoch} per epoch")
-        elif isinstance(event, EpochEnd):
-            line = (f"epoch {event.epoch + 1}: train {format_losses(event.train_losses)} | "
-                    f"test {format_losses(event.test_losses)} | {event.seconds / 60:.2f} min")
-            self.log_view.appendPlainText(line)
-            for name, value in event.test_losses.items():
-                self.curves.add_point(f"test {name}", event.step, value, marker=True)
-        elif isinstance(event, CheckpointSaved):
-            self.checkpoint_path, self.checkpoint_step = event.path, event.step
-            self.open_button.setEnabled(True)
-            self.open_button.setToolTip(f"Open {event.path} (step {event.step}) in the Explore tab")
-        elif isinstance(event, Paused):
-            self._paused_since = now
-            self.status_label.setText(f"Paused at step {event.step}")
-        elif isinstance(event, Resumed):
-            if self._paused_since is not None:
-                self._paused_total += now - self._paused_since
-                self._paused_since = None
-            self.status_label.setText("Training…")
-        elif isinstance(event, Diverged):
-            head = event.message.split(";")[0]
-            kept = (f"The last good checkpoint (step {self.checkpoint_step}) was kept: {self.checkpoint_path}"
-                    if self.checkpoint_path else "No checkpoint was written: it diverged before the first one.")
-            text = f"{head[:1].upper()}{head[1:]}: the run stopped. {kept} Try a lower learning rate."
-            self.show_banner("error", text)
-            self.log_view.appendPlainText(text)
-        elif isinstance(event, Finished):
-            self.finish_reason = event.reason
-            self.step = event.step
-            self.log_view.appendPlainText(f"{event.reason} at step {event.step} in {event.seconds / 60:.2f} min")
+    def _on_step(self, event: events.StepDone) -> None:
+        self.step = event.step
+        self._images_per_s = event.images_per_s
+        for name, value in event.losses.items():
+            self.curves.add_point(name, event.step, value)
+
+    def _on_grid(self, event: events.SampleGrid) -> None:
+        if event.grid is not None:
+            self.grid, self.grid_step = event.grid, event.step
+            self._grid_dirty = True
+
+    def _on_started(self, event: events.Started) -> None:
+        self.step = self._start_step = event.step
+        self.total_steps, self.steps_per_epoch, self._device = event.total_steps, event.steps_per_epoch, event.device
+        self._t0 = time.monotonic()
+        self.progress.setRange(0, max(1, event.total_steps))
+        self.status_label.setText(f"Training on {event.device}: {event.total_steps} steps, "
+                                  f"{event.steps_per_epoch} per epoch")
+
+    def _on_epoch(self, event: events.EpochEnd) -> None:
+        line = (f"epoch {event.epoch + 1}: train {format_losses(event.train_losses)} | "
+                f"test {format_losses(event.test_losses)} | {event.seconds / 60:.2f} min")
+        self.log_view.appendPlainText(line)
+        for name, value in event.test_losses.items():
+            self.curves.add_point(f"test {name}", event.step, value, marker=True)
+
+    def _on_checkpoint(self, event: events.CheckpointSaved) -> None:
+        self.checkpoint_path, self.checkpoint_step = event.path, event.step
+        self.open_button.setEnabled(True)
+        self.open_button.setToolTip(f"Open {event.path} (step {event.step}) in the Explore tab")
+
+    def _on_paused(self, event: events.Paused) -> None:
+        self._paused_since = time.monotonic()
+        self.status_label.setText(f"Paused at step {event.step}")
+
+    def _on_resumed(self, event: events.Resumed) -> None:
+        if self._paused_since is not None:
+            self._paused_total += time.monotonic() - self._paused_since
+            self._paused_since = None
+        self.status_label.setText("Training…")
+
+    def _on_diverged(self, event: events.Diverged) -> None:
+        head = event.message.split(";")[0]
+        kept = (f"The last good checkpoint (step {self.checkpoint_step}) was kept: {self.checkpoint_path}"
+                if self.checkpoint_path else "No checkpoint was written: it diverged before the first one.")
+        text = f"{head[:1].upper()}{head[1:]}: the run stopped. {kept} Try a lower learning rate."
+        self.show_banner("error", text)
+        self.log_view.appendPlainText(text)
+
+    def _on_finished(self, event: events.Finished) -> None:
+        self.finish_reason = event.reason
+        self.step = event.step
+        self.log_view.appendPlainText(f"{event.reason} at step {event.step} in {event.seconds / 60:.2f} min")
 
     def _on_failed(self, message: str) -> None:
         self.finish_reason = "failed"
@@ -757,27 +727,23 @@ class TrainingPanel(QWidget):
     def show_banner(self, kind: str, text: str) -> None:
         """A message in the panel (red for errors), never a dialog or a traceback."""
         (log.warning if kind == "error" else log.info)("%s", text)
-        self.banner.setStyleSheet(BANNER_STYLE.get(kind, BANNER_STYLE["info"]))
-        self.banner.setText(text)
-        self.banner.show()
+        self.banner.show_message(kind, text)
 
     def banner_text(self) -> str:
-        return "" if self.banner.isHidden() else self.banner.text()
+        return self.banner.text()
 
     # --- the explorer ------------------------------------------------------------------------------
     def open_in_explorer(self) -> bool:
-        """Open this run's latest checkpoint in the main window (or the state when there is none)."""
+        """Open this run's latest checkpoint: `openRequested` asks the main window (which opens it and
+        shows the Explore tab); a panel on its own opens it in its state. True when it is open now."""
         path = self.checkpoint_path
         if not path or not Path(path).is_file():
             self.show_banner("error", "This run has not written a checkpoint yet")
             return False
-        window = self.window()
-        if hasattr(window, "open_checkpoint"):
-            opened = bool(window.open_checkpoint(path))
-            tabs = getattr(window, "tabs", None)
-            if opened and tabs is not None:
-                tabs.setCurrentIndex(0)  # the Explore tab
-            return opened
+        if self.isSignalConnected(QMetaMethod.fromSignal(self.openRequested)):
+            self.openRequested.emit(path)
+            current = self.state.checkpoint_path
+            return current is not None and Path(current).resolve() == Path(path).resolve()
         try:
             self.state.open_checkpoint(path)
         except Exception as error:  # noqa: BLE001 - shown in the panel; the app goes on
@@ -795,6 +761,9 @@ class TrainingPanel(QWidget):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
+    def stopping_message(self) -> str | None:
+        return STOPPING_TEXT if self.is_training() else None
+
     def can_close(self) -> bool:
         """For the main window's closeEvent: True when nothing trains, or the user agreed to stop the run
         (then it is asked to stop after the step in progress, which writes its checkpoint; the window
@@ -810,8 +779,6 @@ class TrainingPanel(QWidget):
         """For scripts: stop the run (it saves a checkpoint) and wait until its thread ends, processing
         events meanwhile (the GUI never freezes); True when it has ended."""
         self.stop()
-        if self._control is not None:
-            self._control.stop()  # also before the trainer exists, or when the phase says idle
         if self.job is None:
             return True
         start = time.monotonic()
@@ -824,8 +791,15 @@ class TrainingPanel(QWidget):
                 return False
         return True
 
-    def stop_background_work(self) -> None:
-        """At exit: wake a paused run and stop it after the step in progress (non-blocking)."""
+    def stop(self) -> None:
+        """Stop the run after the step in progress (a paused one wakes); it writes its checkpoint."""
+        if self.phase in ("running", "paused"):
+            self._set_phase("stopping")
+            self.status_label.setText(STOPPING_TEXT)
+        if self.job is not None:
+            self.job.cancel()  # also before the trainer exists (it then never starts), or when idle
+
+    def stop_work(self) -> None:
+        """At close and quit: stop the run after the step in progress (non-blocking), and the estimate."""
         self.stop()
-        if self._control is not None:
-            self._control.stop()
+        super().stop_work()

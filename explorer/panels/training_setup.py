@@ -1,12 +1,11 @@
 """What the Train tab runs, without Qt, beyond the run's settings (engines.training.run.RunSettings,
-shared with the CLI): the form's defaults, the memory estimate, a thread-safe handle to steer a
-trainer that may not exist yet, and the function a worker thread runs."""
+shared with the CLI): the form's defaults, the memory estimate, and the function a worker thread runs
+(it hands its Trainer to the job, which pauses and stops it)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,48 +107,7 @@ class DatasetInfo:
     skipped_files: list[tuple[str, str]]  # (path, reason), the first few
 
 
-class RunControl:
-    """Pause/resume/stop for a run whose Trainer is built later, in the worker: requests made before
-    it exists are applied when it is attached. Every method is safe from any thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._trainer: Trainer | None = None
-        self._paused = False
-        self._stopped = False
-
-    def attach(self, trainer: Trainer) -> bool:
-        """Hand over the trainer; False when a stop came first (then do not run it)."""
-        with self._lock:
-            self._trainer = trainer
-            if self._paused:
-                trainer.pause()
-            return not self._stopped
-
-    def pause(self) -> None:
-        with self._lock:
-            self._paused = True
-            if self._trainer is not None:
-                self._trainer.pause()
-
-    def resume(self) -> None:
-        with self._lock:
-            self._paused = False
-            if self._trainer is not None:
-                self._trainer.resume()
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
-            if self._trainer is not None:
-                self._trainer.stop()  # also wakes a paused trainer
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped
-
-
-def train_worker(job, control: RunControl, settings: RunSettings) -> str:
+def train_worker(job, settings: RunSettings) -> str:
     """Runs in a worker thread: load the data, build the model, and forward the trainer's events to
     the GUI as lists (StepDone events batched, the rest at once, in order). Returns the checkpoint path."""
     spec = settings.data_spec()
@@ -168,13 +126,11 @@ def train_worker(job, control: RunControl, settings: RunSettings) -> str:
     if model.has_latent and config.sample_every is not None:
         # The fixed-noise grid before any step, so progress is visible from the first update.
         job.report([SampleGrid(0, trainer.sample_grid())])
-    if not control.attach(trainer):
+    if not job.steer(trainer):  # pause/resume/cancel of the job reach the trainer (a stop came first: no run)
         return ""
     batch: list = []
     last = time.monotonic()
     for event in trainer.run():
-        if job.cancelled:  # stop_all_jobs at exit: stop cleanly, which still writes the checkpoint
-            control.stop()
         batch.append(event)
         now = time.monotonic()
         if not isinstance(event, StepDone) or now - last >= FLUSH_S:
