@@ -59,7 +59,9 @@ def latent_statistics(job: Job, state: ExplorerState, model, with_pca: bool) -> 
         return {}
     mu, logvar, n = encoded.latents, encoded.logvars, len(encoded.indices)
     require_finite(mu, logvar, what="the encoder's output")
-    stats = {"model": model, "kl": kl_per_dimension(mu[:KL_IMAGES], logvar[:KL_IMAGES]), "images": n}
+    stats = {"model": model, "images": n}
+    if getattr(model, "encoder_variance", True):  # an encoder giving means only has no per-dimension KL
+        stats["kl"] = kl_per_dimension(mu[:KL_IMAGES], logvar[:KL_IMAGES])
     if with_pca:
         mean, components, variance = principal_directions(mu)
         stats["pca"] = (mean, components.T, np.sqrt(variance))  # directions as columns, std per direction
@@ -121,7 +123,8 @@ class ExplorePanel(QWidget):
         self._dataset_draws = 0
 
         self.pages = QStackedWidget()
-        self.empty_page = QLabel("No model is open.\n\nFile > Open a checkpoint (Ctrl+O), or drop a .safetensors file here.")
+        self.empty_page = QLabel("No model is open.\n\nFile > Open a checkpoint or ONNX model (Ctrl+O), or drop a "
+                                 ".safetensors or .onnx file here.")
         self.empty_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_page.setObjectName("emptyHint")
         self.latent_page = self._build_latent_page()
@@ -342,11 +345,14 @@ class ExplorePanel(QWidget):
         if stats.get("model") is not self.state.model:
             return
         self.stats = stats
-        kl = stats["kl"]
-        active = kl > ACTIVE_KL_NATS
-        self.stats_label.setText(
-            f"{int(active.sum())} of {kl.size} dimensions active (mean KL > {ACTIVE_KL_NATS} nats over "
-            f"{min(stats['images'], 500)} images); greyed dimensions are ignored by the encoder.")
+        if "kl" in stats:
+            kl = stats["kl"]
+            active = kl > ACTIVE_KL_NATS
+            self.stats_label.setText(
+                f"{int(active.sum())} of {kl.size} dimensions active (mean KL > {ACTIVE_KL_NATS} nats over "
+                f"{min(stats['images'], 500)} images); greyed dimensions are ignored by the encoder.")
+        else:
+            self.stats_label.setText("The encoder gives means only (no variances), so there is no per-dimension KL.")
         if "pca" in stats:
             self._set_pca_available(True, f"Sliders along the principal directions of the encoder means of "
                                           f"{stats['images']} dataset images, in standard deviations")
@@ -421,7 +427,8 @@ class ExplorePanel(QWidget):
                                     "to latents")
             return
         try:
-            image = image_to_tensor(path, model.config.image_size, model.config.channels)
+            channels, size, _width = model.image_shape
+            image = image_to_tensor(path, size, channels)
         except (OSError, ValueError) as error:
             self.errorOccurred.emit(f"Cannot read {Path(path).name}: {error}")
             return
