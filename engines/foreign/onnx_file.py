@@ -281,16 +281,18 @@ def _check_tensors(model, path: Path, files: list[Path]) -> int:
     return total
 
 
-def _check_value_infos(model, name: str) -> None:
-    """Declared shapes of inputs, outputs and intermediate values: each bounded (symbolic dims count as 1)."""
+def _check_value_infos(model, name: str, inferred: bool = False) -> None:
+    """Declared (or inferred) shapes of inputs, outputs and intermediate values: each bounded (symbolic
+    dims count as 1)."""
     graph = model.graph
+    what = "the value {!r:.60}" + (" (by shape inference)" if inferred else "")
     for info in [*graph.input, *graph.output, *graph.value_info]:
         if not info.type.HasField("tensor_type"):
             continue
         dims = [d.dim_value if d.HasField("dim_value") else 1 for d in info.type.tensor_type.shape.dim]
         if any(d < 0 for d in dims):
             raise OnnxError(f"{name}: the value {info.name!r:.60} declares a negative size")
-        _dims_elements(dims, f"the value {info.name!r:.60}", name)
+        _dims_elements(dims, what.format(info.name), name)
 
 
 def _check_inferred(model, name: str) -> None:
@@ -302,7 +304,7 @@ def _check_inferred(model, name: str) -> None:
     except Exception as error:  # noqa: BLE001 - inference is a best-effort check; the run is bounded too
         log.info("%s: shape inference failed (%s); declared shapes only", name, error)
         return
-    _check_value_infos(inferred, name)
+    _check_value_infos(inferred, name, inferred=True)
 
 
 def read_onnx(path: str | os.PathLike, role: str = "model") -> OnnxFile:

@@ -158,7 +158,8 @@ def _dataset_spec(dataset: str | dict[str, Any] | None, image_shape: tuple[int, 
     try:
         return DataSpec.from_dict(given).to_dict()
     except (DatasetError, TypeError) as error:
-        raise OnnxError(f"{name}: dataset: {error}") from error
+        raise OnnxError(f"{name}: the dataset {given.get('name')!r:.40} cannot give the model's {height}x{width}x"
+                        f"{channels} images ({error})") from error
 
 
 # --- running one graph ------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def to_torch(tensor_proto) -> Tensor:
     array = numpy_helper.to_array(tensor_proto)
     if tensor_proto.data_type not in _DTYPES:
         raise UnsupportedGraph(f"tensors of ONNX type {tensor_proto.data_type}")
-    return torch.from_numpy(np.ascontiguousarray(array).copy())
+    return torch.from_numpy(np.array(array, copy=True, order="C"))  # (ascontiguousarray would make a scalar 1-D)
 
 
 def _attrs(node) -> dict[str, Any]:
