@@ -6,6 +6,7 @@ models; the test machine may be shared). Every test gets:
 - `isolated_settings` (autouse): QSettings (INI and native, user and system scope) live in a fresh
   temporary folder per test, so no test reads or writes the user's recent files or window layout.
   Returns that folder.
+- `no_modal_dialogs` (autouse): a static QMessageBox call fails the test instead of waiting forever.
 - `no_running_threads` (autouse): at teardown, stops every job (explorer.workers) and decoder
   (explorer.decoder) and fails the test if any thread is still running.
 
@@ -93,6 +94,20 @@ def isolated_settings(tmp_path_factory) -> Path:
         QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
         QSettings.setPath(fmt, QSettings.Scope.SystemScope, str(folder / "system"))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def no_modal_dialogs(monkeypatch):
+    """A modal question nobody answers would hang the run (pytest-qt closes windows at teardown, and a
+    window closed while training asks): every static QMessageBox call fails the test instead. Tests that
+    expect a question replace the panel's own asking method (e.g. TrainingPanel.confirm_close)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    def unexpected(parent, title, text, *args, **kwargs):
+        raise AssertionError(f"unexpected modal dialog: {title}: {text}")
+
+    for name in ("question", "warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(unexpected))
 
 
 @pytest.fixture(autouse=True)

@@ -86,6 +86,7 @@ def test_stop_during_a_slow_step_keeps_the_window_responsive_and_keeps_the_check
     assert finished.args == ["stopped"]
     assert load_checkpoint(path).training["step"] == 1 == panel.step  # the step in progress was completed
     assert panel.start_button.isEnabled()
+    qtbot.waitUntil(lambda: not panel.is_training(), timeout=WAIT)  # its thread ends too, soon after
 
 
 def test_closing_the_window_during_a_slow_step_waits_visibly_then_closes(
