@@ -16,6 +16,20 @@ from torch import nn
 from engines.data import DataSpec, load_dataset
 
 SPEC_28 = DataSpec("shapes", image_size=28, channels=1)
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_block(after: str) -> str:
+    """The first ```python block of README.md after the line containing `after` (the examples users copy)."""
+    lines = README.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if after in line)
+    opened = [i for i in range(start + 1) if lines[i].strip().startswith("```")]
+    if opened and lines[opened[-1]].strip() == "```python" and len(opened) % 2:  # `after` is inside that block
+        begin = opened[-1]
+    else:
+        begin = next(i for i in range(start, len(lines)) if lines[i].strip() == "```python")
+    end = next(i for i in range(begin + 1, len(lines)) if lines[i].strip() == "```")
+    return "\n".join(lines[begin + 1:end]) + "\n"
 
 
 class MLPVAE(nn.Module):

@@ -210,6 +210,20 @@ def test_an_exported_plain_pytorch_vae_opens_with_everything_from_the_graph_and_
     np.testing.assert_allclose(grad.numpy(), want.numpy(), rtol=1e-4, atol=1e-7)
 
 
+def test_the_readme_example_exports_a_model_that_opens(tmp_path, monkeypatch):
+    from tests.onnx_helpers import readme_block
+
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # what users copy runs without a warning
+        exec(compile(readme_block("tests/test_onnx.py runs this block"), "README.md", "exec"), {"__name__": "readme"})
+    ckpt = load_checkpoint(tmp_path / "my-vae.onnx")
+    model = ckpt.model
+    assert (model.latent_dim, model.image_shape, model.kind, model.display_name) == (20, (1, 28, 28), "vae", "My MNIST VAE")
+    assert model.has_encoder and model.encoder_variance and model.can_project
+    assert ckpt.dataset["name"] == "mnist" and ckpt.label_names[:2] == ["0", "1"]
+
+
 def test_a_fixed_batch_of_one_works_too(mlp, tmp_path):
     vae, _ = mlp
     from tests.onnx_helpers import export_mlp_vae

@@ -25,7 +25,7 @@ from explorer import panels  # noqa: E402
 from explorer.panels import explore as explore_module  # noqa: E402
 from explorer.panels.panel_tools import mosaic, to_uint8  # noqa: E402
 from explorer.state import file_sha256  # noqa: E402
-from tests.onnx_helpers import SPEC_28, export_mlp_vae, train_mlp_vae  # noqa: E402
+from tests.onnx_helpers import SPEC_28, export_mlp_vae, readme_block, train_mlp_vae  # noqa: E402
 
 WAIT = 20_000
 
@@ -192,53 +192,15 @@ def test_dropping_a_sidecar_opens_its_model_and_bad_onnx_keeps_the_open_one(make
 
 
 # --- plugins ---------------------------------------------------------------------------------------------
-PLUGIN = '''
-"""A plugin model: a Gaussian blob whose position is z (differentiable), read from a JSON file."""
-import json
-import torch
-from torch import nn
-
-
-class Blob(nn.Module):
-    latent_dim = 2
-    image_shape = (1, 28, 28)
-    kind = "gan"
-    name = "Blob"
-    dataset = "shapes"
-
-    def __init__(self, sigma):
-        super().__init__()
-        self.sigma = nn.Parameter(torch.tensor(float(sigma)), requires_grad=False)
-        self.register_buffer("grid", torch.linspace(-1, 1, 28))
-
-    def decode(self, z):
-        cx, cy = torch.tanh(z[:, 0:1, None]), torch.tanh(z[:, 1:2, None])
-        g = self.grid.to(z.device)
-        d2 = (g[None, None, :] - cx) ** 2 + (g[None, :, None] - cy) ** 2
-        return torch.exp(-d2 / (2 * self.sigma ** 2))[:, None]
-
-
-class Loader:
-    name = "Blob models"
-    suffixes = (".blob",)
-
-    def load(self, path):
-        spec = json.loads(path.read_text())
-        if "sigma" not in spec:
-            raise ValueError("no sigma in the file")
-        return Blob(spec["sigma"])
-
-
-loader = Loader()
-'''
 
 
 @pytest.fixture
 def blob_plugin(tmp_path, monkeypatch):
-    """A package with a `latent_explorer.models` entry point, installed into a temporary site directory."""
+    """README's example plugin: a package with a `latent_explorer.models` entry point, installed into a
+    temporary site directory."""
     site = tmp_path / "site"
     (site / "blob_plugin").mkdir(parents=True)
-    (site / "blob_plugin" / "__init__.py").write_text(PLUGIN)
+    (site / "blob_plugin" / "__init__.py").write_text(readme_block("# blob_plugin/__init__.py"))  # README's own
     dist = site / "blob_plugin-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: blob-plugin\nVersion: 1.0\n")
@@ -276,5 +238,5 @@ def test_a_plugin_installed_in_a_site_directory_opens_its_model_in_the_app(make_
     (tmp_path / "bad.blob").write_text("{}")
     assert not window.open_checkpoint(tmp_path / "bad.blob")
     message = window.banner.text()
-    assert "the plugin Blob models could not open bad.blob: ValueError: no sigma in the file" in message
+    assert "the plugin Blob models could not open bad.blob: KeyError: 'sigma'" in message
     assert "\n" not in message and state.checkpoint_path == tmp_path / "small.blob"
