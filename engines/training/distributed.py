@@ -6,6 +6,7 @@ gloo on the CPU) and picks this process's device. Without torchrun everything is
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -68,6 +69,7 @@ def teardown() -> None:
             dist.barrier()
         except RuntimeError:  # a rank already failed: tear down what is left anyway
             pass
+        gc.collect()  # work objects of freed DDP wrappers go now, not during interpreter shutdown
         dist.destroy_process_group()
 
 

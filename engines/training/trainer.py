@@ -360,4 +360,6 @@ class Trainer:
         last_saved_here = self.step % self.steps_per_epoch == 0 and reason == "completed" and self.step > 0
         if self.dist.is_main and cfg.checkpoint_path and not last_saved_here:
             yield CheckpointSaved(self.step, str(self.save(epoch_sums)))
+        if self.dist.enabled:  # free the DDP wrappers (and the gloo work they hold) before the group goes
+            self.nets = self.recipe.networks(self.model, lambda module: module)
         yield Finished(self.step, reason, self.seconds)
