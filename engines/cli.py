@@ -636,6 +636,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     device = _device(args.device)
     ckpt = load_checkpoint(path, device=device)
     _check_finite(ckpt, path, args.allow_nonfinite)
+    if not ckpt.dataset:
+        hint = ' (name it in its sidecar, e.g. "dataset": "mnist")' if ckpt.format == "onnx" else ""
+        raise CLIError(f"{path.name} names no dataset, and every metric here is measured on one{hint}")
     heldout = has_heldout_metrics(ckpt.model)  # a likelihood or loss on held-out data (not a GAN's)
     judged = needs_classifier(ckpt) or (args.classifier is not None and ckpt.model.has_latent)
     judge = None

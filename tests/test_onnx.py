@@ -552,3 +552,30 @@ def test_export_refuses_a_pixelcnn_and_existing_files(tmp_path, capsys, vae_chec
     assert sidecar["encoder"] == f"{vae_checkpoint.stem}-encoder.onnx" and sidecar["output_range"] == [0, 1]
     assert cli_main(["export", str(tmp_path / f"{vae_checkpoint.stem}.onnx"), "--onnx", str(tmp_path / "again")]) == 1
     assert "already an onnx model" in capsys.readouterr().err
+
+
+MNIST_ROOT = REPO.parent / "shared" / "datasets"  # beside the checkout here and in CI; elsewhere the test skips
+
+
+def test_eval_of_an_onnx_model_says_what_is_missing_in_one_line(gan_checkpoint, tmp_path, capsys):
+    bare = _write(tmp_path / "bare.onnx", linear_decoder(side=28))
+    assert cli_main(["eval", str(bare)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "bare.onnx names no dataset" in err and '"dataset": "mnist"' in err and len(err.splitlines()) == 1
+    assert cli_main(["eval", str(bare), "--save"]) == 2
+    assert "--save stores metrics in a .safetensors checkpoint" in capsys.readouterr().err
+    assert cli_main(["export", str(gan_checkpoint), "--onnx", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert cli_main(["eval", str(tmp_path / f"{gan_checkpoint.stem}.onnx")]) == 1  # a GAN on shapes: no judge
+    assert "no classifier for shapes" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (MNIST_ROOT / "MNIST" / "raw").is_dir(), reason=f"needs MNIST under {MNIST_ROOT}")
+def test_eval_judges_an_exported_gan_by_the_classifier(tmp_path, capsys):
+    assert cli_main(["export", str(BUNDLED / "dcgan-mnist.safetensors"), "--onnx", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert cli_main(["eval", str(tmp_path / "dcgan-mnist.onnx"), "--data-root", str(MNIST_ROOT), "--n", "100",
+                     "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["dataset"] == "mnist" and metrics["samples"]["samples"] == 100
+    assert 1.0 <= metrics["samples"]["inception_score"] <= 10.0

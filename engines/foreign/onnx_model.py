@@ -409,9 +409,11 @@ class OnnxModel(ForeignModel):
     def backends(self) -> dict[str, str]:
         """What runs each kind of work on the current device, in words."""
         runner = self.decoder_runner
-        names = {"ort-cpu": "onnxruntime (CPU)", "ort-cuda": "onnxruntime (CUDA)", "torch": f"torch on {self.device}"}
+        names = {"ort-cpu": "onnxruntime (CPU)", "ort-cuda": "onnxruntime (CUDA)",
+                 "torch": f"the graph as torch operations ({self.device})"}
         out = {"decode": names[runner.backend(self.device)]}
-        out["projection"] = names["torch"] if runner.torch_graph is not None else f"unavailable ({runner.torch_reason})"
+        out["projection"] = (names["torch"] + ", for gradients" if runner.torch_graph is not None
+                             else f"unavailable ({runner.torch_reason})")
         return out
 
     def describe(self) -> list[tuple[str, str]]:
