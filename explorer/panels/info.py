@@ -72,7 +72,7 @@ def describe(state: ExplorerState) -> str:
     """The panel's HTML for the open checkpoint."""
     ckpt = state.checkpoint
     if ckpt is None:
-        return "<p>No model is open.</p><p>File &gt; Open a checkpoint (Ctrl+O).</p>"
+        return "<p>No model is open.</p><p>File &gt; Open a checkpoint or ONNX model (Ctrl+O).</p>"
     model = ckpt.model
     config = getattr(model, "config", None)  # a model from elsewhere (ONNX, a plugin) has none
     channels, height, width = model.image_shape
