@@ -5,6 +5,8 @@ Each module measures one thing the user feels, always next to a baseline measure
 
 - `slider`: latent slider moved -> new image painted in the real main window; baseline model.decode.
 - `maps`: a 16 x 16 tile map decoded and painted in the real Maps panel; baseline one batched decode.
+- `onnx`: the slider and map benchmarks on a model exported with `export --onnx`, beside the same
+  checkpoint in PyTorch; and onnxruntime vs the torch interpreter of the graph vs the PyTorch module.
 - `pixelcnn`: naive vs cached PixelCNN sampling of a 28 x 28 binarized image, batch 1 and 16.
 - `training`: images/s of the app's Trainer vs a plain PyTorch loop of the same model and batch.
 - `stall`: the longest GUI event-loop stall while the Train panel trains; baseline the same probe idle.

@@ -63,6 +63,8 @@ class Checkpoint:
     sample: dict[str, Any] | None = None
     nonfinite: list[str] = field(default_factory=list)  # weight tensors holding NaN or inf
     verified: bool = True  # False: written before content hashes, so the tensors' bytes are unchecked
+    format: str = "safetensors"  # or "onnx", or "plugin:<name>" (engines.foreign)
+    files: list[Path] = field(default_factory=list)  # every file the model was read from (path first); [] = [path]
 
     @property
     def kind(self) -> str:
@@ -204,16 +206,55 @@ def _read_header(path: Path) -> tuple[int, dict[str, Any]] | None:
     return (length, header) if isinstance(header, dict) else None
 
 
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".pt2", ".bin", ".jit", ".torchscript")
+# The one-line way out for a file that is never opened: export the decoder to ONNX, or write a plugin.
+EXPORT_HINT = ("export its decoder to ONNX in one line, torch.onnx.export(decoder.eval(), (torch.randn(1, latent_dim),), "
+               "'decoder.onnx', dynamic_shapes=({0: 'batch'},)), and open that, or load it with a plugin "
+               "(README: Open your own model)")
+
+
+def _pickle_kind(path: Path, head: bytes) -> str | None:
+    """What kind of PyTorch file this is, from its first bytes and its zip directory (no member is read), or
+    None when it is not one."""
+    if head.startswith(b"\x80"):
+        return "a pickle"
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()[:10_000]
+        except (zipfile.BadZipFile, OSError, ValueError):
+            names = []
+        if path.suffix.lower() == ".pt2" or any(n.endswith(("serialized_exported_program.json", "models/model.json"))
+                                                  or "/archive_format" in n for n in names):
+            return "a torch.export archive (.pt2)"
+        if any(n.endswith(("/code/", ".py")) or "/code/" in n for n in names):
+            return "a TorchScript archive"
+        return "a PyTorch zip (pickle) archive"
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        return f"a {path.suffix} file"
+    return None
+
+
 def _foreign_reason(path: Path) -> str:
-    """Why a file that is not safetensors was refused, from its first bytes (never parsed further)."""
+    """Why a file that is not safetensors (nor ONNX) was refused, from its first bytes and zip directory
+    (no pickle is ever read), with the way to open such a model."""
     with open(path, "rb") as f:
         head = f.read(8)
     if len(head) < 8:
         return f"{path.name} is empty or truncated ({path.stat().st_size} bytes)"
-    if head.startswith(b"\x80") or zipfile.is_zipfile(path) or path.suffix.lower() in (".pt", ".pth", ".pkl", ".ckpt", ".pt2"):
-        return (f"{path.name} is a PyTorch/pickle file; Latent Explorer opens only {SUFFIX} checkpoints, "
-                "because unpickling a file can run arbitrary code")
-    return f"{path.name} is not a Latent Explorer checkpoint (no safetensors header; corrupted, truncated or another format)"
+    kind = _pickle_kind(path, head)
+    if kind is not None:
+        return (f"{path.name} is {kind}, which Latent Explorer never opens (loading it can run arbitrary code): "
+                f"{EXPORT_HINT}")
+    return (f"{path.name} is not a Latent Explorer checkpoint or ONNX model (no safetensors header, not an ONNX "
+            "graph: corrupted, truncated or another format)")
+
+
+def is_pickle_like(path: Path) -> bool:
+    """A PyTorch pickle, zip archive (TorchScript, .pt2) or a file named like one: refused unread."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return _pickle_kind(path, head) is not None
 
 
 def _expect(ok: bool, name: str, what: str) -> None:
@@ -313,12 +354,21 @@ def _validate(meta: Any, tensors: dict[str, Any], name: str) -> None:
                     and isinstance(opt.get("state"), dict), name, "train_state.optimizers")
 
 
+def is_safetensors(path: str | os.PathLike) -> bool:
+    """The file's header parses as safetensors (a Latent Explorer checkpoint or another safetensors file)."""
+    path = Path(path)
+    return path.is_file() and _read_header(path) is not None
+
+
 def _inspect(path: Path) -> tuple[dict[str, Any], int]:
     """The validated metadata of a checkpoint and the length of its header, without loading tensors."""
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     parsed = _read_header(path)
     if parsed is None:
+        if path.suffix.lower() == ".onnx":
+            raise CheckpointError(f"{path.name} is an ONNX model, not a training checkpoint: it has no Latent Explorer "
+                                  "metadata to read or update (it opens in the app, `sample` and `eval`)")
         raise CheckpointError(_foreign_reason(path))
     length, header = parsed
     header_meta = header.pop("__metadata__", None) or {}
@@ -347,12 +397,24 @@ def _data_sha256(path: Path, header_length: int) -> str:
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", with_train_state: bool = False) -> Checkpoint:
-    """Rebuild the model from the file alone, in eval mode on `device`.
+    """Open any model file, in eval mode on `device`: what the file is decides how.
 
-    Raises CheckpointError for a missing, truncated, corrupted, pickled, foreign, lying or
-    mismatched file. Non-finite weights load (so the user can see them) and are listed in `nonfinite`.
+    - a safetensors header that parses: one of our checkpoints (the model rebuilt from the file alone);
+    - a suffix an installed plugin claims (entry points `latent_explorer.models`): that plugin's loader;
+    - a PyTorch pickle, zip archive or .pt/.pth/.pkl/.pt2 name: refused unread, saying how to export it;
+    - a graph that parses as ONNX (or a .onnx name): engines.foreign.onnx_model, validated first.
+
+    Raises CheckpointError (or its OnnxError) for a missing, truncated, corrupted, pickled, foreign,
+    lying or mismatched file, with a one-line reason. Non-finite weights load (so the user can see
+    them) and are listed in `nonfinite`.
     """
     path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}" + (": it is a folder" if path.is_dir() else ""))
+    if _read_header(path) is None:
+        from .foreign import open_foreign  # ONNX and plugins: imported only when such a file is opened
+
+        return open_foreign(path, device)
     meta, header_length = _inspect(path)
     stored_hash = meta.get(HASH_KEY)
     if stored_hash is not None and _data_sha256(path, header_length) != stored_hash:

@@ -1,4 +1,4 @@
-"""The command line: `latent-explorer train | eval | sample`. No Qt is imported here.
+"""The command line: `latent-explorer train | eval | sample | export`. No Qt is imported here.
 
 Every argument is checked before anything heavy runs (argparse `type=` functions for ranges and
 finite numbers, then the combinations, paths, devices and the model config), so a mistake costs a
@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import SUFFIX, CheckpointError, load_checkpoint, read_metadata, update_checkpoint
+from .checkpoint import SUFFIX, CheckpointError, is_safetensors, load_checkpoint, read_metadata, update_checkpoint
 from .data import (
     BINARIZE_MODES,
     DATA_ROOT_ENV,
@@ -215,6 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--trials", type=_int_in(1, 100_000), default=100, help="exemplar-arithmetic trials (faces)")
     e.add_argument("--allow-nonfinite", action="store_true",
                    help="go on (with a warning) when the weights hold NaN or infinite values")
+
+    x = sub.add_parser("export", help="write a VAE's or GAN's decoder (and encoder) as ONNX, with a sidecar",
+                       epilog="Writes DIR/NAME.onnx (z -> images in [0, 1]), DIR/NAME-encoder.onnx (a VAE's images -> "
+                              "mean, log-variance) and DIR/NAME.json (the sidecar), then re-opens them and checks "
+                              "that their images match the checkpoint's within 1e-4. PixelCNNs have no decoder to "
+                              "export.")
+    x.add_argument("file")
+    x.add_argument("--onnx", metavar="DIR", required=True, help="folder to write the ONNX files and sidecar into")
+    x.add_argument("--name", help="file name stem (default: the checkpoint's)")
+    x.add_argument("--overwrite", action="store_true", help="replace files of an earlier export")
 
     s = sub.add_parser("sample", help="write a grid of samples")
     s.add_argument("file")
@@ -619,10 +629,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.classifier is not None:
         _existing_checkpoint(args.classifier, "--classifier")
     if args.save:  # the file is rewritten (atomically) in its folder
+        if not is_safetensors(path):
+            raise UsageError(f"--save stores metrics in a {SUFFIX} checkpoint's metadata; {path.name} is not one "
+                             "(print them, or --json)")
         _writable_folder(path.parent, "--save", str(path))
     device = _device(args.device)
     ckpt = load_checkpoint(path, device=device)
     _check_finite(ckpt, path, args.allow_nonfinite)
+    if not ckpt.dataset:
+        hint = ' (name it in its sidecar, e.g. "dataset": "mnist")' if ckpt.format == "onnx" else ""
+        raise CLIError(f"{path.name} names no dataset, and every metric here is measured on one{hint}")
     heldout = has_heldout_metrics(ckpt.model)  # a likelihood or loss on held-out data (not a GAN's)
     judged = needs_classifier(ckpt) or (args.classifier is not None and ckpt.model.has_latent)
     judge = None
@@ -764,31 +780,73 @@ def _grid_pixels(n: int, size: int, scale: int, padding: int = 2) -> tuple[int, 
     return (cols * (size + padding) + padding) * scale, (rows * (size + padding) + padding) * scale
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .foreign.export import check_exportable, export_onnx, export_targets
+
+    path = _existing_checkpoint(args.file)
+    folder = Path(args.onnx)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--onnx {folder} is a file; name a folder")
+    _writable_folder(folder, "--onnx", str(folder))
+    ckpt = load_checkpoint(path)
+    check_exportable(ckpt)
+    stem = args.name or path.stem
+    if not stem or Path(stem).name != stem:
+        raise UsageError(f"--name {stem!r} must be a plain file name stem")
+    existing = [p.name for p in export_targets(ckpt, folder, stem) if p.exists()]
+    if existing and not args.overwrite:
+        raise UsageError(f"--onnx {folder} already holds {', '.join(existing)}; pass --overwrite to replace, or another "
+                         "--name or folder")
+    result = export_onnx(ckpt, folder, stem)
+    print(f"wrote {result.decoder}" + (f", {result.encoder}" if result.encoder else "") + f" and {result.sidecar}")
+    line = f"re-opened: images within {result.max_diff:.2g} of the checkpoint's"
+    if result.encoder_max_diff is not None:
+        line += f", encoder outputs within {result.encoder_max_diff:.2g}"
+    print(f"{line} (tolerance 1e-4)")
+    return 0
+
+
+class _Facts:
+    """What `sample` checks before loading: a checkpoint's from its metadata; any other file's from its model."""
+
+    def __init__(self, kind: str, can_sample: bool, sample_options: tuple[str, ...], size: int, ckpt=None) -> None:
+        self.kind, self.can_sample, self.sample_options, self.size, self.ckpt = kind, can_sample, sample_options, size, ckpt
+
+
+def _facts(path: Path, device: torch.device) -> _Facts:
+    if is_safetensors(path):
+        meta = read_metadata(path)
+        model_class = MODEL_CLASSES[meta["kind"]]  # the kind is known: read_metadata checked it
+        shape = meta.get("image_shape")
+        size = int(shape[-1]) if isinstance(shape, list) and shape and isinstance(shape[-1], int) else 64
+        return _Facts(meta["kind"], model_class.can_sample, model_class.sample_options, size)
+    ckpt = load_checkpoint(path, device=device)  # ONNX or a plugin's: the model says what it is
+    model = ckpt.model
+    return _Facts(ckpt.kind, model.can_sample, tuple(model.sample_options), int(model.image_shape[-1]), ckpt)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise UsageError(f"--out must be a .png file, not {args.out}")
     path = _existing_checkpoint(args.file)
     device = _device(args.device)
-    meta = read_metadata(path)
-    kind = meta["kind"]
-    model_class = MODEL_CLASSES[kind]  # the kind is known: read_metadata checked it
-    if not model_class.can_sample:
+    facts = _facts(path, device)
+    kind = facts.kind
+    if not facts.can_sample:
         raise CLIError(f"{path.name} is a {kind}; it does not generate images")
-    if args.truncation is not None and "truncation" not in model_class.sample_options:
+    if args.truncation is not None and "truncation" not in facts.sample_options:
         raise UsageError(f"--truncation applies to GANs only, and {path.name} is a {kind}")
-    if args.temperature is not None and "temperature" not in model_class.sample_options:
+    if args.temperature is not None and "temperature" not in facts.sample_options:
         raise UsageError("--temperature applies to VAEs and PixelCNNs; for a GAN use --truncation")
     options = {name: value for name, value in (("truncation", args.truncation), ("temperature", args.temperature))
                if value is not None}
-    shape = meta.get("image_shape")
-    size = int(shape[-1]) if isinstance(shape, list) and shape and isinstance(shape[-1], int) else 64
-    width, height = _grid_pixels(args.n, size, args.scale)
+    width, height = _grid_pixels(args.n, facts.size, args.scale)
     if width * height > MAX_GRID_MEGAPIXELS * 1_000_000:
         raise UsageError(f"the grid would be {width} x {height} pixels ({width * height / 1e6:.0f} megapixels; the limit "
                          f"is {MAX_GRID_MEGAPIXELS}): lower --n or --scale")
     _writable_output(out, "--out")
-    ckpt = load_checkpoint(path, device=device)
+    ckpt = facts.ckpt or load_checkpoint(path, device=device)
     _check_finite(ckpt, path, args.allow_nonfinite)
     gen = torch.Generator().manual_seed(args.seed)
     images = ckpt.model.sample(args.n, generator=gen, **options)
@@ -797,7 +855,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample}
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -246,7 +246,8 @@ def apply_vector(z: np.ndarray, vector: np.ndarray, strength: float) -> np.ndarr
 
 # --- running a model ----------------------------------------------------------------------------
 def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
+    device = getattr(model, "device", None)  # every model's (ours and engines.foreign's)
+    return device if isinstance(device, torch.device) else next(model.parameters()).device
 
 
 @torch.no_grad()

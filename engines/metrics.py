@@ -40,6 +40,9 @@ def _f64(x: ArrayLike) -> np.ndarray:
 
 
 def _device(module: Any) -> torch.device:
+    device = getattr(module, "device", None)  # the models' own (ours and engines.foreign's)
+    if isinstance(device, torch.device):
+        return device
     params = getattr(module, "parameters", None)
     first = next(iter(params()), None) if callable(params) else None
     return first.device if first is not None else torch.device("cpu")

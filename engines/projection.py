@@ -54,7 +54,7 @@ def project_to_latent(
     Without `z0` the start is the best of `candidates` draws from the prior (seeded by `seed`):
     z = 0 can be a dead point (every ReLU of a bias-free generator at 0 has zero gradient).
     """
-    device = next(model.parameters()).device
+    device = model.device
     target = image.to(device=device, dtype=torch.float32)
     if target.dim() == 3:
         target = target.unsqueeze(0)

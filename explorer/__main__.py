@@ -1,8 +1,8 @@
-"""`latent-explorer` and `python -m explorer`: the GUI, or the train/eval/sample commands.
+"""`latent-explorer` and `python -m explorer`: the GUI, or the train/eval/sample/export commands.
 
 The first argument decides: a command name runs the command line (no Qt is loaded); nothing, an
-option, an existing file or a .safetensors path opens the app; anything else is an unknown command
-(exit status 2, as argparse does for bad arguments).
+option, an existing file or a .safetensors/.onnx path opens the app; anything else is an unknown
+command (exit status 2, as argparse does for bad arguments).
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import difflib
 import sys
 from pathlib import Path
 
-COMMANDS = ("train", "eval", "sample")
+COMMANDS = ("train", "eval", "sample", "export")
 CHECKPOINT_SUFFIX = ".safetensors"  # engines.checkpoint.SUFFIX, without importing torch here
+MODEL_SUFFIXES = (CHECKPOINT_SUFFIX, ".onnx")  # what the app opens by name alone (plugins' files exist)
 GUI_OPTIONS_WITH_VALUE = ("--device",)  # the app's options that take a value (see explorer.app.parse_args)
-USAGE = "usage: latent-explorer [CHECKPOINT] [--device D]  |  latent-explorer {train,eval,sample} ..."
+USAGE = "usage: latent-explorer [MODEL] [--device D]  |  latent-explorer {train,eval,sample,export} ..."
 
 
 def _first_positional(argv: list[str]) -> str | None:
@@ -39,12 +40,12 @@ def unknown_command(argv: list[str]) -> str | None:
         return None
     if first in COMMANDS:
         return None if argv[0] == first else f"latent-explorer: error: the command comes first: latent-explorer {first} ..."
-    if first.lower().endswith(CHECKPOINT_SUFFIX) or Path(first).exists():
+    if first.lower().endswith(MODEL_SUFFIXES) or Path(first).exists():
         return None  # a checkpoint to open (a missing or bad one is the app's to report)
     close = difflib.get_close_matches(first, COMMANDS, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return (f"latent-explorer: error: unknown command {first!r}{hint}; the commands are {', '.join(COMMANDS)}, "
-            f"or name a {CHECKPOINT_SUFFIX} checkpoint to open it in the app")
+            f"or name a {CHECKPOINT_SUFFIX} checkpoint or .onnx model to open it in the app")
 
 
 def main(argv: list[str] | None = None) -> int:

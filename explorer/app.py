@@ -39,11 +39,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         prog="latent-explorer",
         description="Explore the latent spaces of VAEs and GANs, and sample PixelCNNs.",
         epilog="Other commands (no GUI): `latent-explorer train ...` trains a model, `latent-explorer eval "
-               "CHECKPOINT` measures one, `latent-explorer sample CHECKPOINT` writes samples; "
-               "add --help to any of them.",
+               "CHECKPOINT` measures one, `latent-explorer sample CHECKPOINT` writes samples, `latent-explorer "
+               "export CHECKPOINT --onnx DIR` writes its decoder (and encoder) as ONNX; add --help to any of them.",
     )
-    parser.add_argument("checkpoint", nargs="?", help=f"a {SUFFIX} checkpoint to open (default: the first one in "
-                                                      f"{DEFAULT_CHECKPOINT_DIR})")
+    parser.add_argument("checkpoint", nargs="?", help=f"a {SUFFIX} checkpoint, an .onnx decoder (with its sidecar "
+                                                      "and encoder) or a file an installed plugin opens (default: the "
+                                                      f"first checkpoint in {DEFAULT_CHECKPOINT_DIR})")
     parser.add_argument("--device", default="auto", help=f"where models run: auto, {', '.join(available_devices())}")
     args = parser.parse_args(argv)
     try:
@@ -94,7 +95,7 @@ def build_window(argv: list[str]) -> MainWindow:
     if path is not None:
         window.open_checkpoint(path)
     else:
-        window.statusBar().showMessage("File > Open a checkpoint (Ctrl+O) to start")
+        window.statusBar().showMessage("File > Open a checkpoint or ONNX model (Ctrl+O) to start")
     app.aboutToQuit.connect(window.shutdown)  # emitted in the GUI thread
     return window
 

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
 
 from engines.checkpoint import SUFFIX, Checkpoint, CheckpointError
 from engines.device import available_devices
+from engines.foreign import ONNX_SUFFIX, onnx_for_sidecar
+from engines.foreign.plugins import plugin_suffixes
 from engines.images import save_png
 
 from . import settings, threads
@@ -47,6 +49,20 @@ log = logging.getLogger(__name__)
 TITLE = "Latent Explorer"
 STOPPING_WORK = "Stopping background work: waiting for it to finish…"
 CLOSE_POLL_MS = 50
+
+
+def open_filters() -> str:
+    """The file dialog's filters: checkpoints, ONNX models, and the suffixes installed plugins open."""
+    suffixes = [f"*{SUFFIX}", f"*{ONNX_SUFFIX}"]
+    try:
+        plugins = plugin_suffixes()
+    except Exception:  # noqa: BLE001 - a broken plugin environment must not break File > Open
+        log.exception("listing the plugins failed")
+        plugins = {}
+    extra = ";;".join(f"{plugin.title} (*{suffix})" for suffix, plugin in sorted(plugins.items()))
+    models = " ".join(suffixes + [f"*{s}" for s in sorted(plugins)])
+    return f"Models ({models});;Checkpoints (*{SUFFIX});;ONNX models (*{ONNX_SUFFIX})" + (f";;{extra}" if extra else "") \
+        + ";;All files (*)"
 
 
 class MainWindow(QMainWindow):
@@ -93,7 +109,7 @@ class MainWindow(QMainWindow):
         self.state.modelChanged.connect(self._on_model_changed)
         self.state.historyChanged.connect(self._update_actions)
         self._on_model_changed()
-        self.statusBar().showMessage("File > Open a checkpoint (Ctrl+O) to start")
+        self.statusBar().showMessage("File > Open a checkpoint or ONNX model (Ctrl+O) to start")
         self.resize(1200, 800)
         self.restore_layout()
 
@@ -147,7 +163,8 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         a = self._action
-        self.open_action = a("&Open Checkpoint…", self.open_dialog, QKeySequence.StandardKey.Open, "Open a .safetensors checkpoint")
+        self.open_action = a("&Open Model…", self.open_dialog, QKeySequence.StandardKey.Open,
+                             "Open a .safetensors checkpoint, an ONNX decoder, or a file an installed plugin opens")
         self.encode_action = a("&Encode Image…", self.explore.encode_file_dialog, "Ctrl+I", "Make an image file's latent current")
         self.save_session_action = a("&Save Session…", self.save_session_dialog, QKeySequence.StandardKey.Save,
                                      "Save z, seed, bookmarks and vectors")
@@ -199,7 +216,7 @@ class MainWindow(QMainWindow):
     # --- model --------------------------------------------------------------------------------------------
     def open_dialog(self) -> None:
         start = str(Path(settings.recent_files()[0]).parent) if settings.recent_files() else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open a checkpoint", start, f"Checkpoints (*{SUFFIX});;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model", start, open_filters())
         if path:
             self.open_checkpoint(path)
 
@@ -487,6 +504,8 @@ class MainWindow(QMainWindow):
         suffix = path.suffix.lower()
         if suffix in IMAGE_SUFFIXES:
             self.explore.encode_file(str(path))
+        elif suffix == ".json" and onnx_for_sidecar(path) is not None:  # an ONNX model's sidecar: open the model
+            self.open_checkpoint(onnx_for_sidecar(path))
         elif suffix == ".json":
             self.load_session(path)
         else:

@@ -25,11 +25,14 @@ class Bookmark:
     z: np.ndarray
 
 
-def file_sha256(path: str | Path) -> str:
+def file_sha256(path: str | Path, *more: str | Path) -> str:
+    """SHA-256 of a file; of several (an ONNX model's graph, external data, encoder and sidecar), of their
+    bytes one after the other."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    for name in (path, *more):
+        with open(name, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()
 
 
@@ -131,11 +134,12 @@ class ExplorerState(QObject):
         """sha256 of the open checkpoint file (cached while the file is unchanged); None if none is open
         or the file has gone."""
         path = self.checkpoint_path
-        if path is None or not Path(path).is_file():
+        files = [Path(f) for f in (self.checkpoint.files or [path])] if path is not None else []
+        if not files or not all(f.is_file() for f in files):
             return None
-        mtime = Path(path).stat().st_mtime
+        mtime = max(f.stat().st_mtime for f in files)
         if self._sha256 is None or self._sha256[:2] != (Path(path), mtime):
-            self._sha256 = (Path(path), mtime, file_sha256(path))
+            self._sha256 = (Path(path), mtime, file_sha256(*files))
         return self._sha256[2]
 
     def dataset(self, train: bool = False):
@@ -159,6 +163,16 @@ class ExplorerState(QObject):
                 else:  # a bundled model carries a few test images for machines without the dataset
                     self._datasets[train] = heldout_or_sample(checkpoint.dataset, checkpoint.sample)
             return self._datasets[train]
+
+    def set_output_range(self, value: tuple[float, float]) -> None:
+        """Say which range the open (ONNX) model's images are in, [0, 1] or [-1, 1]: every view redraws,
+        z is kept (like a device change). Raises ValueError for a model without a switchable range."""
+        model = self.model
+        if model is None or not hasattr(model, "set_output_range"):
+            raise ValueError("the open model has no output range to set")
+        model.set_output_range(value)
+        self.modelChanged.emit()
+        self.latentChanged.emit()
 
     def set_device(self, device: str) -> None:
         target = pick_device(device)

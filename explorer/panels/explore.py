@@ -45,7 +45,8 @@ PROJECTION_STEPS = 200
 # One slider unit along a principal direction is its standard deviation, but at least this much:
 # prior draws lie far out along the near-zero-variance directions of a VAE's means (collapsed dims).
 MIN_DIRECTION_SCALE = 0.1
-NO_MODEL = "No model is open.\n\nFile > Open a checkpoint (Ctrl+O), or drop a .safetensors file here."
+NO_MODEL = ("No model is open.\n\nFile > Open a checkpoint or ONNX model (Ctrl+O), or drop a .safetensors or .onnx "
+            "file here.")
 
 
 # --- work functions (run in worker threads; numpy out) ---------------------------------------------
@@ -58,7 +59,9 @@ def latent_statistics(job: Job, state: ExplorerState, model, with_pca: bool) -> 
         return {}
     mu, logvar, n = encoded.latents, encoded.logvars, len(encoded.indices)
     require_finite(mu, logvar, what="the encoder's output")
-    stats = {"model": model, "kl": kl_per_dimension(mu[:KL_IMAGES], logvar[:KL_IMAGES]), "images": n}
+    stats = {"model": model, "images": n}
+    if getattr(model, "encoder_variance", True):  # an encoder giving means only has no per-dimension KL
+        stats["kl"] = kl_per_dimension(mu[:KL_IMAGES], logvar[:KL_IMAGES])
     if with_pca:
         mean, components, variance = principal_directions(mu)
         stats["pca"] = (mean, components.T, np.sqrt(variance))  # directions as columns, std per direction
@@ -323,11 +326,14 @@ class ExplorePanel(Tab):
         if stats.get("model") is not self.state.model:
             return
         self.stats = stats
-        kl = stats["kl"]
-        active = kl > ACTIVE_KL_NATS
-        self.stats_label.setText(
-            f"{int(active.sum())} of {kl.size} dimensions active (mean KL > {ACTIVE_KL_NATS} nats over "
-            f"{min(stats['images'], 500)} images); greyed dimensions are ignored by the encoder.")
+        if "kl" in stats:
+            kl = stats["kl"]
+            active = kl > ACTIVE_KL_NATS
+            self.stats_label.setText(
+                f"{int(active.sum())} of {kl.size} dimensions active (mean KL > {ACTIVE_KL_NATS} nats over "
+                f"{min(stats['images'], 500)} images); greyed dimensions are ignored by the encoder.")
+        else:
+            self.stats_label.setText("The encoder gives means only (no variances), so there is no per-dimension KL.")
         if "pca" in stats:
             self._set_pca_available(True, f"Sliders along the principal directions of the encoder means of "
                                           f"{stats['images']} dataset images, in standard deviations")
@@ -402,7 +408,8 @@ class ExplorePanel(Tab):
                                     "to latents")
             return
         try:
-            image = image_to_tensor(path, model.config.image_size, model.config.channels)
+            channels, size, _width = model.image_shape
+            image = image_to_tensor(path, size, channels)
         except (OSError, ValueError) as error:
             self.errorOccurred.emit(f"Cannot read {Path(path).name}: {error}")
             return

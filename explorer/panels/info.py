@@ -6,9 +6,11 @@ import html
 import math
 from typing import Any
 
-from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
+from superqt.utils import signals_blocked
 
 from engines.checkpoint import Checkpoint
+from engines.foreign.onnx_model import RANGES, range_name
 
 from ..state import ExplorerState
 
@@ -70,24 +72,28 @@ def describe(state: ExplorerState) -> str:
     """The panel's HTML for the open checkpoint."""
     ckpt = state.checkpoint
     if ckpt is None:
-        return "<p>No model is open.</p><p>File &gt; Open a checkpoint (Ctrl+O).</p>"
-    model, config = ckpt.model, ckpt.model.config
+        return "<p>No model is open.</p><p>File &gt; Open a checkpoint or ONNX model (Ctrl+O).</p>"
+    model = ckpt.model
+    config = getattr(model, "config", None)  # a model from elsewhere (ONNX, a plugin) has none
     channels, height, width = model.image_shape
     rows: list[tuple[str, str]] = [
         ("File", html.escape(ckpt.path.name if ckpt.path else "—")),
-        ("Kind", {"vae": "VAE", "gan": "GAN", "pixelcnn": "Gated PixelCNN"}.get(ckpt.kind, ckpt.kind)),
-        ("Dataset", html.escape(str(ckpt.dataset.get("name", "unknown")))),
+        ("Kind", html.escape({"vae": "VAE", "gan": "GAN", "pixelcnn": "Gated PixelCNN"}.get(ckpt.kind, str(ckpt.kind)))),
+        ("Dataset", html.escape(str(ckpt.dataset.get("name", "unknown"))) if ckpt.dataset else
+         "none named" + (" (a sidecar can name one)" if ckpt.format == "onnx" else "")),
         ("Image", f"{height} × {width} × {channels}"),
     ]
     if state.latent_dim:
         rows.append(("Latent", f"{state.latent_dim} dimensions"))
+    rows += [(html.escape(label), html.escape(text)) for label, text in getattr(model, "describe", lambda: [])()]
     if hasattr(config, "levels"):
         rows.append(("Levels", str(config.levels)))
     if hasattr(config, "loss"):
         rows.append(("Loss", html.escape(config.loss)))
     if hasattr(config, "likelihood"):
         rows.append(("Likelihood", f"{html.escape(config.likelihood)}, β = {config.beta:g}"))
-    params = sum(p.numel() for p in model.parameters())
+    params = getattr(model, "parameter_count", None)
+    params = params if isinstance(params, int) else sum(p.numel() for p in model.parameters())
     rows.append(("Parameters", f"{params:,}"))
     if not ckpt.verified:
         rows.append(("Checksum", "none in the file (written before checksums): its weights are unchecked"))
@@ -110,7 +116,7 @@ def describe(state: ExplorerState) -> str:
             rows.append((f"Epoch {last.get('epoch', len(history))} train", _losses(last.get("train", {}))))
             if last.get("test"):
                 rows.append((f"Epoch {last.get('epoch', len(history))} test", _losses(last["test"])))
-    else:
+    elif ckpt.format == "safetensors":
         rows.append(("Training", "no record in the file"))
     if ckpt.metrics:
         rows.append(("", "<b>Metrics</b>"))
@@ -130,20 +136,43 @@ def describe(state: ExplorerState) -> str:
 
 
 class InfoPanel(QWidget):
+    """The model's description, and for an ONNX model the range its images are in (a switch: the range a
+    probe batch suggested may be wrong for a model whose images are mostly bright, say)."""
+
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.text = QTextBrowser()
         self.text.setOpenLinks(False)
         self.setMinimumWidth(250)
+        self.range_row = QWidget()
+        row = QHBoxLayout(self.range_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("Output range"))
+        self.range_combo = QComboBox()
+        self.range_combo.addItems(list(RANGES))
+        self.range_combo.setToolTip("The range of the model's output pixels: [0, 1] (sigmoid) or [-1, 1] (tanh). "
+                                    "Images are shown, encoded and exported through it")
+        self.range_combo.textActivated.connect(self._on_range)
+        row.addWidget(self.range_combo, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.range_row)
         layout.addWidget(self.text)
         state.modelChanged.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
         self.text.setHtml(describe(self.state))
+        model = self.state.model
+        switchable = model is not None and hasattr(model, "set_output_range")
+        self.range_row.setVisible(switchable)
+        if switchable:
+            with signals_blocked(self.range_combo):
+                self.range_combo.setCurrentText(range_name(model.output_range))
+
+    def _on_range(self, text: str) -> None:
+        self.state.set_output_range(RANGES[text])
 
     def plain_text(self) -> str:
         return self.text.toPlainText()

@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 def latent_model_problem(state: ExplorerState) -> str | None:
     """Why a latent tab cannot work with the state's model, or None when it can."""
     if state.model is None:
-        return "Open a checkpoint to use this panel."
+        return "Open a checkpoint or ONNX model to use this panel."
     if not state.has_latent:
         return ("This panel needs a model with a latent space, such as a VAE or GAN: this one has no latent to map, "
                 "interpolate or do arithmetic in (a PixelCNN draws images pixel by pixel).")
