@@ -23,7 +23,7 @@ from engines.export import sidecar_paths  # noqa: E402
 from engines.projection import image_to_tensor  # noqa: E402
 from explorer import panels  # noqa: E402
 from explorer.panels import explore as explore_module  # noqa: E402
-from explorer.panels.panel_tools import mosaic, to_uint8  # noqa: E402
+from explorer.pixels import mosaic, to_uint8  # noqa: E402
 from explorer.state import file_sha256  # noqa: E402
 from tests.onnx_helpers import SPEC_28, export_mlp_vae, readme_block, train_mlp_vae  # noqa: E402
 
@@ -100,7 +100,7 @@ def test_every_tab_works_on_an_exported_plain_pytorch_vae(make_window, mlp, qtbo
     maps = tab(window, "maps")
     maps.res_spin.setValue(4)
     qtbot.waitUntil(lambda: maps.tiles is not None and maps.tiles.resolution == 4 and not maps._job.busy(), timeout=WAIT)
-    qtbot.waitUntil(lambda: maps.encoded.data is not None and len(maps._scatter_rows) == len(maps.encoded.data.indices) > 0,
+    qtbot.waitUntil(lambda: maps.encoded.data is not None and len(maps.scatter_rows) == len(maps.encoded.data.indices) > 0,
                     timeout=WAIT)
     picture = np.ascontiguousarray(to_uint8(mosaic(decode(vae, maps.tiles.grid), 4, 4))[::-1])[..., 0]
     assert np.abs(maps.image_item.image.astype(int) - picture.astype(int)).max() <= 1
