@@ -168,7 +168,12 @@ def dataset_spec() -> dict:
 
 def _signature(kind: str, config: dict) -> tuple:
     """What makes two checkpoints the same benchmark case: kind, latent size (or levels), image shape."""
-    return (kind, config.get("latent_dim", config.get("levels")), config.get("image_size", 28), config.get("channels", 1))
+    return (
+        kind,
+        config.get("latent_dim", config.get("levels")),
+        config.get("image_size", 28),
+        config.get("channels", 1),
+    )
 
 
 def make_models(folder: Path, skip: set[tuple] = frozenset()) -> dict[str, Path]:
@@ -293,11 +298,18 @@ def module_main(name: str, run: Callable[[dict[str, Path], bool], list[Row]], ar
     [--models DIR] [--json FILE]`. Prints the module's rows (or writes them as JSON)."""
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{name}")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--models", type=Path, help="folder of checkpoints to use (default: the bundled "
-                                                    "checkpoints, else fresh representative models)")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        help="folder of checkpoints to use (default: the bundled checkpoints, else fresh representative models)",
+    )
     parser.add_argument("--json", type=Path, help="write the rows here as JSON instead of printing a table")
-    parser.add_argument("--threads", type=int, default=default_threads(),
-                        help="torch intra-op threads (0: torch's default); default %(default)s")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=default_threads(),
+        help="torch intra-op threads (0: torch's default); default %(default)s",
+    )
     args = parser.parse_args(argv)
     set_threads(args.threads)
     paths = find_models(args.models)

@@ -24,18 +24,32 @@ BEGIN, END = "<!-- BEGIN BENCHMARK TABLE -->", "<!-- END BENCHMARK TABLE -->"
 
 
 def header(info: dict[str, str], quick: bool, models: str) -> str:
-    return (f"Machine: {info['cpu']}, {info['cores']} cores, load average {info['load']} (1/5/15 min) at the start; "
-            f"GPU: {info['gpu']}. Python {info['python']}, torch {info['torch']} ({info['threads']} intra-op "
-            f"thread{'s' if info['threads'] != '1' else ''}), PySide6 {info['pyside6']}, Qt offscreen. "
-            f"Models: {models}. Mode: {'--quick' if quick else 'full'}.")
+    return (
+        f"Machine: {info['cpu']}, {info['cores']} cores, load average {info['load']} (1/5/15 min) at the start; "
+        f"GPU: {info['gpu']}. Python {info['python']}, torch {info['torch']} ({info['threads']} intra-op "
+        f"thread{'s' if info['threads'] != '1' else ''}), PySide6 {info['pyside6']}, Qt offscreen. "
+        f"Models: {models}. Mode: {'--quick' if quick else 'full'}."
+    )
 
 
 def run_module(name: str, folder: Path, quick: bool, threads: int) -> tuple[list[Row], float, str]:
     out = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".json")[1])
-    cmd = [sys.executable, "-m", f"benchmarks.{name}", "--models", str(folder), "--json", str(out),
-           "--threads", str(threads)] + (["--quick"] if quick else [])
-    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    cmd = [
+        sys.executable,
+        "-m",
+        f"benchmarks.{name}",
+        "--models",
+        str(folder),
+        "--json",
+        str(out),
+        "--threads",
+        str(threads),
+    ] + (["--quick"] if quick else [])
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
@@ -52,10 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (all in about 3 minutes)")
     parser.add_argument("--only", nargs="+", choices=MODULES, help="run only these")
-    parser.add_argument("--threads", type=int, default=default_threads(),
-                        help="torch intra-op threads in every benchmark (0: torch's default); default %(default)s")
-    parser.add_argument("--models", type=Path, help="folder of checkpoints (default: the bundled ones, plus "
-                                                    "untrained models of the configurations they lack)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=default_threads(),
+        help="torch intra-op threads in every benchmark (0: torch's default); default %(default)s",
+    )
+    parser.add_argument(
+        "--models",
+        type=Path,
+        help="folder of checkpoints (default: the bundled ones, plus untrained models of the configurations they lack)",
+    )
     parser.add_argument("--write", action="store_true", help=f"also write the table into {RESULTS.name}")
     args = parser.parse_args(argv)
     set_threads(args.threads)
@@ -71,8 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         timings.append(f"{name} {seconds:.0f} s")
         if error:
             print(f"benchmarks.{name} failed: {error}", file=sys.stderr)
-    text = "\n".join([header(info, args.quick, models), "", table(rows), "",
-                      f"Wall time per benchmark process: {', '.join(timings)}."])
+    text = "\n".join(
+        [
+            header(info, args.quick, models),
+            "",
+            table(rows),
+            "",
+            f"Wall time per benchmark process: {', '.join(timings)}.",
+        ]
+    )
     print(text)
     if args.write:
         write_results(text)
@@ -83,7 +111,7 @@ def write_results(text: str) -> None:
     block = f"{BEGIN}\n{text}\n{END}"
     old = RESULTS.read_text() if RESULTS.is_file() else f"## Benchmarks\n\n{BEGIN}\n{END}\n"
     if BEGIN in old and END in old:
-        new = old[:old.index(BEGIN)] + block + old[old.index(END) + len(END):]
+        new = old[: old.index(BEGIN)] + block + old[old.index(END) + len(END) :]
     else:
         new = old.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(new)

@@ -81,8 +81,9 @@ def measure(path: Path, maps: int, warmup: int = 3) -> tuple[list[float], list[f
         encoded = panel.encoded
         if not wait_for(lambda: panel.tiles is not None and panel.tiles.resolution == RESOLUTION, 120):
             raise RuntimeError("the first map never appeared")
-        if not wait_for(lambda: no_jobs_running() and (encoded.data is not None or encoded.error or
-                                                         window.state.kind != "vae"), 300):
+        if not wait_for(
+            lambda: no_jobs_running() and (encoded.data is not None or encoded.error or window.state.kind != "vae"), 300
+        ):
             raise RuntimeError("the encoded dataset never arrived")
         probe = _probe_class()(panel)
         model = window.state.model
@@ -124,10 +125,17 @@ def run(paths: dict[str, Path], quick: bool) -> list[Row]:
     maps = 10 if quick else 30
     for name, path in models_of(paths, ("vae", "gan")).items():
         gui, bare = measure(path, maps)
-        rows.append(Row(
-            "2-D map 16x16", f"{name} ({len(gui)} maps)", p50_p95(gui), p50_p95(bare) + " (batched decode of 256)",
-            f"{percentile(gui, 50) / percentile(bare, 50):.2f}x decode (p50)", "p50 <= 50 ms",
-            percentile(gui, 50) <= TARGET))
+        rows.append(
+            Row(
+                "2-D map 16x16",
+                f"{name} ({len(gui)} maps)",
+                p50_p95(gui),
+                p50_p95(bare) + " (batched decode of 256)",
+                f"{percentile(gui, 50) / percentile(bare, 50):.2f}x decode (p50)",
+                "p50 <= 50 ms",
+                percentile(gui, 50) <= TARGET,
+            )
+        )
     return rows
 
 

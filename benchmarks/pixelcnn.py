@@ -76,12 +76,17 @@ def run(paths: dict[str, Path], quick: bool) -> list[Row]:
         same = all(np.array_equal(a, b) for a, b in zip(naive_values, cached_values))
         naive = per_step * pixels
         speedup = naive / cached
-        rows.append(Row(
-            "PixelCNN sampling", f"{name}, hidden {c.hidden} x {c.n_layers} layers, batch {batch}",
-            f"cached {cached:.2f} s/image batch ({cached / pixels * 1e3:.2f} ms/step)",
-            f"naive {naive:.0f} s ({per_step * 1e3:.0f} ms/step x {pixels}; {naive_steps} steps timed)",
-            f"{speedup:.0f}x faster" + ("" if same else " (VALUES DIFFER)"),
-            ">= 10x at batch 16" if batch == 16 else "", (speedup >= TARGET_SPEEDUP and same) if batch == 16 else None))
+        rows.append(
+            Row(
+                "PixelCNN sampling",
+                f"{name}, hidden {c.hidden} x {c.n_layers} layers, batch {batch}",
+                f"cached {cached:.2f} s/image batch ({cached / pixels * 1e3:.2f} ms/step)",
+                f"naive {naive:.0f} s ({per_step * 1e3:.0f} ms/step x {pixels}; {naive_steps} steps timed)",
+                f"{speedup:.0f}x faster" + ("" if same else " (VALUES DIFFER)"),
+                ">= 10x at batch 16" if batch == 16 else "",
+                (speedup >= TARGET_SPEEDUP and same) if batch == 16 else None,
+            )
+        )
     return rows
 
 

@@ -81,8 +81,14 @@ class _TickProbe:
 
 
 def _train_and_probe(panel, probe: _TickProbe, seconds: float, folder: Path, options: dict) -> tuple[list[float], int]:
-    panel.configure(model="vae", **options, latent_dim=16, batch_size=BATCH, max_steps=100_000,
-                    checkpoint_path=str(folder / f"run-{time.monotonic_ns()}.safetensors"))
+    panel.configure(
+        model="vae",
+        **options,
+        latent_dim=16,
+        batch_size=BATCH,
+        max_steps=100_000,
+        checkpoint_path=str(folder / f"run-{time.monotonic_ns()}.safetensors"),
+    )
     if panel.start() is None:
         raise RuntimeError(f"the training panel did not start: {panel.banner_text()}")
     gaps = probe.run_for(seconds)
@@ -117,17 +123,29 @@ def stall_rows(quick: bool) -> list[Row]:
         fresh = "torch._dynamo" not in sys.modules  # torch.optim imports it on first use: seconds, in the worker
         shapes = {"dataset": "shapes", "image_size": 28, "channels": 1}
         mnist = (MNIST_ROOT / "MNIST" / "raw").is_dir()
-        runs = [("first run of the session" + (" (imports torch._dynamo)" if fresh else ""), "shapes 28x28", shapes),
-                ("second run", "MNIST" if mnist else "shapes 28x28",
-                 {"dataset": "mnist", "root": str(MNIST_ROOT)} if mnist else shapes)]
+        runs = [
+            ("first run of the session" + (" (imports torch._dynamo)" if fresh else ""), "shapes 28x28", shapes),
+            (
+                "second run",
+                "MNIST" if mnist else "shapes 28x28",
+                {"dataset": "mnist", "root": str(MNIST_ROOT)} if mnist else shapes,
+            ),
+        ]
         rows = []
         for what, dataset, options in runs:
             busy, steps = _train_and_probe(panel, probe, seconds, folder, options)
             settle(0.5)
-            rows.append(Row("GUI stall while training",
-                            f"Train panel, VAE on {dataset}, {what}: {seconds:.0f} s from start ({steps} steps), 1 ms timer",
-                            f"longest gap {max(busy) * 1e3:.1f} ms (p99 {percentile(busy, 99) * 1e3:.1f} ms)", baseline,
-                            f"{max(busy) / max(idle):.1f}x idle", "longest <= 50 ms", max(busy) <= TARGET_STALL))
+            rows.append(
+                Row(
+                    "GUI stall while training",
+                    f"Train panel, VAE on {dataset}, {what}: {seconds:.0f} s from start ({steps} steps), 1 ms timer",
+                    f"longest gap {max(busy) * 1e3:.1f} ms (p99 {percentile(busy, 99) * 1e3:.1f} ms)",
+                    baseline,
+                    f"{max(busy) / max(idle):.1f}x idle",
+                    "longest <= 50 ms",
+                    max(busy) <= TARGET_STALL,
+                )
+            )
         return rows
     finally:
         window.shutdown()
@@ -194,18 +212,33 @@ def _drivers(window) -> dict[str, tuple[str, str, _Driver, object, object]]:
             state.remove_bookmark(0)
 
     return {
-        "Arithmetic": ("Arithmetic", "strength slider dragged, a move every 16 ms",
-                       _Driver(lambda k: slider.setValue(sweep[k % len(sweep)]), 16),
-                       arithmetic_before, lambda: slider.setSliderDown(False)),
-        "Interpolate": ("Interpolate", "a keyframe added or removed and the frame count changed every 100 ms",
-                        _Driver(interpolate_step, 100), lambda: None, lambda: None),
-        "Bookmarks strip": ("Explore", "a random z bookmarked every 100 ms (six kept)", _Driver(bookmark_step, 100),
-                      lambda: None, lambda: None),
+        "Arithmetic": (
+            "Arithmetic",
+            "strength slider dragged, a move every 16 ms",
+            _Driver(lambda k: slider.setValue(sweep[k % len(sweep)]), 16),
+            arithmetic_before,
+            lambda: slider.setSliderDown(False),
+        ),
+        "Interpolate": (
+            "Interpolate",
+            "a keyframe added or removed and the frame count changed every 100 ms",
+            _Driver(interpolate_step, 100),
+            lambda: None,
+            lambda: None,
+        ),
+        "Bookmarks strip": (
+            "Explore",
+            "a random z bookmarked every 100 ms (six kept)",
+            _Driver(bookmark_step, 100),
+            lambda: None,
+            lambda: None,
+        ),
     }
 
 
-def _probe_during_maps(window, title: str, driver: _Driver, probe: _TickProbe,
-                       seconds: float) -> tuple[list[float], int, float]:
+def _probe_during_maps(
+    window, title: str, driver: _Driver, probe: _TickProbe, seconds: float
+) -> tuple[list[float], int, float]:
     """Probe `title` driven by `driver` while the Maps tab's map decodes, in windows of at most CHUNK_S
     (a new map each), until `seconds` of probing; returns the gaps, the number of maps and the longest
     display of finished tiles. The gaps holding the map's own display of its tiles (what benchmarks.maps
@@ -220,8 +253,9 @@ def _probe_during_maps(window, title: str, driver: _Driver, probe: _TickProbe,
         shown.append((t0, time.perf_counter()))
 
     maps._show_tiles = timed_show_tiles
-    maps_index, tab_index = (next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == t)
-                             for t in ("Maps", title))
+    maps_index, tab_index = (
+        next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == t) for t in ("Maps", title)
+    )
     gaps, probed, count = [], 0.0, 0
     while probed < seconds:
         window.tabs.setCurrentIndex(maps_index)
@@ -238,8 +272,11 @@ def _probe_during_maps(window, title: str, driver: _Driver, probe: _TickProbe,
         driver.timer.stop()
         probe.timer.stop()
         probed += time.perf_counter() - start
-        gaps += [gap for gap, end in zip(probe.gaps, probe.ticks, strict=True)
-                 if not any(end - gap <= b and a <= end for a, b in shown)]
+        gaps += [
+            gap
+            for gap, end in zip(probe.gaps, probe.ticks, strict=True)
+            if not any(end - gap <= b and a <= end for a, b in shown)
+        ]
         count += 1
     del maps._show_tiles
     return gaps, count, max((b - a for a, b in shown), default=0.0)
@@ -272,13 +309,19 @@ def latent_tab_rows(paths: dict[str, Path], quick: bool) -> list[Row]:
             busy, count, display = _probe_during_maps(window, tab, driver, probe, seconds)
             after()
             wait_for(no_jobs_running, 60)
-            rows.append(Row("GUI stall, latent tabs",
-                            f"{title} on {name}: {what}, while a {MAP_RESOLUTION}x{MAP_RESOLUTION} map decodes "
-                            f"({count} maps, {driver.count} actions), 1 ms timer; the map's own display of its "
-                            f"tiles left out (longest {display * 1e3:.0f} ms)",
-                            f"longest gap {max(busy) * 1e3:.1f} ms (p99 {percentile(busy, 99) * 1e3:.1f} ms)",
-                            baseline, f"{max(busy) / max(idle):.1f}x idle", "longest <= 50 ms",
-                            max(busy) <= TARGET_STALL))
+            rows.append(
+                Row(
+                    "GUI stall, latent tabs",
+                    f"{title} on {name}: {what}, while a {MAP_RESOLUTION}x{MAP_RESOLUTION} map decodes "
+                    f"({count} maps, {driver.count} actions), 1 ms timer; the map's own display of its "
+                    f"tiles left out (longest {display * 1e3:.0f} ms)",
+                    f"longest gap {max(busy) * 1e3:.1f} ms (p99 {percentile(busy, 99) * 1e3:.1f} ms)",
+                    baseline,
+                    f"{max(busy) / max(idle):.1f}x idle",
+                    "longest <= 50 ms",
+                    max(busy) <= TARGET_STALL,
+                )
+            )
         return rows
     finally:
         window.shutdown()

@@ -93,11 +93,17 @@ def run(paths: dict[str, Path], quick: bool) -> list[Row]:
     for _ in range(2 if quick else 4):
         base.append(_time_to_exit(base_cmd, env))
         app.append(_time_to_marker(app_cmd, env))
-    return [Row("Start-up to first image", f"python -m explorer, {what} ({len(app)} launches)",
-                f"median {median(app):.2f} s (max {max(app):.2f} s)",
-                f"import torch + PySide6.QtWidgets: median {median(base):.2f} s",
-                f"{median(app) / median(base):.1f}x imports (+{median(app) - median(base):.2f} s)",
-                "<= 3 s", median(app) <= TARGET)]
+    return [
+        Row(
+            "Start-up to first image",
+            f"python -m explorer, {what} ({len(app)} launches)",
+            f"median {median(app):.2f} s (max {max(app):.2f} s)",
+            f"import torch + PySide6.QtWidgets: median {median(base):.2f} s",
+            f"{median(app) / median(base):.1f}x imports (+{median(app) - median(base):.2f} s)",
+            "<= 3 s",
+            median(app) <= TARGET,
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -53,8 +53,15 @@ def trainer_images_per_s(model, data, warmup: int, steps: int, batch: int = BATC
     from engines.training import StepDone
     from engines.training.trainer import TrainConfig, Trainer
 
-    config = TrainConfig(epochs=1, max_steps=warmup + steps, batch_size=batch, sample_every=None, device="cpu", seed=0,
-                         precision=precision)
+    config = TrainConfig(
+        epochs=1,
+        max_steps=warmup + steps,
+        batch_size=batch,
+        sample_every=None,
+        device="cpu",
+        seed=0,
+        precision=precision,
+    )
     trainer = Trainer(model, data, config)
     start = end = None
     for event in trainer.run():
@@ -87,7 +94,7 @@ def plain_images_per_s(model, data, warmup: int, steps: int) -> float:
     for step in range(warmup + steps):
         if step == warmup:
             start = time.perf_counter()
-        x = pixels[order[step * BATCH:(step + 1) * BATCH]].float().div_(255)
+        x = pixels[order[step * BATCH : (step + 1) * BATCH]].float().div_(255)
         if model.kind == "vae":
             loss = model(x).loss(model.config.beta)
             update(optimizers["main"], loss)
@@ -115,10 +122,17 @@ def throughput_rows(quick: bool) -> list[Row]:
             app.append(trainer_images_per_s(copy.deepcopy(fresh), data, warmup, steps))
         ratios = [a / p for a, p in zip(app, plain)]
         overhead = 1 - median(ratios)
-        rows.append(Row(
-            "Training throughput", f"{name}, batch {BATCH}, {steps} steps x {rounds} rounds",
-            f"Trainer {median(app):.0f} img/s", f"plain loop {median(plain):.0f} img/s",
-            f"{median(ratios):.3f} (overhead {overhead:+.1%})", "overhead <= 5%", overhead <= TARGET_OVERHEAD))
+        rows.append(
+            Row(
+                "Training throughput",
+                f"{name}, batch {BATCH}, {steps} steps x {rounds} rounds",
+                f"Trainer {median(app):.0f} img/s",
+                f"plain loop {median(plain):.0f} img/s",
+                f"{median(ratios):.3f} (overhead {overhead:+.1%})",
+                "overhead <= 5%",
+                overhead <= TARGET_OVERHEAD,
+            )
+        )
     return rows
 
 
@@ -128,15 +142,23 @@ def precision_rows(quick: bool) -> list[Row]:
     data = mnist_shaped_shapes(length=4096)
     data._images = (data._images > 127).to(data._images.dtype) * 255  # binarized, as the PixelCNN trains
     batch, rounds, warmup, steps = 64, 2, 1, (3 if quick else 8)
-    fresh = create_model("pixelcnn", {"image_size": 28, "channels": 1, "levels": 2, "hidden": 32, "n_layers": 10}, seed=0)
+    fresh = create_model(
+        "pixelcnn", {"image_size": 28, "channels": 1, "levels": 2, "hidden": 32, "n_layers": 10}, seed=0
+    )
     fast, exact = [], []
     for _ in range(rounds):
         exact.append(trainer_images_per_s(copy.deepcopy(fresh), data, warmup, steps, batch, "fp32"))
         fast.append(trainer_images_per_s(copy.deepcopy(fresh), data, warmup, steps, batch, "bf16"))
     speedup = median([f / e for f, e in zip(fast, exact)])
-    return [Row("Mixed precision", f"PixelCNN 32x10 layers, batch {batch}, {steps} steps x {rounds} rounds",
-                f"bf16 autocast {median(fast):.0f} img/s", f"float32 {median(exact):.0f} img/s",
-                f"{speedup:.2f}x faster")]
+    return [
+        Row(
+            "Mixed precision",
+            f"PixelCNN 32x10 layers, batch {batch}, {steps} steps x {rounds} rounds",
+            f"bf16 autocast {median(fast):.0f} img/s",
+            f"float32 {median(exact):.0f} img/s",
+            f"{speedup:.2f}x faster",
+        )
+    ]
 
 
 def run(paths: dict[str, Path], quick: bool) -> list[Row]:

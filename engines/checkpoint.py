@@ -140,8 +140,11 @@ def save_checkpoint(
     if sample is not None:
         tensors["sample/images"] = torch.as_tensor(sample["images"], dtype=torch.uint8).contiguous()
         tensors["sample/labels"] = torch.as_tensor(sample["labels"], dtype=torch.float32).contiguous()
-        meta["sample"] = {"count": int(tensors["sample/images"].shape[0]), "label_names": list(sample["label_names"]),
-                          "label_kinds": dict(sample["label_kinds"])}
+        meta["sample"] = {
+            "count": int(tensors["sample/images"].shape[0]),
+            "label_names": list(sample["label_names"]),
+            "label_kinds": dict(sample["label_kinds"]),
+        }
     if train_state is not None:
         meta["train_state"] = {
             "step": int(train_state["step"]),
@@ -156,12 +159,12 @@ def save_checkpoint(
     try:
         # The tensor bytes do not depend on the metadata, so a first serialisation gives their hash.
         draft = safetensors_bytes(tensors, metadata={META_KEY: json.dumps(meta)})
-        meta[HASH_KEY] = hashlib.sha256(memoryview(draft)[_data_start(draft):]).hexdigest()
+        meta[HASH_KEY] = hashlib.sha256(memoryview(draft)[_data_start(draft) :]).hexdigest()
         payload = safetensors_bytes(tensors, metadata={META_KEY: json.dumps(meta)})
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"cannot save {path.name}: {error}") from error
     # What is written must open: the reader's checks run on the payload before it touches the disk.
-    header = json.loads(bytes(memoryview(payload)[8:_data_start(payload)]))
+    header = json.loads(bytes(memoryview(payload)[8 : _data_start(payload)]))
     header.pop("__metadata__", None)
     _validate(meta, header, path.name)
 
@@ -208,9 +211,11 @@ def _read_header(path: Path) -> tuple[int, dict[str, Any]] | None:
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".pt2", ".bin", ".jit", ".torchscript")
 # The one-line way out for a file that is never opened: export the decoder to ONNX, or write a plugin.
-EXPORT_HINT = ("export its decoder to ONNX in one line, torch.onnx.export(decoder.eval(), (torch.randn(1, latent_dim),), "
-               "'decoder.onnx', dynamic_shapes=({0: 'batch'},)), and open that, or load it with a plugin "
-               "(README: Open your own model)")
+EXPORT_HINT = (
+    "export its decoder to ONNX in one line, torch.onnx.export(decoder.eval(), (torch.randn(1, latent_dim),), "
+    "'decoder.onnx', dynamic_shapes=({0: 'batch'},)), and open that, or load it with a plugin "
+    "(README: Open your own model)"
+)
 
 
 def _pickle_kind(path: Path, head: bytes) -> str | None:
@@ -224,8 +229,10 @@ def _pickle_kind(path: Path, head: bytes) -> str | None:
                 names = archive.namelist()[:10_000]
         except (zipfile.BadZipFile, OSError, ValueError):
             names = []
-        if path.suffix.lower() == ".pt2" or any(n.endswith(("serialized_exported_program.json", "models/model.json"))
-                                                  or "/archive_format" in n for n in names):
+        if path.suffix.lower() == ".pt2" or any(
+            n.endswith(("serialized_exported_program.json", "models/model.json")) or "/archive_format" in n
+            for n in names
+        ):
             return "a torch.export archive (.pt2)"
         if any(n.endswith(("/code/", ".py")) or "/code/" in n for n in names):
             return "a TorchScript archive"
@@ -244,10 +251,14 @@ def _foreign_reason(path: Path) -> str:
         return f"{path.name} is empty or truncated ({path.stat().st_size} bytes)"
     kind = _pickle_kind(path, head)
     if kind is not None:
-        return (f"{path.name} is {kind}, which Latent Explorer never opens (loading it can run arbitrary code): "
-                f"{EXPORT_HINT}")
-    return (f"{path.name} is not a Latent Explorer checkpoint or ONNX model (no safetensors header, not an ONNX "
-            "graph: corrupted, truncated or another format)")
+        return (
+            f"{path.name} is {kind}, which Latent Explorer never opens (loading it can run arbitrary code): "
+            f"{EXPORT_HINT}"
+        )
+    return (
+        f"{path.name} is not a Latent Explorer checkpoint or ONNX model (no safetensors header, not an ONNX "
+        "graph: corrupted, truncated or another format)"
+    )
 
 
 def is_pickle_like(path: Path) -> bool:
@@ -276,10 +287,17 @@ def _is_str_list(value: Any) -> bool:
 
 # Types of the training summary's keys that the app reads; other keys are kept as they are.
 _TRAINING_TYPES: dict[str, Any] = {
-    "step": _is_int, "total_steps": _is_int, "processes": lambda v: _is_int(v, 1), "epoch": _is_number,
-    "seconds": _is_number, "command": lambda v: isinstance(v, str), "device": lambda v: isinstance(v, str),
-    "machine": lambda v: isinstance(v, str), "precision": lambda v: isinstance(v, str),
-    "train_config": lambda v: isinstance(v, dict), "resumed_with": _is_str_list,
+    "step": _is_int,
+    "total_steps": _is_int,
+    "processes": lambda v: _is_int(v, 1),
+    "epoch": _is_number,
+    "seconds": _is_number,
+    "command": lambda v: isinstance(v, str),
+    "device": lambda v: isinstance(v, str),
+    "machine": lambda v: isinstance(v, str),
+    "precision": lambda v: isinstance(v, str),
+    "train_config": lambda v: isinstance(v, dict),
+    "resumed_with": _is_str_list,
     "history": lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v),
 }
 
@@ -325,33 +343,67 @@ def _validate(meta: Any, tensors: dict[str, Any], name: str) -> None:
     declared = {k: v.get("shape") for k, v in tensors.items() if k.startswith("model/") and isinstance(v, dict)}
     missing, unexpected = sorted(expected.keys() - declared.keys()), sorted(declared.keys() - expected.keys())
     if missing or unexpected:
-        raise CheckpointError(f"{name}: weights do not match the model's config (missing {missing[:2]}, unexpected {unexpected[:2]})")
+        raise CheckpointError(
+            f"{name}: weights do not match the model's config (missing {missing[:2]}, unexpected {unexpected[:2]})"
+        )
     wrong = [k for k in expected if declared[k] != expected[k]]
     if wrong:
-        raise CheckpointError(f"{name}: weights do not match the model's config ({wrong[0]} is {declared[wrong[0]]}, expected {expected[wrong[0]]})")
-    _expect(all(tensors[k].get("dtype") in ("F32", "F16", "BF16", "F64", "I64") for k in expected), name, "weights of an unknown type")
+        raise CheckpointError(
+            f"{name}: weights do not match the model's config ({wrong[0]} is {declared[wrong[0]]}, expected {expected[wrong[0]]})"
+        )
+    _expect(
+        all(tensors[k].get("dtype") in ("F32", "F16", "BF16", "F64", "I64") for k in expected),
+        name,
+        "weights of an unknown type",
+    )
 
     vectors = meta.get("vectors", [])
     _expect(_is_str_list(vectors), name, "vectors is not a list of names")
     latent = getattr(built, "latent_dim", None)
     for vec in vectors:
-        _expect(tensors.get(f"vector/{vec}", {}).get("shape") == [latent], name, f"vector {vec!r:.40} does not have the latent size")
+        _expect(
+            tensors.get(f"vector/{vec}", {}).get("shape") == [latent],
+            name,
+            f"vector {vec!r:.40} does not have the latent size",
+        )
     if "sample" in meta:
         sample = meta["sample"]
-        _expect(isinstance(sample, dict) and _is_int(sample.get("count")) and _is_str_list(sample.get("label_names"))
-                and isinstance(sample.get("label_kinds"), dict)
-                and all(isinstance(v, str) for v in sample["label_kinds"].values()), name, "sample")
+        _expect(
+            isinstance(sample, dict)
+            and _is_int(sample.get("count"))
+            and _is_str_list(sample.get("label_names"))
+            and isinstance(sample.get("label_kinds"), dict)
+            and all(isinstance(v, str) for v in sample["label_kinds"].values()),
+            name,
+            "sample",
+        )
         n = sample["count"]
-        _expect(tensors.get("sample/images", {}).get("shape") == [n, *image_shape]
-                and tensors["sample/images"].get("dtype") == "U8", name, "sample images do not match the image shape")
+        _expect(
+            tensors.get("sample/images", {}).get("shape") == [n, *image_shape]
+            and tensors["sample/images"].get("dtype") == "U8",
+            name,
+            "sample images do not match the image shape",
+        )
         _expect(tensors.get("sample/labels", {}).get("shape") == [n, len(sample["label_names"])], name, "sample labels")
     if "train_state" in meta:
         ts = meta["train_state"]
-        _expect(isinstance(ts, dict) and _is_int(ts.get("step")) and isinstance(ts.get("extra", {}), dict)
-                and isinstance(ts.get("optimizers"), dict) and _is_str_list(ts.get("rng", [])), name, "train_state")
+        _expect(
+            isinstance(ts, dict)
+            and _is_int(ts.get("step"))
+            and isinstance(ts.get("extra", {}), dict)
+            and isinstance(ts.get("optimizers"), dict)
+            and _is_str_list(ts.get("rng", [])),
+            name,
+            "train_state",
+        )
         for opt in ts["optimizers"].values():
-            _expect(isinstance(opt, dict) and isinstance(opt.get("param_groups"), list)
-                    and isinstance(opt.get("state"), dict), name, "train_state.optimizers")
+            _expect(
+                isinstance(opt, dict)
+                and isinstance(opt.get("param_groups"), list)
+                and isinstance(opt.get("state"), dict),
+                name,
+                "train_state.optimizers",
+            )
 
 
 def is_safetensors(path: str | os.PathLike) -> bool:
@@ -367,8 +419,10 @@ def _inspect(path: Path) -> tuple[dict[str, Any], int]:
     parsed = _read_header(path)
     if parsed is None:
         if path.suffix.lower() == ".onnx":
-            raise CheckpointError(f"{path.name} is an ONNX model, not a training checkpoint: it has no Latent Explorer "
-                                  "metadata to read or update (it opens in the app, `sample` and `eval`)")
+            raise CheckpointError(
+                f"{path.name} is an ONNX model, not a training checkpoint: it has no Latent Explorer "
+                "metadata to read or update (it opens in the app, `sample` and `eval`)"
+            )
         raise CheckpointError(_foreign_reason(path))
     length, header = parsed
     header_meta = header.pop("__metadata__", None) or {}
@@ -396,7 +450,9 @@ def _data_sha256(path: Path, header_length: int) -> str:
     return digest.hexdigest()
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", with_train_state: bool = False) -> Checkpoint:
+def load_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu", with_train_state: bool = False
+) -> Checkpoint:
     """Open any model file, in eval mode on `device`: what the file is decides how.
 
     - a safetensors header that parses: one of our checkpoints (the model rebuilt from the file alone);
@@ -425,7 +481,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
             for key in f.keys():
                 tensors[key] = f.get_tensor(key)
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path.name} is corrupted or truncated: {str(error).splitlines()[0] if str(error) else error!r}") from error
+        raise CheckpointError(
+            f"{path.name} is corrupted or truncated: {str(error).splitlines()[0] if str(error) else error!r}"
+        ) from error
 
     model = build_model(meta["kind"], meta["config"])  # validated: builds, and fits the declared shapes
     weights = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
@@ -452,8 +510,12 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     stored = next((w.dtype for w in weights.values() if w.is_floating_point()), torch.float32)
     sample = None
     if "sample" in meta:
-        sample = {"images": tensors["sample/images"], "labels": tensors["sample/labels"],
-                  "label_names": meta["sample"]["label_names"], "label_kinds": meta["sample"]["label_kinds"]}
+        sample = {
+            "images": tensors["sample/images"],
+            "labels": tensors["sample/labels"],
+            "label_names": meta["sample"]["label_names"],
+            "label_kinds": meta["sample"]["label_kinds"],
+        }
     nonfinite = [k for k, w in weights.items() if w.is_floating_point() and not bool(torch.isfinite(w).all())]
     return Checkpoint(
         model=model,
@@ -471,14 +533,23 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     )
 
 
-def update_checkpoint(path: str | os.PathLike, *, metrics: dict[str, Any] | None = None, vectors: dict[str, np.ndarray] | None = None) -> Checkpoint:
+def update_checkpoint(
+    path: str | os.PathLike, *, metrics: dict[str, Any] | None = None, vectors: dict[str, np.ndarray] | None = None
+) -> Checkpoint:
     """Merge new metrics and attribute vectors into an existing checkpoint, keeping its train state."""
     ckpt = load_checkpoint(path, with_train_state=True)
     ckpt.metrics.update(metrics or {})
     ckpt.vectors.update(vectors or {})
     model = ckpt.model.to(ckpt.stored_dtype)  # keep the file's precision (float16 for bundled files)
     save_checkpoint(
-        path, model, dataset=ckpt.dataset, label_names=ckpt.label_names, training=ckpt.training,
-        metrics=ckpt.metrics, vectors=ckpt.vectors, train_state=ckpt.train_state, sample=ckpt.sample,
+        path,
+        model,
+        dataset=ckpt.dataset,
+        label_names=ckpt.label_names,
+        training=ckpt.training,
+        metrics=ckpt.metrics,
+        vectors=ckpt.vectors,
+        train_state=ckpt.train_state,
+        sample=ckpt.sample,
     )
     return ckpt

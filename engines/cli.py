@@ -90,6 +90,7 @@ class UsageError(CLIError):
 # --- argument types: ranges and finite numbers, checked while parsing ----------------------------------
 def _int_in(low: int, high: int | None = None):
     """An argparse type: a whole number in [low, high]."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -107,6 +108,7 @@ def _int_in(low: int, high: int | None = None):
 
 def _float_in(low: float, high: float, low_inclusive: bool = True):
     """An argparse type: a finite number in [low, high] (or (low, high] when not low_inclusive)."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -131,71 +133,122 @@ _seed = _int_in(0, 2**32 - 1)
 _finite_positive_float = _float_in(0.0, 1e6, low_inclusive=False)
 # The types of train's settings: the parser's, and the check of the settings a resumed run stored.
 TRAIN_TYPES = {
-    "epochs": _int_in(1, 100_000), "max_steps": _int_in(1, 10**9), "batch_size": _int_in(1, 65536),
-    "lr": _float_in(0.0, 1.0, low_inclusive=False), "seed": _seed, "sample_every": _non_negative,
-    "checkpoint_every": _non_negative, "beta": _float_in(0.0, 1000.0), "d_steps": _int_in(1, 100),
+    "epochs": _int_in(1, 100_000),
+    "max_steps": _int_in(1, 10**9),
+    "batch_size": _int_in(1, 65536),
+    "lr": _float_in(0.0, 1.0, low_inclusive=False),
+    "seed": _seed,
+    "sample_every": _non_negative,
+    "checkpoint_every": _non_negative,
+    "beta": _float_in(0.0, 1000.0),
+    "d_steps": _int_in(1, 100),
 }
 
 
 def _data_root_help(what: str) -> str:
-    return (f"{what} (default: ${DATA_ROOT_ENV} if set, else ./data; now {default_data_root()})")
+    return f"{what} (default: ${DATA_ROOT_ENV} if set, else ./data; now {default_data_root()})"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="latent-explorer", description="Train, evaluate and sample generative image models.",
+        prog="latent-explorer",
+        description="Train, evaluate and sample generative image models.",
         epilog=f"Data root: --data-root, else ${DATA_ROOT_ENV}, else ./data, for every command. "
-               "Exit status: 0 done, 1 a file, dataset or run failed, 2 bad arguments.")
+        "Exit status: 0 done, 1 a file, dataset or run failed, 2 bad arguments.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a model (also under torchrun)",
-                       epilog="--resume keeps every setting the run stored (epochs, max steps, batch size, lr, seed, "
-                              "precision, sample/checkpoint intervals, beta, d-steps, data root, binarization); a "
-                              "flag given on the command line overrides it, and each override is printed. The model, "
-                              "its architecture and the dataset cannot change on resume. "
-                              "Multi-process: torchrun --nproc_per_node N -m explorer train ... (DDP; gloo on CPU, "
-                              "nccl on GPU)")
+    t = sub.add_parser(
+        "train",
+        help="train a model (also under torchrun)",
+        epilog="--resume keeps every setting the run stored (epochs, max steps, batch size, lr, seed, "
+        "precision, sample/checkpoint intervals, beta, d-steps, data root, binarization); a "
+        "flag given on the command line overrides it, and each override is printed. The model, "
+        "its architecture and the dataset cannot change on resume. "
+        "Multi-process: torchrun --nproc_per_node N -m explorer train ... (DDP; gloo on CPU, "
+        "nccl on GPU)",
+    )
     t.add_argument("--model", choices=sorted(MODEL_CLASSES), help="required unless --resume")
     t.add_argument("--dataset", choices=DATASET_NAMES, help="required unless --resume")
-    t.add_argument("--data-root", help=_data_root_help("torchvision root folder, or the image folder for --dataset folder"))
+    t.add_argument(
+        "--data-root", help=_data_root_help("torchvision root folder, or the image folder for --dataset folder")
+    )
     t.add_argument("--epochs", type=TRAIN_TYPES["epochs"], help="default 10")
-    t.add_argument("--max-steps", type=TRAIN_TYPES["max_steps"], help="stop after this many steps in all (default: no limit)")
+    t.add_argument(
+        "--max-steps", type=TRAIN_TYPES["max_steps"], help="stop after this many steps in all (default: no limit)"
+    )
     t.add_argument("--latent-dim", type=_int_in(1, 1024), help="VAE/GAN latent size (VAE default 16, 2 to 256; GAN 64)")
     t.add_argument("--batch-size", type=TRAIN_TYPES["batch_size"], help="per process; default 128")
-    t.add_argument("--lr", type=TRAIN_TYPES["lr"],
-                   help="learning rate in (0, 1] (default: the model's: Adam 1e-3, GAN 2e-4, WGAN-GP 1e-4)")
+    t.add_argument(
+        "--lr",
+        type=TRAIN_TYPES["lr"],
+        help="learning rate in (0, 1] (default: the model's: Adam 1e-3, GAN 2e-4, WGAN-GP 1e-4)",
+    )
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (a resumed run: auto too)")
     t.add_argument("--seed", type=TRAIN_TYPES["seed"], help="default 0")
     t.add_argument("--image-size", type=int, choices=IMAGE_SIZES, help="default: the dataset's own")
     t.add_argument("--channels", type=int, choices=CHANNEL_COUNTS, help="default: the dataset's own")
     t.add_argument("--binarize", choices=BINARIZE_MODES, help="default: stochastic for a 2-level PixelCNN, else none")
     t.add_argument("--gan-loss", choices=GAN_LOSSES, help="non-saturating GAN (default) or WGAN-GP")
-    t.add_argument("--d-steps", type=TRAIN_TYPES["d_steps"],
-                   help="discriminator steps per generator step (default: 1 for ns, 5 for wgan-gp)")
-    t.add_argument("--levels", type=_int_in(2, 256), help="PixelCNN intensity levels (default 2 for grayscale, 16 for colour)")
-    t.add_argument("--hidden", type=_int_in(1, 512),
-                   help="PixelCNN hidden channels (default 64, colour 96; a multiple of the channels)")
+    t.add_argument(
+        "--d-steps",
+        type=TRAIN_TYPES["d_steps"],
+        help="discriminator steps per generator step (default: 1 for ns, 5 for wgan-gp)",
+    )
+    t.add_argument(
+        "--levels", type=_int_in(2, 256), help="PixelCNN intensity levels (default 2 for grayscale, 16 for colour)"
+    )
+    t.add_argument(
+        "--hidden",
+        type=_int_in(1, 512),
+        help="PixelCNN hidden channels (default 64, colour 96; a multiple of the channels)",
+    )
     t.add_argument("--layers", type=_int_in(1, 64), help="PixelCNN gated layers (default 10)")
     t.add_argument("--beta", type=TRAIN_TYPES["beta"], help="VAE KL weight (default 1 = the ELBO)")
-    t.add_argument("--precision", choices=PRECISIONS,
-                   help="fp32 (default), or bf16: bfloat16 autocast, ~2x faster where the CPU/GPU has bf16 units")
-    t.add_argument("--sample-every", type=TRAIN_TYPES["sample_every"], help="steps between sample grids (default 0: each epoch end)")
-    t.add_argument("--checkpoint-every", type=TRAIN_TYPES["checkpoint_every"],
-                   help="steps between checkpoints (default 0: each epoch end only)")
-    t.add_argument("--resume", metavar="FILE",
-                   help="continue the run saved in FILE with its own settings (writes back to --out, default FILE)")
+    t.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="fp32 (default), or bf16: bfloat16 autocast, ~2x faster where the CPU/GPU has bf16 units",
+    )
+    t.add_argument(
+        "--sample-every",
+        type=TRAIN_TYPES["sample_every"],
+        help="steps between sample grids (default 0: each epoch end)",
+    )
+    t.add_argument(
+        "--checkpoint-every",
+        type=TRAIN_TYPES["checkpoint_every"],
+        help="steps between checkpoints (default 0: each epoch end only)",
+    )
+    t.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="continue the run saved in FILE with its own settings (writes back to --out, default FILE)",
+    )
     t.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard events to DIR")
-    t.add_argument("--ignore-memory-check", action="store_true",
-                   help="train even when the estimated memory of the run exceeds what is available (it is "
-                        "checked before loading the data; see engines/memory.py)")
-    t.add_argument("--out", help=f"checkpoint file, ending in {SUFFIX} (default: runs/<model>-<dataset>{SUFFIX}); "
-                                 "missing folders are created; an existing file is kept unless --overwrite")
-    t.add_argument("--overwrite", action="store_true",
-                   help="let a new run replace an existing --out file (a resumed run writes back to its own file)")
+    t.add_argument(
+        "--ignore-memory-check",
+        action="store_true",
+        help="train even when the estimated memory of the run exceeds what is available (it is "
+        "checked before loading the data; see engines/memory.py)",
+    )
+    t.add_argument(
+        "--out",
+        help=f"checkpoint file, ending in {SUFFIX} (default: runs/<model>-<dataset>{SUFFIX}); "
+        "missing folders are created; an existing file is kept unless --overwrite",
+    )
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let a new run replace an existing --out file (a resumed run writes back to its own file)",
+    )
 
-    e = sub.add_parser("eval", help="held-out metrics of a checkpoint",
-                       epilog="Without the dataset's files, a model that carries test images (the bundled MNIST "
-                              "models carry 1000) is evaluated on those, and says so; --save is then refused.")
+    e = sub.add_parser(
+        "eval",
+        help="held-out metrics of a checkpoint",
+        epilog="Without the dataset's files, a model that carries test images (the bundled MNIST "
+        "models carry 1000) is evaluated on those, and says so; --save is then refused.",
+    )
     e.add_argument("file")
     e.add_argument("--data-root", help=_data_root_help("torchvision root folder of the test set"))
     e.add_argument("--k", type=_int_in(1, 100_000), default=100, help="importance samples for the VAE's NLL estimate")
@@ -206,21 +259,31 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=_seed, default=0)
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.add_argument("--save", action="store_true", help="store the metrics in the checkpoint's metadata")
-    e.add_argument("--classifier", metavar="FILE",
-                   help="classifier checkpoint judging a GAN's samples or faces arithmetic (default: the bundled "
-                        "checkpoints/lenet-mnist or attributes-faces, else runs/)")
-    e.add_argument("--n", type=_int_in(10, 1_000_000), default=10_000,
-                   help="samples for the Inception Score and Frechet distance")
+    e.add_argument(
+        "--classifier",
+        metavar="FILE",
+        help="classifier checkpoint judging a GAN's samples or faces arithmetic (default: the bundled "
+        "checkpoints/lenet-mnist or attributes-faces, else runs/)",
+    )
+    e.add_argument(
+        "--n", type=_int_in(10, 1_000_000), default=10_000, help="samples for the Inception Score and Frechet distance"
+    )
     e.add_argument("--edits", type=_int_in(1, 100_000), default=200, help="faces edited per attribute vector (faces)")
     e.add_argument("--trials", type=_int_in(1, 100_000), default=100, help="exemplar-arithmetic trials (faces)")
-    e.add_argument("--allow-nonfinite", action="store_true",
-                   help="go on (with a warning) when the weights hold NaN or infinite values")
+    e.add_argument(
+        "--allow-nonfinite",
+        action="store_true",
+        help="go on (with a warning) when the weights hold NaN or infinite values",
+    )
 
-    x = sub.add_parser("export", help="write a VAE's or GAN's decoder (and encoder) as ONNX, with a sidecar",
-                       epilog="Writes DIR/NAME.onnx (z -> images in [0, 1]), DIR/NAME-encoder.onnx (a VAE's images -> "
-                              "mean, log-variance) and DIR/NAME.json (the sidecar), then re-opens them and checks "
-                              "that their images match the checkpoint's within 1e-4. PixelCNNs have no decoder to "
-                              "export.")
+    x = sub.add_parser(
+        "export",
+        help="write a VAE's or GAN's decoder (and encoder) as ONNX, with a sidecar",
+        epilog="Writes DIR/NAME.onnx (z -> images in [0, 1]), DIR/NAME-encoder.onnx (a VAE's images -> "
+        "mean, log-variance) and DIR/NAME.json (the sidecar), then re-opens them and checks "
+        "that their images match the checkpoint's within 1e-4. PixelCNNs have no decoder to "
+        "export.",
+    )
     x.add_argument("file")
     x.add_argument("--onnx", metavar="DIR", required=True, help="folder to write the ONNX files and sidecar into")
     x.add_argument("--name", help="file name stem (default: the checkpoint's)")
@@ -230,15 +293,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--n", type=_int_in(1, 4096), default=64, help="how many samples (at most 4096)")
     s.add_argument("--seed", type=_seed, default=0)
-    s.add_argument("--temperature", type=_float_in(0.0, 100.0, low_inclusive=False),
-                   help="latent scale (VAE), softmax temperature (PixelCNN); > 0, default 1")
-    s.add_argument("--truncation", type=_float_in(0.0, 100.0, low_inclusive=False), help="GAN truncation threshold (> 0)")
-    s.add_argument("--scale", type=_int_in(1, 64), default=4,
-                   help=f"enlarge each pixel this many times (the PNG stays under {MAX_GRID_MEGAPIXELS} megapixels)")
+    s.add_argument(
+        "--temperature",
+        type=_float_in(0.0, 100.0, low_inclusive=False),
+        help="latent scale (VAE), softmax temperature (PixelCNN); > 0, default 1",
+    )
+    s.add_argument(
+        "--truncation", type=_float_in(0.0, 100.0, low_inclusive=False), help="GAN truncation threshold (> 0)"
+    )
+    s.add_argument(
+        "--scale",
+        type=_int_in(1, 64),
+        default=4,
+        help=f"enlarge each pixel this many times (the PNG stays under {MAX_GRID_MEGAPIXELS} megapixels)",
+    )
     s.add_argument("--device", default="auto")
     s.add_argument("--out", required=True, help="PNG file to write (missing folders are created)")
-    s.add_argument("--allow-nonfinite", action="store_true",
-                   help="go on (with a warning) when the weights hold NaN or infinite values")
+    s.add_argument(
+        "--allow-nonfinite",
+        action="store_true",
+        help="go on (with a warning) when the weights hold NaN or infinite values",
+    )
     return parser
 
 
@@ -275,8 +350,9 @@ def _writable_folder(folder: Path, flag: str, what: str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as error:
-        raise UsageError(f"cannot write {flag} {what}: the folder {folder} does not accept new files "
-                         f"({_reason(error)})") from None
+        raise UsageError(
+            f"cannot write {flag} {what}: the folder {folder} does not accept new files ({_reason(error)})"
+        ) from None
 
 
 def _writable_output(path: Path, flag: str) -> None:
@@ -298,12 +374,16 @@ def _check_data_root(dataset: str, root: str | None, source: str = "--data-root"
         return
     if root:
         if not Path(root).is_dir():
-            raise UsageError(f"{source} {root}: no such folder" + (" (pass --data-root DIR)" if source != "--data-root" else ""))
+            raise UsageError(
+                f"{source} {root}: no such folder" + (" (pass --data-root DIR)" if source != "--data-root" else "")
+            )
         return
     default = Path(default_data_root())
     if not default.is_dir():
-        raise UsageError(f"no data root for {dataset}: {default.resolve()} does not exist "
-                         f"(pass --data-root DIR or set {DATA_ROOT_ENV})")
+        raise UsageError(
+            f"no data root for {dataset}: {default.resolve()} does not exist "
+            f"(pass --data-root DIR or set {DATA_ROOT_ENV})"
+        )
 
 
 def _check_finite(ckpt, path: Path, allow: bool) -> None:
@@ -312,8 +392,10 @@ def _check_finite(ckpt, path: Path, allow: bool) -> None:
     bad = ckpt.nonfinite  # the weight tensors holding NaN or infinity
     if not bad:
         return
-    what = (f"{path.name}: {len(bad)} weight tensor{'s' if len(bad) != 1 else ''} hold{'s' if len(bad) == 1 else ''} "
-            f"NaN or infinite values (first: {bad[0]})")
+    what = (
+        f"{path.name}: {len(bad)} weight tensor{'s' if len(bad) != 1 else ''} hold{'s' if len(bad) == 1 else ''} "
+        f"NaN or infinite values (first: {bad[0]})"
+    )
     if not allow:
         raise CLIError(f"{what}; its outputs would be meaningless (pass --allow-nonfinite to go on anyway)")
     print(f"warning: {what}; going on (--allow-nonfinite)", file=sys.stderr)
@@ -325,8 +407,11 @@ def _check_finite(ckpt, path: Path, allow: bool) -> None:
 # given"), the model settings that steer training (STEERING) and the architecture (ARCHITECTURE). Each
 # flag is its setting's name: --batch-size sets batch_size.
 # The data's identity: fixed for a run. dest -> (flag, DataSpec key).
-FIXED_DATA = {"dataset": ("--dataset", "name"), "image_size": ("--image-size", "image_size"),
-              "channels": ("--channels", "channels")}
+FIXED_DATA = {
+    "dataset": ("--dataset", "name"),
+    "image_size": ("--image-size", "image_size"),
+    "channels": ("--channels", "channels"),
+}
 _UNSET = {"lr": "default (the model's)", "max_steps": "none (no step limit)", "data_root": "default"}
 
 
@@ -349,9 +434,18 @@ def _applies(dest: str, kind: str, run: str = "--model") -> None:
 class _Plan:
     """What `train` will do, decided and checked before anything heavy runs."""
 
-    def __init__(self, kind: str, spec: DataSpec, model_config: dict[str, Any] | None, settings: dict[str, Any],
-                 out: Path, saved: dict[str, Any] | None = None, resume: Path | None = None,
-                 model_changes: dict[str, Any] | None = None, overrides: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        spec: DataSpec,
+        model_config: dict[str, Any] | None,
+        settings: dict[str, Any],
+        out: Path,
+        saved: dict[str, Any] | None = None,
+        resume: Path | None = None,
+        model_changes: dict[str, Any] | None = None,
+        overrides: list[str] | None = None,
+    ) -> None:
         self.kind, self.spec, self.model_config, self.settings, self.out = kind, spec, model_config, settings, out
         self.saved, self.resume = saved or {}, resume
         self.model_changes, self.overrides = model_changes or {}, overrides or []
@@ -376,8 +470,11 @@ def _new_run(args: argparse.Namespace) -> _Plan:
     if args.data_root is not None and args.dataset in PROCEDURAL_SETS:
         print(f"warning: --data-root is not used: {args.dataset} is generated on the fly", file=sys.stderr)
     _check_data_root(args.dataset, args.data_root)
-    given = {dest: getattr(args, dest) for dest in (*ARCHITECTURE, *STEERING, *TRAIN_DEFAULTS, "image_size", "channels",
-                                                     "binarize") if getattr(args, dest) is not None}
+    given = {
+        dest: getattr(args, dest)
+        for dest in (*ARCHITECTURE, *STEERING, *TRAIN_DEFAULTS, "image_size", "channels", "binarize")
+        if getattr(args, dest) is not None
+    }
     run = RunSettings(kind=kind, dataset=args.dataset, root=args.data_root, **given)
     try:
         spec = run.data_spec()
@@ -431,8 +528,10 @@ def _resumed_run(args: argparse.Namespace) -> _Plan:
     run = f"the run in {path.name}"
 
     def refuse(flag: str, given: Any, stored: Any) -> None:
-        raise UsageError(f"{flag} {_shown('', given)} differs from the run's {_shown('', stored)}: a resumed run keeps "
-                         f"its model and data (start a new run with another --out to change it)")
+        raise UsageError(
+            f"{flag} {_shown('', given)} differs from the run's {_shown('', stored)}: a resumed run keeps "
+            f"its model and data (start a new run with another --out to change it)"
+        )
 
     if args.model is not None and args.model != kind:
         refuse("--model", args.model, kind)
@@ -477,8 +576,17 @@ def _resumed_run(args: argparse.Namespace) -> _Plan:
         raise CLIError(f"{path.name}: its dataset description is malformed ({error})") from None
     _check_data_root(spec.name, spec.root, "--data-root" if args.data_root is not None else "the run's data root")
     out = Path(args.out) if args.out else path
-    return _Plan(kind, spec, {**config, **changes}, settings, out, saved=saved, resume=path, model_changes=changes,
-                 overrides=overrides)
+    return _Plan(
+        kind,
+        spec,
+        {**config, **changes},
+        settings,
+        out,
+        saved=saved,
+        resume=path,
+        model_changes=changes,
+        overrides=overrides,
+    )
 
 
 def _check_memory(kind: str, config: dict[str, Any], batch_size: int, device: torch.device) -> None:
@@ -513,9 +621,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         test_data = None if plan.spec.name == "folder" else load_dataset(plan.spec, train=False)
         skipped = getattr(train_data, "skipped", {})
         if skipped and ctx.is_main:
-            print(f"skipped {sum(skipped.values())} file(s): " + ", ".join(f"{n} {why}" for why, n in skipped.items()), file=sys.stderr)
+            print(
+                f"skipped {sum(skipped.values())} file(s): " + ", ".join(f"{n} {why}" for why, n in skipped.items()),
+                file=sys.stderr,
+            )
         config = TrainConfig(
-            **settings, device=str(device), checkpoint_path=str(out),
+            **settings,
+            device=str(device),
+            checkpoint_path=str(out),
             n_samples=plan.saved.get("n_samples"),  # None: the model's grid_samples
             eval_batches=plan.saved.get("eval_batches"),
         )
@@ -527,8 +640,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             if command:  # the card shows how the run was made: its first command, then each resume
                 trainer.summary["resumed_with"] = [*trainer.summary.get("resumed_with", []), command]
             if trainer.step >= trainer.total_steps and ctx.is_main:
-                print(f"resume: the run is already at step {trainer.step} of {trainer.total_steps}; pass a larger "
-                      "--max-steps or --epochs to train on", file=sys.stderr)
+                print(
+                    f"resume: the run is already at step {trainer.step} of {trainer.total_steps}; pass a larger "
+                    "--max-steps or --epochs to train on",
+                    file=sys.stderr,
+                )
         else:
             model_config = plan.model_config
             if model_config is None:  # a classifier: heads from the dataset's labels
@@ -563,8 +679,13 @@ def _run_training(trainer: Trainer, out: Path, quiet: bool = False, board: Tenso
             if quiet:  # other ranks of a distributed run: the main process reports
                 continue
             if isinstance(event, Started):
-                bar = tqdm(total=event.total_steps, initial=event.step, unit="step", dynamic_ncols=True,
-                           desc=f"train {trainer.model.kind} on {event.device}")
+                bar = tqdm(
+                    total=event.total_steps,
+                    initial=event.step,
+                    unit="step",
+                    dynamic_ncols=True,
+                    desc=f"train {trainer.model.kind} on {event.device}",
+                )
             elif isinstance(event, StepDone):
                 bar.update(1)
                 if event.step % 10 == 0 or event.step == trainer.total_steps:
@@ -595,8 +716,6 @@ def _run_training(trainer: Trainer, out: Path, quiet: bool = False, board: Tenso
     return code
 
 
-
-
 # --- eval and sample --------------------------------------------------------------------------------
 def _heldout(ckpt, data_root: str | None, binarize: str | None, file: Path):
     """The checkpoint's held-out split read from the data root (--data-root, else the default one);
@@ -612,12 +731,16 @@ def _heldout(ckpt, data_root: str | None, binarize: str | None, file: Path):
             raise
     stored = ckpt.dataset.get("binarize", "none")
     if binarize is not None and binarize != stored:
-        raise UsageError(f"--binarize {binarize}: the full test set was not found, and the test images carried in "
-                         f"{file.name} are stored with binarize={stored}")
+        raise UsageError(
+            f"--binarize {binarize}: the full test set was not found, and the test images carried in "
+            f"{file.name} are stored with binarize={stored}"
+        )
     where = Path(spec.root or default_data_root()).resolve()
     recorded = ckpt.dataset.get("root")
     hint = f" (the model was trained with --data-root {recorded})" if recorded and recorded != data_root else ""
-    return sample_dataset({**ckpt.dataset, "root": spec.root}, ckpt.sample), f"the full test set was not found at {where}{hint}"
+    return sample_dataset(
+        {**ckpt.dataset, "root": spec.root}, ckpt.sample
+    ), f"the full test set was not found at {where}{hint}"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -630,8 +753,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _existing_checkpoint(args.classifier, "--classifier")
     if args.save:  # the file is rewritten (atomically) in its folder
         if not is_safetensors(path):
-            raise UsageError(f"--save stores metrics in a {SUFFIX} checkpoint's metadata; {path.name} is not one "
-                             "(print them, or --json)")
+            raise UsageError(
+                f"--save stores metrics in a {SUFFIX} checkpoint's metadata; {path.name} is not one "
+                "(print them, or --json)"
+            )
         _writable_folder(path.parent, "--save", str(path))
     device = _device(args.device)
     ckpt = load_checkpoint(path, device=device)
@@ -650,21 +775,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if heldout or judge is not None:
         test, missing = _heldout(ckpt, args.data_root, args.binarize if heldout else None, path)
     if missing and args.save:
-        raise UsageError(f"--save refused: {missing}, and metrics of the {len(test)} test images carried in the file "
-                         "must not replace full-set ones (pass --data-root DIR)")
+        raise UsageError(
+            f"--save refused: {missing}, and metrics of the {len(test)} test images carried in the file "
+            "must not replace full-set ones (pass --data-root DIR)"
+        )
     metrics: dict[str, Any] = {}
     if heldout:  # a GAN has no likelihood: only classifier-judged metrics
         from tqdm import tqdm
 
         with tqdm(total=min(args.limit or len(test), len(test)), unit="img", disable=args.json, leave=False) as bar:
-            metrics = evaluate(ckpt, test, k=args.k, limit=args.limit, batch_size=args.batch_size, seed=args.seed,
-                               progress=lambda done, total: bar.update(done - bar.n))
+            metrics = evaluate(
+                ckpt,
+                test,
+                k=args.k,
+                limit=args.limit,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                progress=lambda done, total: bar.update(done - bar.n),
+            )
     if judge is not None:
         own_test = test if args.binarize is None or not heldout or missing else None
-        judged_metrics = classifier_metrics(ckpt, judge, args.data_root, n=args.n, edits=args.edits, trials=args.trials,
-                                            batch_size=args.batch_size, seed=args.seed,
-                                            sample_scores=not heldout or args.classifier is not None,
-                                            test=own_test)
+        judged_metrics = classifier_metrics(
+            ckpt,
+            judge,
+            args.data_root,
+            n=args.n,
+            edits=args.edits,
+            trials=args.trials,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            sample_scores=not heldout or args.classifier is not None,
+            test=own_test,
+        )
         seconds = metrics.get("seconds", 0.0) + judged_metrics["seconds"]
         metrics = {**judged_metrics, **metrics, "seconds": round(seconds, 1)}
     note = None
@@ -675,8 +817,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metrics.update(carried_sample=True, carried_images=len(test), full_test_set_missing=missing)
     if args.save:
         update_checkpoint(path, metrics={"eval": metrics})
-    refs = references_for(ckpt.kind, ckpt.dataset.get("name"), metrics.get("binarize", ckpt.dataset.get("binarize")),
-                          latent_dim=ckpt.model.latent_dim or None)
+    refs = references_for(
+        ckpt.kind,
+        ckpt.dataset.get("name"),
+        metrics.get("binarize", ckpt.dataset.get("binarize")),
+        latent_dim=ckpt.model.latent_dim or None,
+    )
     if args.json:
         if note:
             print(f"note: {note}", file=sys.stderr)
@@ -686,11 +832,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{path.name}: {ckpt.kind} on {metrics['dataset']}")
     else:
         split = "test images carried in the file" if missing else "test set"
-        print(f"{path.name}: {ckpt.kind} on {metrics['dataset']} {split} ({metrics['images']} images, binarize={metrics['binarize']})")
+        print(
+            f"{path.name}: {ckpt.kind} on {metrics['dataset']} {split} ({metrics['images']} images, binarize={metrics['binarize']})"
+        )
     if note:
         print(f"  note               {note}")
     if "elbo" in metrics:
-        print(f"  ELBO               {metrics['elbo']:.2f} nats  (negative ELBO {metrics['neg_elbo']:.2f}: recon {metrics['recon']:.2f} + KL {metrics['kl']:.2f})")
+        print(
+            f"  ELBO               {metrics['elbo']:.2f} nats  (negative ELBO {metrics['neg_elbo']:.2f}: recon {metrics['recon']:.2f} + KL {metrics['kl']:.2f})"
+        )
         print(f"  IW NLL (k={metrics['iw_k']:<4})    {metrics['iw_nll']:.2f} nats")
         print(f"  active units       {metrics['active_units']} of {ckpt.model.latent_dim}")
     elif "bits_per_dim" in metrics:
@@ -727,7 +877,9 @@ def _print_references(kind: str, m: dict[str, Any], refs, targets: bool = True) 
     target = target_for(kind, dataset, "arithmetic_rate")
     for name in m.get("attribute_arithmetic", {}) if target is not None else ():
         rate = flat[f"{name}_rate"]
-        print(f"  target             {name} vector success >= {target:.0%}: {_met(meets('arithmetic_rate', rate, target))}")
+        print(
+            f"  target             {name} vector success >= {target:.0%}: {_met(meets('arithmetic_rate', rate, target))}"
+        )
 
 
 def _met(met: bool) -> str:
@@ -746,7 +898,9 @@ def _print_judged(m: dict[str, Any], judge) -> None:
             k = len(s["class_fractions"])
             line = f"  Inception Score    {s['inception_score']:.3f} +- {s['inception_score_std']:.3f}  (max {k}"
             if "real_inception_score" in s:
-                line += f"; real held-out images: {s['real_inception_score']:.3f} +- {s['real_inception_score_std']:.3f}"
+                line += (
+                    f"; real held-out images: {s['real_inception_score']:.3f} +- {s['real_inception_score_std']:.3f}"
+                )
             print(line + ")")
             print("  class fractions    " + " ".join(f"{i}:{f:.3f}" for i, f in enumerate(s["class_fractions"])))
         if "fid" in s:
@@ -757,20 +911,26 @@ def _print_judged(m: dict[str, Any], judge) -> None:
     arithmetic = m.get("attribute_arithmetic", {})
     if arithmetic:
         first = next(iter(arithmetic.values()))
-        print(f"  attribute vectors  z + s v, v = mean z with - mean z without (latents: {first['latents']}), on faces"
-              f" without the attribute;\n                     success = gains it, other binary attributes unchanged,"
-              f" continuous ones within {first['tolerance']}")
+        print(
+            f"  attribute vectors  z + s v, v = mean z with - mean z without (latents: {first['latents']}), on faces"
+            f" without the attribute;\n                     success = gains it, other binary attributes unchanged,"
+            f" continuous ones within {first['tolerance']}"
+        )
         for name, r in arithmetic.items():
-            line = (f"    {name:<16} {r['rate']:.3f} at s=1 of {r['n']} (gained {r['gained']:.3f}, binary kept "
-                    f"{r['others_kept']:.3f}, continuous kept {r['continuous_kept']:.3f})")
+            line = (
+                f"    {name:<16} {r['rate']:.3f} at s=1 of {r['n']} (gained {r['gained']:.3f}, binary kept "
+                f"{r['others_kept']:.3f}, continuous kept {r['continuous_kept']:.3f})"
+            )
             if "tuned_strength" in r:
                 line += f"; s={r['tuned_strength']:g} (tuned on other faces): {r['tuned_rate']:.3f}"
             print(line)
     e = m.get("exemplar_arithmetic")
     if e:
         a, b = e["first"], e["second"]
-        print(f"  exemplar arithmetic {a} - neutral + {b} -> {a} with {b} ({e['k']} exemplars each, {e['trials']} trials): "
-              f"{e['rate']:.3f} ({a} {e[f'has_{a}']:.3f}, {b} {e[f'has_{b}']:.3f})")
+        print(
+            f"  exemplar arithmetic {a} - neutral + {b} -> {a} with {b} ({e['k']} exemplars each, {e['trials']} trials): "
+            f"{e['rate']:.3f} ({a} {e[f'has_{a}']:.3f}, {b} {e[f'has_{b}']:.3f})"
+        )
 
 
 def _grid_pixels(n: int, size: int, scale: int, padding: int = 2) -> tuple[int, int]:
@@ -795,8 +955,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"--name {stem!r} must be a plain file name stem")
     existing = [p.name for p in export_targets(ckpt, folder, stem) if p.exists()]
     if existing and not args.overwrite:
-        raise UsageError(f"--onnx {folder} already holds {', '.join(existing)}; pass --overwrite to replace, or another "
-                         "--name or folder")
+        raise UsageError(
+            f"--onnx {folder} already holds {', '.join(existing)}; pass --overwrite to replace, or another "
+            "--name or folder"
+        )
     result = export_onnx(ckpt, folder, stem)
     print(f"wrote {result.decoder}" + (f", {result.encoder}" if result.encoder else "") + f" and {result.sidecar}")
     line = f"re-opened: images within {result.max_diff:.2g} of the checkpoint's"
@@ -810,7 +972,13 @@ class _Facts:
     """What `sample` checks before loading: a checkpoint's from its metadata; any other file's from its model."""
 
     def __init__(self, kind: str, can_sample: bool, sample_options: tuple[str, ...], size: int, ckpt=None) -> None:
-        self.kind, self.can_sample, self.sample_options, self.size, self.ckpt = kind, can_sample, sample_options, size, ckpt
+        self.kind, self.can_sample, self.sample_options, self.size, self.ckpt = (
+            kind,
+            can_sample,
+            sample_options,
+            size,
+            ckpt,
+        )
 
 
 def _facts(path: Path, device: torch.device) -> _Facts:
@@ -839,12 +1007,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UsageError(f"--truncation applies to GANs only, and {path.name} is a {kind}")
     if args.temperature is not None and "temperature" not in facts.sample_options:
         raise UsageError("--temperature applies to VAEs and PixelCNNs; for a GAN use --truncation")
-    options = {name: value for name, value in (("truncation", args.truncation), ("temperature", args.temperature))
-               if value is not None}
+    options = {
+        name: value
+        for name, value in (("truncation", args.truncation), ("temperature", args.temperature))
+        if value is not None
+    }
     width, height = _grid_pixels(args.n, facts.size, args.scale)
     if width * height > MAX_GRID_MEGAPIXELS * 1_000_000:
-        raise UsageError(f"the grid would be {width} x {height} pixels ({width * height / 1e6:.0f} megapixels; the limit "
-                         f"is {MAX_GRID_MEGAPIXELS}): lower --n or --scale")
+        raise UsageError(
+            f"the grid would be {width} x {height} pixels ({width * height / 1e6:.0f} megapixels; the limit "
+            f"is {MAX_GRID_MEGAPIXELS}): lower --n or --scale"
+        )
     _writable_output(out, "--out")
     ckpt = facts.ckpt or load_checkpoint(path, device=device)
     _check_finite(ckpt, path, args.allow_nonfinite)

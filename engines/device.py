@@ -34,7 +34,9 @@ def pick_device(override: str | None = None) -> torch.device:
     if device.type not in available_devices():
         raise ValueError(f"device {override!r} is not available here; present: {', '.join(available_devices())}")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device {override!r} is not available; this machine has {torch.cuda.device_count()} CUDA device(s)")
+        raise ValueError(
+            f"device {override!r} is not available; this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
     return device
 
 

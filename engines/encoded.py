@@ -112,12 +112,25 @@ def category_names(dataset) -> dict[str, list[str]]:
     return {}
 
 
-def encode_labelled(model: torch.nn.Module, dataset, n: int, seed: int = 0, batch: int = 250,
-                    should_stop: Callable[[], bool] | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> EncodedData:
+def encode_labelled(
+    model: torch.nn.Module,
+    dataset,
+    n: int,
+    seed: int = 0,
+    batch: int = 250,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EncodedData:
     """n images drawn (seeded) from `dataset`, encoded (engines.latent.encode_dataset), with the
     dataset's label names, kinds and category names. Raises ValueError for a model without an encoder."""
     encoded = encode_dataset(model, dataset, n, batch=batch, seed=seed, should_stop=should_stop, progress=progress)
     names = list(dataset.label_names)
-    return EncodedData(encoded.latents, encoded.labels.reshape(len(encoded.latents), len(names)), encoded.indices,
-                       names, dict(dataset.attribute_kinds), dataset, category_names(dataset))
+    return EncodedData(
+        encoded.latents,
+        encoded.labels.reshape(len(encoded.latents), len(names)),
+        encoded.indices,
+        names,
+        dict(dataset.attribute_kinds),
+        dataset,
+        category_names(dataset),
+    )

@@ -44,8 +44,15 @@ def heldout_dataset(ckpt: Checkpoint, data_root: str | None = None, binarize: st
 
 
 @torch.no_grad()
-def evaluate(ckpt: Checkpoint, dataset, k: int = 100, limit: int | None = None, batch_size: int = 100,
-             seed: int = 0, progress: Progress | None = None) -> dict[str, Any]:
+def evaluate(
+    ckpt: Checkpoint,
+    dataset,
+    k: int = 100,
+    limit: int | None = None,
+    batch_size: int = 100,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Metrics in nats per image (and bits/dim for the PixelCNN) over the first `limit` test images.
 
     Sampling uses a generator seeded with `seed`, so the same call gives the same numbers.
@@ -80,8 +87,9 @@ def evaluate(ckpt: Checkpoint, dataset, k: int = 100, limit: int | None = None, 
     return result
 
 
-def _batch_metrics(model, images: torch.Tensor, k: int, gen: torch.Generator,
-                   labels: torch.Tensor | None = None) -> dict[str, float]:
+def _batch_metrics(
+    model, images: torch.Tensor, k: int, gen: torch.Generator, labels: torch.Tensor | None = None
+) -> dict[str, float]:
     if isinstance(model, VAE):
         terms = model.elbo(images, generator=gen)
         neg_elbo = terms.recon + terms.kl.sum(1)
@@ -145,9 +153,18 @@ def needs_classifier(ckpt: Checkpoint) -> bool:
     return not has_heldout_metrics(model) or (model.has_latent and ckpt.dataset.get("name") == "faces")
 
 
-def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str | None = None, n: int = 10_000,
-                       edits: int = 200, trials: int = 100, batch_size: int = 500, seed: int = 0,
-                       sample_scores: bool | None = None, test=None) -> dict[str, Any]:
+def classifier_metrics(
+    ckpt: Checkpoint,
+    classifier: Checkpoint,
+    data_root: str | None = None,
+    n: int = 10_000,
+    edits: int = 200,
+    trials: int = 100,
+    batch_size: int = 500,
+    seed: int = 0,
+    sample_scores: bool | None = None,
+    test=None,
+) -> dict[str, Any]:
     """Metrics of a generative checkpoint judged by a classifier checkpoint.
 
     Sample scores (`sample_scores`, default: for a model without held-out metrics, a GAN): metrics.gan_scores on n samples against the
@@ -159,7 +176,9 @@ def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str 
     `is_sample`; then the train-vs-held-out distance is left out); default heldout_dataset(ckpt, data_root).
     """
     if not isinstance(classifier.model, Classifier):
-        raise ValueError(f"{classifier.path.name if classifier.path else 'the classifier'} holds a {classifier.kind}, not a classifier")
+        raise ValueError(
+            f"{classifier.path.name if classifier.path else 'the classifier'} holds a {classifier.kind}, not a classifier"
+        )
     name, judge = ckpt.dataset.get("name"), classifier.dataset.get("name")
     if name and judge and name != judge:
         raise ValueError(f"the classifier was trained on {judge} but the model on {name}")
@@ -167,7 +186,8 @@ def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str 
     start = time.perf_counter()
     result: dict[str, Any] = {
         # the file's name, not its path: metrics are published in model cards and must not name a machine's folders
-        "dataset": name, "classifier": classifier.path.name if classifier.path else None,
+        "dataset": name,
+        "classifier": classifier.path.name if classifier.path else None,
         "classifier_test": (classifier.training.get("history") or [{}])[-1].get("test", {}),  # its last epoch's figures
     }
     test = heldout_dataset(ckpt, data_root) if test is None else test
@@ -176,8 +196,9 @@ def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str 
     if sample_scores:
         carried = getattr(test, "is_sample", False)  # the carried test images: the train split is not here either
         train = None if carried else load_dataset(heldout_spec(ckpt, data_root), train=True)
-        result["samples"] = M.gan_scores(model, clf, n=n, batch_size=batch_size, seed=seed, real_dataset=test,
-                                         train_dataset=train)
+        result["samples"] = M.gan_scores(
+            model, clf, n=n, batch_size=batch_size, seed=seed, real_dataset=test, train_dataset=train
+        )
     kinds = clf.label_kinds
     attributes = [a for a in ARITHMETIC_ATTRIBUTES if kinds.get(a) == "binary"]
     if name == "faces" and model.has_latent and attributes:
@@ -186,7 +207,8 @@ def classifier_metrics(ckpt: Checkpoint, classifier: Checkpoint, data_root: str 
             for a in attributes
         }
         if len(attributes) == 2:
-            result["exemplar_arithmetic"] = M.exemplar_arithmetic_success(model, clf, test, "smiling", "glasses",
-                                                                          trials=trials, seed=seed)
+            result["exemplar_arithmetic"] = M.exemplar_arithmetic_success(
+                model, clf, test, "smiling", "glasses", trials=trials, seed=seed
+            )
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result

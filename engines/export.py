@@ -59,8 +59,9 @@ def write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
     """Animated GIF that loops forever. Pillow merges a frame identical to the one before into it
     (adding its duration), so a path that stands still shows fewer frames for the same time."""
     images = [_pil(f) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)),
-                   loop=0, optimize=False)
+    images[0].save(
+        path, save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)), loop=0, optimize=False
+    )
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
@@ -81,8 +82,9 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
         imageio.v3.imwrite(path, big, plugin="pyav", codec="libx264", fps=fps, out_pixel_format="yuv420p")
 
 
-def export_frames(path: str | Path, kind: str, frames: np.ndarray, latents: np.ndarray, meta: dict,
-                  fps: float = 12.0) -> list[Path]:
+def export_frames(
+    path: str | Path, kind: str, frames: np.ndarray, latents: np.ndarray, meta: dict, fps: float = 12.0
+) -> list[Path]:
     """Write `frames` ((N, H, W, C) uint8) as `kind` to `path`, and the latents and `meta` beside it."""
     if kind not in FORMATS:
         raise ValueError(f"unknown export format {kind!r}")
@@ -96,14 +98,32 @@ def export_frames(path: str | Path, kind: str, frames: np.ndarray, latents: np.n
         write_mp4(path, frames, fps)
     npy, js = sidecar_paths(path)
     np.save(npy, np.asarray(latents, np.float32))
-    js.write_text(json.dumps({**meta, "file": path.name, "format": kind, "fps": fps,
-                              "frame_count": int(len(latents)), "latents": npy.name}, indent=2))
+    js.write_text(
+        json.dumps(
+            {
+                **meta,
+                "file": path.name,
+                "format": kind,
+                "fps": fps,
+                "frame_count": int(len(latents)),
+                "latents": npy.name,
+            },
+            indent=2,
+        )
+    )
     log.info("exported %d frames to %s", len(frames), path)
     return [path, npy, js]
 
 
-def export_latents(model, latents: np.ndarray, kind: str, path: str | Path, meta: dict, fps: float = 12.0,
-                   should_stop: Callable[[], bool] | None = None) -> list[Path]:
+def export_latents(
+    model,
+    latents: np.ndarray,
+    kind: str,
+    path: str | Path,
+    meta: dict,
+    fps: float = 12.0,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Path]:
     """Decode (N, D) `latents` with `model` and write them with export_frames. When should_stop()
     turns true during the decode nothing is written and the list is empty."""
     images = decode_latents(model, latents, batch=64, should_stop=should_stop)

@@ -98,7 +98,7 @@ def interpolate_path(keyframes: np.ndarray, frames: int, mode: str = "linear") -
     for i in range(keys.shape[0] - 1):
         j0, j1 = int(pos[i]), int(pos[i + 1])
         t = (np.arange(j0, j1 + 1) - j0) / (j1 - j0)
-        out[j0:j1 + 1] = step(keys[i], keys[i + 1], t)
+        out[j0 : j1 + 1] = step(keys[i], keys[i + 1], t)
     out[pos] = _f32(keys)  # exact keyframes, free of rounding
     return out
 
@@ -171,7 +171,9 @@ def plane_origin(z: np.ndarray, anchor: np.ndarray, u: np.ndarray, v: np.ndarray
     return _f32(z - (d @ u) * u - (d @ v) * v)
 
 
-def plane_through(z0: np.ndarray, z1: np.ndarray, z2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def plane_through(
+    z0: np.ndarray, z1: np.ndarray, z2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The plane through three latents: (centre = their mean, orthonormal u, v, (3, 2) coordinates).
 
     u points from z0 to z1; v is the part of z2 - z0 orthogonal to u (Gram-Schmidt), so z2 has b > 0.
@@ -251,8 +253,9 @@ def _device(model: torch.nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def decode_latents(model: torch.nn.Module, latents: np.ndarray, batch: int = 64,
-                   should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+def decode_latents(
+    model: torch.nn.Module, latents: np.ndarray, batch: int = 64, should_stop: Callable[[], bool] | None = None
+) -> np.ndarray:
     """(D,) or (N, D) latents -> (N, H, W, C) float32 images in [0, 1], in batches: the one decode
     every caller uses (the explorer's state, its slider decoder, the tabs, exports). Stops early
     (returning the frames done so far) when should_stop() is true."""
@@ -262,7 +265,7 @@ def decode_latents(model: torch.nn.Module, latents: np.ndarray, batch: int = 64,
     for start in range(0, z.shape[0], batch):
         if should_stop is not None and should_stop():
             break
-        x = model.decode(torch.as_tensor(z[start:start + batch], device=device))
+        x = model.decode(torch.as_tensor(z[start : start + batch], device=device))
         out.append(x.clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy())
     if not out:
         c, h, w = model.image_shape
@@ -273,8 +276,10 @@ def decode_latents(model: torch.nn.Module, latents: np.ndarray, batch: int = 64,
 def require_encoder(model: torch.nn.Module) -> None:
     """Raise ValueError for a model without an encoder (has_encoder): it cannot map images to latents."""
     if not getattr(model, "has_encoder", False):
-        raise ValueError(f"a {getattr(model, 'kind', type(model).__name__)} has no encoder, so it cannot "
-                         "map dataset images to latents; build vectors from exemplars instead")
+        raise ValueError(
+            f"a {getattr(model, 'kind', type(model).__name__)} has no encoder, so it cannot "
+            "map dataset images to latents; build vectors from exemplars instead"
+        )
 
 
 @torch.no_grad()
@@ -296,9 +301,14 @@ class Encoded:
     indices: np.ndarray  # (n,) int64 dataset indices
 
 
-def encode_indices(model: torch.nn.Module, dataset, indices: np.ndarray, batch: int = 256,
-                   should_stop: Callable[[], bool] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> Encoded:
+def encode_indices(
+    model: torch.nn.Module,
+    dataset,
+    indices: np.ndarray,
+    batch: int = 256,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Encoded:
     """The dataset images `indices`, encoded batch by batch (see Encoded).
 
     A stop request ends it between batches with the rows done so far (indices cut to match).
@@ -313,7 +323,7 @@ def encode_indices(model: torch.nn.Module, dataset, indices: np.ndarray, batch: 
             log.info("encoding stopped after %d of %d images", start, n)
             indices = indices[:start]
             break
-        images, y = dataset.get_batch(indices[start:start + batch])
+        images, y = dataset.get_batch(indices[start : start + batch])
         mu, logvar = encode_images(model, images)
         means.append(mu)
         logvars.append(logvar)
@@ -326,9 +336,15 @@ def encode_indices(model: torch.nn.Module, dataset, indices: np.ndarray, batch: 
     return Encoded(np.concatenate(means), np.concatenate(logvars), np.concatenate(labels), indices)
 
 
-def encode_dataset(model: torch.nn.Module, dataset, n: int, batch: int = 256, seed: int = 0,
-                   should_stop: Callable[[], bool] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> Encoded:
+def encode_dataset(
+    model: torch.nn.Module,
+    dataset,
+    n: int,
+    batch: int = 256,
+    seed: int = 0,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Encoded:
     """n images drawn without replacement (seeded) from `dataset`, in index order, encoded (see
     encode_indices). Raises ValueError for a model without an encoder (use exemplars there)."""
     require_encoder(model)

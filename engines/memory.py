@@ -109,7 +109,9 @@ def format_bytes(n: float) -> str:
     raise AssertionError  # unreachable
 
 
-def check_training_memory(kind: str, config: dict[str, Any], batch_size: int, device: str | torch.device = "cpu") -> int:
+def check_training_memory(
+    kind: str, config: dict[str, Any], batch_size: int, device: str | torch.device = "cpu"
+) -> int:
     """The estimate of `training_bytes`; raises MemoryEstimateError when it exceeds what is available."""
     need, have = training_bytes(kind, config, batch_size), available_bytes(device)
     if need > have:
@@ -124,5 +126,7 @@ def check_model_size(kind: str, config: dict[str, Any]) -> int:
     """Bytes of the model's weights; raises MemoryEstimateError above MODEL_LIMIT_BYTES."""
     need = model_bytes(kind, config)
     if need > MODEL_LIMIT_BYTES:
-        raise MemoryEstimateError(f"the model would need {format_bytes(need)} of weights, more than {format_bytes(MODEL_LIMIT_BYTES)}")
+        raise MemoryEstimateError(
+            f"the model would need {format_bytes(need)} of weights, more than {format_bytes(MODEL_LIMIT_BYTES)}"
+        )
     return need

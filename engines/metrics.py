@@ -60,7 +60,9 @@ def classifier_inception_score(probs: ArrayLike, splits: int = 10) -> tuple[floa
     for part in np.array_split(p, max(1, min(int(splits), p.shape[0]))):
         py = part.mean(axis=0, keepdims=True)
         positive = part > 0  # 0 log 0 = 0; where p(y|x) > 0, p(y) > 0 too
-        terms = np.where(positive, part * (np.log(np.where(positive, part, 1.0)) - np.log(np.where(positive, py, 1.0))), 0.0)
+        terms = np.where(
+            positive, part * (np.log(np.where(positive, part, 1.0)) - np.log(np.where(positive, py, 1.0))), 0.0
+        )
         scores.append(float(np.exp(terms.sum(axis=1).mean())))
     return float(np.mean(scores)), float(np.std(scores))
 
@@ -80,7 +82,9 @@ def _psd_sqrt(s: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
 
-def frechet_distance_from_statistics(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray, sigma_b: np.ndarray) -> float:
+def frechet_distance_from_statistics(
+    mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray, sigma_b: np.ndarray
+) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr((S_a S_b)^(1/2)).
 
     Tr((S_a S_b)^(1/2)) = sum of sqrt(eigenvalues of sqrt(S_a) S_b sqrt(S_a)), a symmetric PSD matrix
@@ -129,7 +133,7 @@ def sample_batches(model: Any, n: int, batch_size: int = 500, seed: int = 0) -> 
 def dataset_batches(dataset: Any, indices: Sequence[int] | np.ndarray, batch_size: int = 500) -> Iterator[torch.Tensor]:
     indices = np.asarray(indices, np.int64)
     for start in range(0, len(indices), batch_size):
-        images, _ = dataset.get_batch(indices[start:start + batch_size])
+        images, _ = dataset.get_batch(indices[start : start + batch_size])
         yield images
 
 
@@ -157,15 +161,23 @@ def decode_to_labels(model: Any, classifier: Any, latents: np.ndarray, batch_siz
     device, c_device = _device(model), _device(classifier)
     out = []
     for start in range(0, z.shape[0], batch_size):
-        images = model.decode(torch.as_tensor(z[start:start + batch_size], device=device))
+        images = model.decode(torch.as_tensor(z[start : start + batch_size], device=device))
         out.append(classifier.predict_labels(adapt_images(images.to(c_device), classifier)).float().cpu().numpy())
     names = list(classifier.label_kinds)
     return np.concatenate(out) if out else np.zeros((0, len(names)), np.float32)
 
 
 # --- sample quality -----------------------------------------------------------------------------
-def gan_scores(model: Any, classifier: Any, n: int = 10_000, batch_size: int = 500, seed: int = 0,
-               real_dataset: Any = None, train_dataset: Any = None, splits: int = 10) -> dict[str, Any]:
+def gan_scores(
+    model: Any,
+    classifier: Any,
+    n: int = 10_000,
+    batch_size: int = 500,
+    seed: int = 0,
+    real_dataset: Any = None,
+    train_dataset: Any = None,
+    splits: int = 10,
+) -> dict[str, Any]:
     """Classifier Inception Score and Frechet distance of n samples of `model` (a GAN, or anything with
     `sample(n, generator=)`), and the same numbers for real data, for scale.
 
@@ -189,17 +201,22 @@ def gan_scores(model: Any, classifier: Any, n: int = 10_000, batch_size: int = 5
     result["real_images"] = m
     result["fid"] = frechet_distance(fake["features"], real["features"])
     if "probs" in real:
-        result["real_inception_score"], result["real_inception_score_std"] = classifier_inception_score(real["probs"], splits)
+        result["real_inception_score"], result["real_inception_score_std"] = classifier_inception_score(
+            real["probs"], splits
+        )
     if train_dataset is not None:
-        idx = np.sort(np.random.default_rng(seed).choice(len(train_dataset), size=min(m, len(train_dataset)), replace=False))
+        idx = np.sort(
+            np.random.default_rng(seed).choice(len(train_dataset), size=min(m, len(train_dataset)), replace=False)
+        )
         train = classify_batches(classifier, dataset_batches(train_dataset, idx, batch_size), probs=False)
         result["train_test_fid"] = frechet_distance(train["features"], real["features"])
     return result
 
 
 # --- latent arithmetic --------------------------------------------------------------------------
-def _labelled_latents(model: Any, classifier: Any, dataset: Any, count: int, seed: int,
-                      batch_size: int) -> tuple[np.ndarray, np.ndarray, str]:
+def _labelled_latents(
+    model: Any, classifier: Any, dataset: Any, count: int, seed: int, batch_size: int
+) -> tuple[np.ndarray, np.ndarray, str]:
     """`count` latents with labels in the classifier's label order, and where they came from.
 
     A model with an encoder (VAE): encoder means of `count` random dataset images, with the dataset's
@@ -222,11 +239,16 @@ def _labelled_latents(model: Any, classifier: Any, dataset: Any, count: int, see
         z = model.random_latents(count, generator=gen).cpu().numpy()
     else:
         z = torch.randn((count, model.latent_dim), generator=gen).numpy()
-    return z.astype(np.float32), decode_to_labels(model, classifier, z, batch_size), "generated samples, labelled by the classifier"
+    return (
+        z.astype(np.float32),
+        decode_to_labels(model, classifier, z, batch_size),
+        "generated samples, labelled by the classifier",
+    )
 
 
-def _edit_outcome(classifier: Any, attribute: str, before: np.ndarray, after: np.ndarray,
-                  tolerance: float) -> dict[str, Any]:
+def _edit_outcome(
+    classifier: Any, attribute: str, before: np.ndarray, after: np.ndarray, tolerance: float
+) -> dict[str, Any]:
     """Which edits gained `attribute` while every other attribute kept its reading (per row)."""
     names = list(classifier.label_kinds)
     kinds = classifier.label_kinds
@@ -245,8 +267,13 @@ def _edit_outcome(classifier: Any, attribute: str, before: np.ndarray, after: np
     ones = np.ones(len(after), bool)
     others = np.logical_and.reduce(discrete) if discrete else ones
     cont = np.logical_and.reduce(continuous) if continuous else ones
-    return {"success": gained & others & cont, "gained": gained, "others_kept": others, "continuous_kept": cont,
-            "kept": kept_by}
+    return {
+        "success": gained & others & cont,
+        "gained": gained,
+        "others_kept": others,
+        "continuous_kept": cont,
+        "kept": kept_by,
+    }
 
 
 def _rate(x: np.ndarray) -> float | None:
@@ -254,11 +281,20 @@ def _rate(x: np.ndarray) -> float | None:
 
 
 @torch.no_grad()
-def attribute_arithmetic_success(model: Any, classifier: Any, dataset: Any = None, attribute: str = "glasses",
-                                 n: int = 200, seed: int = 0, strength: float = 1.0,
-                                 tolerance: float = DEFAULT_TOLERANCE, pool: int = 2000,
-                                 strengths: Sequence[float] | None = None, vector: np.ndarray | None = None,
-                                 batch_size: int = 256) -> dict[str, Any]:
+def attribute_arithmetic_success(
+    model: Any,
+    classifier: Any,
+    dataset: Any = None,
+    attribute: str = "glasses",
+    n: int = 200,
+    seed: int = 0,
+    strength: float = 1.0,
+    tolerance: float = DEFAULT_TOLERANCE,
+    pool: int = 2000,
+    strengths: Sequence[float] | None = None,
+    vector: np.ndarray | None = None,
+    batch_size: int = 256,
+) -> dict[str, Any]:
     """How often z + strength * v turns a face WITHOUT `attribute` into one with it and nothing else.
 
     v = mean latent with the attribute - mean latent without (engines.latent.attribute_vector) over
@@ -285,7 +321,7 @@ def attribute_arithmetic_success(model: Any, classifier: Any, dataset: Any = Non
 
     before_rest = decode_to_labels(model, classifier, z_rest, batch_size)
     lacks = np.flatnonzero((labels_rest[:, a] <= 0.5) & (before_rest[:, a] <= 0.5))
-    test_rows, tune_rows = lacks[:n], lacks[n:2 * n] if strengths else lacks[:0]
+    test_rows, tune_rows = lacks[:n], lacks[n : 2 * n] if strengths else lacks[:0]
     if len(test_rows) < n:
         log.warning("only %d latents without %s to edit (asked for %d)", len(test_rows), attribute, n)
 
@@ -293,26 +329,51 @@ def attribute_arithmetic_success(model: Any, classifier: Any, dataset: Any = Non
         after = decode_to_labels(model, classifier, z_rest[rows] + s * v, batch_size)
         return _edit_outcome(classifier, attribute, before_rest[rows], after, tolerance)
 
-    result: dict[str, Any] = {"attribute": attribute, "latents": source, "n": int(len(test_rows)), "pool": pool,
-                              "strength": strength, "tolerance": tolerance,
-                              "vector_norm": round(float(np.linalg.norm(v)), 4)}
+    result: dict[str, Any] = {
+        "attribute": attribute,
+        "latents": source,
+        "n": int(len(test_rows)),
+        "pool": pool,
+        "strength": strength,
+        "tolerance": tolerance,
+        "vector_norm": round(float(np.linalg.norm(v)), 4),
+    }
     base = outcome(test_rows, strength)
-    result.update(rate=_rate(base["success"]), gained=_rate(base["gained"]), others_kept=_rate(base["others_kept"]),
-                  continuous_kept=_rate(base["continuous_kept"]), kept={k: _rate(x) for k, x in base["kept"].items()})
+    result.update(
+        rate=_rate(base["success"]),
+        gained=_rate(base["gained"]),
+        others_kept=_rate(base["others_kept"]),
+        continuous_kept=_rate(base["continuous_kept"]),
+        kept={k: _rate(x) for k, x in base["kept"].items()},
+    )
     if strengths:
         tuned = [(_rate(outcome(tune_rows, s)["success"]), -s) for s in strengths] if len(tune_rows) else []
         best = -max(tuned)[1] if tuned else strength
         tuned_outcome = outcome(test_rows, best)
-        result.update(strengths=list(strengths), tuned_strength=best, tuned_rate=_rate(tuned_outcome["success"]),
-                      tuned_gained=_rate(tuned_outcome["gained"]), tuned_others_kept=_rate(tuned_outcome["others_kept"]),
-                      tuned_continuous_kept=_rate(tuned_outcome["continuous_kept"]))
+        result.update(
+            strengths=list(strengths),
+            tuned_strength=best,
+            tuned_rate=_rate(tuned_outcome["success"]),
+            tuned_gained=_rate(tuned_outcome["gained"]),
+            tuned_others_kept=_rate(tuned_outcome["others_kept"]),
+            tuned_continuous_kept=_rate(tuned_outcome["continuous_kept"]),
+        )
     return result
 
 
 @torch.no_grad()
-def exemplar_arithmetic_success(model: Any, classifier: Any, dataset: Any = None, first: str = "smiling",
-                                second: str = "glasses", trials: int = 100, k: int = 3, seed: int = 0,
-                                pool: int = 2000, batch_size: int = 256) -> dict[str, Any]:
+def exemplar_arithmetic_success(
+    model: Any,
+    classifier: Any,
+    dataset: Any = None,
+    first: str = "smiling",
+    second: str = "glasses",
+    trials: int = 100,
+    k: int = 3,
+    seed: int = 0,
+    pool: int = 2000,
+    batch_size: int = 256,
+) -> dict[str, Any]:
     """DCGAN-paper arithmetic (Radford et al. 2016): with A = k exemplars with `first` and without
     `second`, B = k with neither, C = k with `second` only, decode mean(A) - mean(B) + mean(C)
     (engines.latent.exemplar_arithmetic); a trial succeeds when the classifier reads both attributes
@@ -330,15 +391,27 @@ def exemplar_arithmetic_success(model: Any, classifier: Any, dataset: Any = None
     i, j = names.index(first), names.index(second)
     z, labels, source = _labelled_latents(model, classifier, dataset, pool, seed, batch_size)
     has_i, has_j = labels[:, i] > 0.5, labels[:, j] > 0.5
-    groups = {"A": np.flatnonzero(has_i & ~has_j), "B": np.flatnonzero(~has_i & ~has_j), "C": np.flatnonzero(~has_i & has_j)}
+    groups = {
+        "A": np.flatnonzero(has_i & ~has_j),
+        "B": np.flatnonzero(~has_i & ~has_j),
+        "C": np.flatnonzero(~has_i & has_j),
+    }
     short = [f"{g} ({len(rows)})" for g, rows in groups.items() if len(rows) < k]
     if short:
         raise ValueError(f"too few exemplars among {pool} latents for groups {', '.join(short)}; need {k} each")
     rng = np.random.default_rng(seed + 1)
-    results = np.stack([
-        exemplar_arithmetic(*(z[rng.choice(groups[g], size=k, replace=False)] for g in "ABC")) for _ in range(trials)
-    ])
+    results = np.stack(
+        [exemplar_arithmetic(*(z[rng.choice(groups[g], size=k, replace=False)] for g in "ABC")) for _ in range(trials)]
+    )
     after = decode_to_labels(model, classifier, results, batch_size)
     got_i, got_j = after[:, i] > 0.5, after[:, j] > 0.5
-    return {"first": first, "second": second, "trials": int(trials), "k": k, "latents": source,
-            "rate": _rate(got_i & got_j), f"has_{first}": _rate(got_i), f"has_{second}": _rate(got_j)}
+    return {
+        "first": first,
+        "second": second,
+        "trials": int(trials),
+        "k": k,
+        "latents": source,
+        "rate": _rate(got_i & got_j),
+        f"has_{first}": _rate(got_i),
+        f"has_{second}": _rate(got_j),
+    }

@@ -62,7 +62,9 @@ def project_to_latent(
     if tuple(target.shape) != expected:
         raise ValueError(f"image has shape {tuple(target.shape)}; the model makes {expected}")
     if not getattr(model, "can_project", False):
-        raise ValueError(f"a {getattr(model, 'kind', type(model).__name__)} has no differentiable decode to project through")
+        raise ValueError(
+            f"a {getattr(model, 'kind', type(model).__name__)} has no differentiable decode to project through"
+        )
     dim = int(model.latent_dim)
     if z0 is None:
         start = _best_start(model, target, dim, candidates, seed, prior_weight)

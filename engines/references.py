@@ -36,16 +36,48 @@ class Reference:
 
 
 REFERENCES = (
-    Reference("vae", "mnist", "iw_nll", 86.76, "IWAE paper (Burda et al. 2016), VAE with 1 stochastic layer of 50 "
-              "units, k=5000", binarized=True, latent_dim=50),
-    Reference("vae", "mnist", "iw_nll", 89.8, "MLP VAE 784-400-40 (as quoted in the project's issue)", binarized=True,
-              latent_dim=40),
-    Reference("vae", "mnist", "neg_elbo", 105.6, "pytorch/examples VAE 784-400-20, 10 epochs, test loss", binarized=False,
-              latent_dim=20),
-    Reference("pixelcnn", "mnist", "nll", 81.30, "PixelCNN (van den Oord et al. 2016, Pixel RNN paper, Table 4)",
-              binarized=True),
-    Reference("gan", "mnist", "inception_score", 9.9, "real MNIST test images under a good classifier (issue's figure; "
-              "eval also prints its own real-data score)"),
+    Reference(
+        "vae",
+        "mnist",
+        "iw_nll",
+        86.76,
+        "IWAE paper (Burda et al. 2016), VAE with 1 stochastic layer of 50 units, k=5000",
+        binarized=True,
+        latent_dim=50,
+    ),
+    Reference(
+        "vae",
+        "mnist",
+        "iw_nll",
+        89.8,
+        "MLP VAE 784-400-40 (as quoted in the project's issue)",
+        binarized=True,
+        latent_dim=40,
+    ),
+    Reference(
+        "vae",
+        "mnist",
+        "neg_elbo",
+        105.6,
+        "pytorch/examples VAE 784-400-20, 10 epochs, test loss",
+        binarized=False,
+        latent_dim=20,
+    ),
+    Reference(
+        "pixelcnn",
+        "mnist",
+        "nll",
+        81.30,
+        "PixelCNN (van den Oord et al. 2016, Pixel RNN paper, Table 4)",
+        binarized=True,
+    ),
+    Reference(
+        "gan",
+        "mnist",
+        "inception_score",
+        9.9,
+        "real MNIST test images under a good classifier (issue's figure; eval also prints its own real-data score)",
+    ),
     Reference("classifier", "mnist", "accuracy", 0.9905, "LeNet-5 (LeCun et al. 1998): 0.95% test error"),
 )
 
@@ -68,12 +100,20 @@ def _comparable_latent(reference: int | None, model: int | None) -> bool:
     return max(reference, model) <= LATENT_RATIO * min(reference, model)
 
 
-def references_for(kind: str, dataset: str | None, binarize: str | None, latent_dim: int | None = None) -> list[Reference]:
+def references_for(
+    kind: str, dataset: str | None, binarize: str | None, latent_dim: int | None = None
+) -> list[Reference]:
     """The published figures comparable with a model of `kind` evaluated on `dataset` as binarized, with
     a latent size within LATENT_RATIO of the reference's (a 2-D VAE is not set beside a 20-D one)."""
     binarized = binarize not in (None, "none")
-    return [r for r in REFERENCES if r.kind == kind and r.dataset == dataset
-            and (r.binarized is None or r.binarized == binarized) and _comparable_latent(r.latent_dim, latent_dim)]
+    return [
+        r
+        for r in REFERENCES
+        if r.kind == kind
+        and r.dataset == dataset
+        and (r.binarized is None or r.binarized == binarized)
+        and _comparable_latent(r.latent_dim, latent_dim)
+    ]
 
 
 def target_for(kind: str, dataset: str | None, metric: str, binarize: str | None = None) -> float | None:

@@ -111,8 +111,14 @@ def receptive_field(model, channel: int, row: int, col: int) -> np.ndarray:
     return (grad[0] != 0).numpy()
 
 
-def sample_chunks(model, temperature: float, seed: int, given: Given | None = None,
-                  should_stop: Callable[[], bool] | None = None, every_s: float = REPORT_S) -> Iterator[StepChunk]:
+def sample_chunks(
+    model,
+    temperature: float,
+    seed: int,
+    given: Given | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    every_s: float = REPORT_S,
+) -> Iterator[StepChunk]:
     """Draw one image (every position `given` does not fix) and yield its steps in StepChunks, one
     at most every `every_s` seconds (and the rest at the end). Draws use a CPU generator seeded with
     `seed`, so a seed gives the same image on any device. When should_stop() turns true (checked
@@ -126,8 +132,9 @@ def sample_chunks(model, temperature: float, seed: int, given: Given | None = No
     values: list[int] = []
 
     def chunk() -> StepChunk:
-        out = StepChunk(np.array(positions, np.int64).reshape(-1, 3), np.stack(probs).astype(np.float32),
-                        np.array(values, np.int64))
+        out = StepChunk(
+            np.array(positions, np.int64).reshape(-1, 3), np.stack(probs).astype(np.float32), np.array(values, np.int64)
+        )
         positions.clear(), probs.clear(), values.clear()
         return out
 

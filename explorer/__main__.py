@@ -39,13 +39,19 @@ def unknown_command(argv: list[str]) -> str | None:
     if first is None:
         return None
     if first in COMMANDS:
-        return None if argv[0] == first else f"latent-explorer: error: the command comes first: latent-explorer {first} ..."
+        return (
+            None
+            if argv[0] == first
+            else f"latent-explorer: error: the command comes first: latent-explorer {first} ..."
+        )
     if first.lower().endswith(MODEL_SUFFIXES) or Path(first).exists():
         return None  # a checkpoint to open (a missing or bad one is the app's to report)
     close = difflib.get_close_matches(first, COMMANDS, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return (f"latent-explorer: error: unknown command {first!r}{hint}; the commands are {', '.join(COMMANDS)}, "
-            f"or name a {CHECKPOINT_SUFFIX} checkpoint or .onnx model to open it in the app")
+    return (
+        f"latent-explorer: error: unknown command {first!r}{hint}; the commands are {', '.join(COMMANDS)}, "
+        f"or name a {CHECKPOINT_SUFFIX} checkpoint or .onnx model to open it in the app"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

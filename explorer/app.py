@@ -39,12 +39,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         prog="latent-explorer",
         description="Explore the latent spaces of VAEs and GANs, and sample PixelCNNs.",
         epilog="Other commands (no GUI): `latent-explorer train ...` trains a model, `latent-explorer eval "
-               "CHECKPOINT` measures one, `latent-explorer sample CHECKPOINT` writes samples, `latent-explorer "
-               "export CHECKPOINT --onnx DIR` writes its decoder (and encoder) as ONNX; add --help to any of them.",
+        "CHECKPOINT` measures one, `latent-explorer sample CHECKPOINT` writes samples, `latent-explorer "
+        "export CHECKPOINT --onnx DIR` writes its decoder (and encoder) as ONNX; add --help to any of them.",
     )
-    parser.add_argument("checkpoint", nargs="?", help=f"a {SUFFIX} checkpoint, an .onnx decoder (with its sidecar "
-                                                      "and encoder) or a file an installed plugin opens (default: the "
-                                                      f"first checkpoint in {DEFAULT_CHECKPOINT_DIR})")
+    parser.add_argument(
+        "checkpoint",
+        nargs="?",
+        help=f"a {SUFFIX} checkpoint, an .onnx decoder (with its sidecar "
+        "and encoder) or a file an installed plugin opens (default: the "
+        f"first checkpoint in {DEFAULT_CHECKPOINT_DIR})",
+    )
     parser.add_argument("--device", default="auto", help=f"where models run: auto, {', '.join(available_devices())}")
     args = parser.parse_args(argv)
     try:

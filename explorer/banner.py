@@ -31,8 +31,10 @@ class MessageBanner(QFrame):
 
     def show_message(self, kind: str, text: str) -> None:
         self.kind = kind
-        self.setStyleSheet(f"MessageBanner {{ background: {COLOURS.get(kind, '#333')}; border-radius: 3px; }}"
-                           "QLabel { color: white; }")
+        self.setStyleSheet(
+            f"MessageBanner {{ background: {COLOURS.get(kind, '#333')}; border-radius: 3px; }}"
+            "QLabel { color: white; }"
+        )
         self.label.setText(text)
         self.show()
 

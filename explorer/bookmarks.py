@@ -90,8 +90,11 @@ class BookmarkStrip(QWidget):
                 self.list.addItem(item)
         finally:
             self.list.blockSignals(False)
-        self.thumbnails.decode_missing(self.state.model, [m.z for m in marks],
-                                       on_failed=lambda message: log.warning("bookmark thumbnails failed: %s", message))
+        self.thumbnails.decode_missing(
+            self.state.model,
+            [m.z for m in marks],
+            on_failed=lambda message: log.warning("bookmark thumbnails failed: %s", message),
+        )
 
     def thumbnail_count(self) -> int:
         """How many bookmarks show their thumbnail."""

@@ -57,8 +57,9 @@ class LatentDecoder(QObject):
         if self._asked is not None and np.array_equal(z, self._asked):
             return
         self._asked = z
-        self._slot.start(_decode_job, self._model, z, on_result=lambda pair: self.decoded.emit(*pair),
-                         on_failed=self.failed.emit)
+        self._slot.start(
+            _decode_job, self._model, z, on_result=lambda pair: self.decoded.emit(*pair), on_failed=self.failed.emit
+        )
 
     def is_running(self) -> bool:
         """True while a decode runs or waits."""

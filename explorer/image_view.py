@@ -79,8 +79,11 @@ class ImageView(QWidget):
                 painter.drawImage(self.image_rect(), self._image)
             elif self._placeholder:
                 painter.setPen(QColor(200, 200, 205))
-                painter.drawText(self.rect().adjusted(12, 12, -12, -12), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                                 self._placeholder)
+                painter.drawText(
+                    self.rect().adjusted(12, 12, -12, -12),
+                    Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                    self._placeholder,
+                )
         finally:
             painter.end()
 

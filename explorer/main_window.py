@@ -61,8 +61,11 @@ def open_filters() -> str:
         plugins = {}
     extra = ";;".join(f"{plugin.title} (*{suffix})" for suffix, plugin in sorted(plugins.items()))
     models = " ".join(suffixes + [f"*{s}" for s in sorted(plugins)])
-    return f"Models ({models});;Checkpoints (*{SUFFIX});;ONNX models (*{ONNX_SUFFIX})" + (f";;{extra}" if extra else "") \
+    return (
+        f"Models ({models});;Checkpoints (*{SUFFIX});;ONNX models (*{ONNX_SUFFIX})"
+        + (f";;{extra}" if extra else "")
         + ";;All files (*)"
+    )
 
 
 class MainWindow(QMainWindow):
@@ -100,7 +103,9 @@ class MainWindow(QMainWindow):
         self.info = InfoPanel(self.state)
         self.info_dock = self._dock("Model", "modelDock", self.info, Qt.DockWidgetArea.RightDockWidgetArea)
         self.bookmarks = BookmarkStrip(self.state)
-        self.bookmarks_dock = self._dock("Bookmarks", "bookmarksDock", self.bookmarks, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.bookmarks_dock = self._dock(
+            "Bookmarks", "bookmarksDock", self.bookmarks, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
         self.resizeDocks([self.info_dock], [260], Qt.Orientation.Horizontal)
         self.resizeDocks([self.bookmarks_dock], [118], Qt.Orientation.Vertical)
 
@@ -163,14 +168,28 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         a = self._action
-        self.open_action = a("&Open Model…", self.open_dialog, QKeySequence.StandardKey.Open,
-                             "Open a .safetensors checkpoint, an ONNX decoder, or a file an installed plugin opens")
-        self.encode_action = a("&Encode Image…", self.explore.encode_file_dialog, "Ctrl+I", "Make an image file's latent current")
-        self.save_session_action = a("&Save Session…", self.save_session_dialog, QKeySequence.StandardKey.Save,
-                                     "Save z, seed, bookmarks and vectors")
+        self.open_action = a(
+            "&Open Model…",
+            self.open_dialog,
+            QKeySequence.StandardKey.Open,
+            "Open a .safetensors checkpoint, an ONNX decoder, or a file an installed plugin opens",
+        )
+        self.encode_action = a(
+            "&Encode Image…", self.explore.encode_file_dialog, "Ctrl+I", "Make an image file's latent current"
+        )
+        self.save_session_action = a(
+            "&Save Session…",
+            self.save_session_dialog,
+            QKeySequence.StandardKey.Save,
+            "Save z, seed, bookmarks and vectors",
+        )
         self.load_session_action = a("&Load Session…", self.load_session_dialog, "Ctrl+L", "Load a saved session")
-        self.export_image_action = a("Export &Image…", self.export_image_dialog, "Ctrl+E", "Save the current image as PNG")
-        self.export_latent_action = a("Export &Latent…", self.export_latent_dialog, "Ctrl+Shift+E", "Save z as .npy or .json")
+        self.export_image_action = a(
+            "Export &Image…", self.export_image_dialog, "Ctrl+E", "Save the current image as PNG"
+        )
+        self.export_latent_action = a(
+            "Export &Latent…", self.export_latent_dialog, "Ctrl+Shift+E", "Save z as .npy or .json"
+        )
         self.quit_action = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.undo_action = a("&Undo", self.state.undo, "Ctrl+Z", "Undo the last change of z")
         self.redo_action = a("&Redo", self.state.redo, "Ctrl+Shift+Z", "Redo")
@@ -272,8 +291,13 @@ class MainWindow(QMainWindow):
         has_model = self.state.checkpoint is not None
         self.undo_action.setEnabled(self.state.can_undo())
         self.redo_action.setEnabled(self.state.can_redo())
-        for action in (self.reset_action, self.bookmark_action, self.encode_action, self.export_latent_action,
-                       self.save_session_action):
+        for action in (
+            self.reset_action,
+            self.bookmark_action,
+            self.encode_action,
+            self.export_latent_action,
+            self.save_session_action,
+        ):
             action.setEnabled(latent)
         self.randomize_action.setEnabled(has_model)
         self.export_image_action.setEnabled(has_model)
@@ -357,8 +381,12 @@ class MainWindow(QMainWindow):
                     log.exception("panel %r: session_data failed", key)
         return Session(
             checkpoint=str(state.checkpoint_path.resolve()) if state.checkpoint_path else None,
-            sha256=state.checkpoint_sha256(), z=state.z.copy(), seed=state.seed,
-            temperature=self.explore.temperature(), bookmarks=list(state.bookmarks), vectors=dict(state.vectors),
+            sha256=state.checkpoint_sha256(),
+            z=state.z.copy(),
+            seed=state.seed,
+            temperature=self.explore.temperature(),
+            bookmarks=list(state.bookmarks),
+            vectors=dict(state.vectors),
             panels=panels,
         )
 
@@ -398,7 +426,9 @@ class MainWindow(QMainWindow):
             self.state.set_checkpoint(checkpoint)
             self._opened(checkpoint.path)
         if session.sha256 and self.state.checkpoint_sha256() != session.sha256:
-            warnings.append("it was saved with a different checkpoint file (sha256 differs): latents may not mean the same")
+            warnings.append(
+                "it was saved with a different checkpoint file (sha256 differs): latents may not mean the same"
+            )
         self.state.restore(session.z, session.seed, session.bookmarks, session.vectors)
         self.explore.set_temperature(session.temperature)
         for key, panel in self.extra_panels.items():
@@ -514,8 +544,11 @@ class MainWindow(QMainWindow):
     # --- layout memory and shutdown ----------------------------------------------------------------------
     def restore_layout(self) -> None:
         store = settings.app_settings()
-        for key, restore in (("window/geometry", self.restoreGeometry), ("window/state", self.restoreState),
-                             ("explore/splitter", self.explore.splitter.restoreState)):
+        for key, restore in (
+            ("window/geometry", self.restoreGeometry),
+            ("window/state", self.restoreState),
+            ("explore/splitter", self.explore.splitter.restoreState),
+        ):
             value = store.value(key)
             if isinstance(value, (QByteArray, bytes)):
                 restore(value)

@@ -75,8 +75,9 @@ class Session:
             raise SessionError(f"seed must be a whole number from 0 to {MAX_SEED}, not {_show(seed)}")
         temperature = doc.get("temperature", 1.0)
         if not _is_number(temperature) or not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
-            raise SessionError(f"temperature must be a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}, "
-                               f"not {_show(temperature)}")
+            raise SessionError(
+                f"temperature must be a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}, not {_show(temperature)}"
+            )
         marks = doc.get("bookmarks", [])
         if not isinstance(marks, list):
             raise SessionError(f"bookmarks must be a list, not {type(marks).__name__}")
@@ -89,15 +90,23 @@ class Session:
         if not isinstance(vectors, dict):
             raise SessionError(f"vectors must be an object (name: list of numbers), not {type(vectors).__name__}")
         return cls(
-            checkpoint=checkpoint, sha256=sha256, z=z, seed=int(seed), temperature=float(temperature),
-            bookmarks=bookmarks, vectors={str(k): _latent(v, f"vector {k!r}") for k, v in vectors.items()},
+            checkpoint=checkpoint,
+            sha256=sha256,
+            z=z,
+            seed=int(seed),
+            temperature=float(temperature),
+            bookmarks=bookmarks,
+            vectors={str(k): _latent(v, f"vector {k!r}") for k, v in vectors.items()},
             panels={k: v for k, v in doc.items() if k not in _CORE_KEYS and isinstance(v, dict)},
         )
 
     def check_fits(self, latent_dim: int) -> None:
         """Raise SessionError unless z, every bookmark and every vector has `latent_dim` values."""
-        for what, value in [("z", self.z), *((f"bookmark {m.name!r}", m.z) for m in self.bookmarks),
-                            *((f"vector {name!r}", v) for name, v in self.vectors.items())]:
+        for what, value in [
+            ("z", self.z),
+            *((f"bookmark {m.name!r}", m.z) for m in self.bookmarks),
+            *((f"vector {name!r}", v) for name, v in self.vectors.items()),
+        ]:
             if value.size != latent_dim:
                 raise SessionError(f"its {what} has {value.size} values; the model's latent has {latent_dim}")
 

@@ -277,7 +277,9 @@ class ExplorerState(QObject):
         checked = {name: np.asarray(v, dtype=np.float32).reshape(-1) for name, v in vectors.items()}
         for what, value in [("z", z), *((f"bookmark {m.name!r}", m.z) for m in bookmarks), *checked.items()]:
             if np.asarray(value).size != self.latent_dim:
-                raise ValueError(f"{what} has {np.asarray(value).size} values; the model's latent has {self.latent_dim}")
+                raise ValueError(
+                    f"{what} has {np.asarray(value).size} values; the model's latent has {self.latent_dim}"
+                )
         self.bookmarks = [Bookmark(m.name, np.asarray(m.z, dtype=np.float32).reshape(-1).copy()) for m in bookmarks]
         self.vectors = checked
         self.set_seed(seed)

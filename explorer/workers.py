@@ -214,9 +214,14 @@ class Latest(QObject):
         """The newest job asked for (waiting or running), or None when nothing is."""
         return self._waiting or self._running
 
-    def start(self, fn: Callable[..., Any], *args: Any, on_result: Callable[[Any], None],
-              on_failed: Callable[[str], None] | None = None,
-              on_progress: Callable[[Any], None] | None = None) -> Job:
+    def start(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_result: Callable[[Any], None],
+        on_failed: Callable[[str], None] | None = None,
+        on_progress: Callable[[Any], None] | None = None,
+    ) -> Job:
         """Ask for fn(job, *args) in a worker thread; returns its Job (which may wait to start)."""
         if self.interrupt:
             self._epoch += 1

@@ -38,24 +38,67 @@ MODELS = {kind: build_model(kind, TINY[kind]).eval() for kind in TINY}
 
 # Values a lying file may hold anywhere: absurd sizes, wrong types, non-finite numbers, deep nesting.
 HOSTILE = st.one_of(
-    st.none(), st.booleans(), st.integers(-2**63, 2**63), st.sampled_from([0, -1, 1, 2**31, 10**12, 25088000000000]),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
-    st.lists(st.integers(-5, 10**9), max_size=5), st.dictionaries(st.text(max_size=8), st.integers(), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63),
+    st.sampled_from([0, -1, 1, 2**31, 10**12, 25088000000000]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.lists(st.integers(-5, 10**9), max_size=5),
+    st.dictionaries(st.text(max_size=8), st.integers(), max_size=3),
 )
 # Where to put it: every key the loader or the app reads.
 FIELDS = [
-    ("format",), ("kind",), ("config",), ("image_shape",), ("dataset",), ("dataset", "name"), ("dataset", "image_size"),
-    ("label_names",), ("training",), ("training", "step"), ("training", "history"), ("training", "train_config"),
-    ("metrics",), ("vectors",), ("sample",), ("content_sha256",), ("train_state",), ("train_state", "step"),
-    ("train_state", "optimizers"), ("train_state", "rng"),
-    *[("config", name) for name in ("image_size", "channels", "latent_dim", "width", "fc_dim", "beta", "likelihood",
-                                    "g_width", "d_width", "loss", "d_steps", "levels", "hidden", "n_layers", "kernel",
-                                    "first_kernel", "unknown_key")],
+    ("format",),
+    ("kind",),
+    ("config",),
+    ("image_shape",),
+    ("dataset",),
+    ("dataset", "name"),
+    ("dataset", "image_size"),
+    ("label_names",),
+    ("training",),
+    ("training", "step"),
+    ("training", "history"),
+    ("training", "train_config"),
+    ("metrics",),
+    ("vectors",),
+    ("sample",),
+    ("content_sha256",),
+    ("train_state",),
+    ("train_state", "step"),
+    ("train_state", "optimizers"),
+    ("train_state", "rng"),
+    *[
+        ("config", name)
+        for name in (
+            "image_size",
+            "channels",
+            "latent_dim",
+            "width",
+            "fc_dim",
+            "beta",
+            "likelihood",
+            "g_width",
+            "d_width",
+            "loss",
+            "d_steps",
+            "levels",
+            "hidden",
+            "n_layers",
+            "kernel",
+            "first_kernel",
+            "unknown_key",
+        )
+    ],
 ]
 MUTATIONS = st.one_of(
     st.just(("none",)),
     st.tuples(st.just("meta"), st.sampled_from(FIELDS), st.one_of(st.just("<delete>"), HOSTILE)),
-    st.tuples(st.just("bytes"), st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=4)),
+    st.tuples(
+        st.just("bytes"),
+        st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=4),
+    ),
     st.tuples(st.just("truncate"), st.floats(0, 1, exclude_max=True)),
     st.tuples(st.just("append"), st.binary(min_size=1, max_size=64)),
     st.tuples(st.just("not-json"), st.binary(max_size=40)),
@@ -67,9 +110,19 @@ def _write(path: Path, kind: str, pad: int, resumable: bool) -> dict[str, torch.
     train_state = None
     if resumable:
         optimizer = torch.optim.Adam(model.parameters())
-        train_state = {"step": 3, "optimizers": {"main": optimizer.state_dict()}, "rng": {"torch": torch.get_rng_state()}}
-    save_checkpoint(path, model, dataset={"name": "shapes"}, metrics={"pad": "x" * pad}, training={"step": 3},
-                    train_state=train_state)
+        train_state = {
+            "step": 3,
+            "optimizers": {"main": optimizer.state_dict()},
+            "rng": {"torch": torch.get_rng_state()},
+        }
+    save_checkpoint(
+        path,
+        model,
+        dataset={"name": "shapes"},
+        metrics={"pad": "x" * pad},
+        training={"step": 3},
+        train_state=train_state,
+    )
     return model.state_dict()
 
 
@@ -151,9 +204,9 @@ def run(examples: int) -> dict[str, Any]:
             for name, tensor in ckpt.model.state_dict().items():
                 assert torch.equal(tensor, weights[name]), f"{name} changed but the file opened"
 
-    property_test = settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                             suppress_health_check=list(HealthCheck))(
-        given(st.sampled_from(sorted(MODELS)), st.integers(0, 4096), st.booleans(), MUTATIONS)(check))
+    property_test = settings(
+        max_examples=examples, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )(given(st.sampled_from(sorted(MODELS)), st.integers(0, 4096), st.booleans(), MUTATIONS)(check))
     property_test()
     # Every low byte the header length can take (safetensors pads the header to a multiple of 8),
     # 0x80 included, deterministically on top of the random ones.

@@ -62,8 +62,13 @@ def checkpoint_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def vae_checkpoint(checkpoint_dir) -> Path:
-    return _train("vae", {"latent_dim": 4, "width": 8, "fc_dim": 32}, 30, checkpoint_dir / "vae4.safetensors",
-                  metrics={"test_neg_elbo": 123.4})
+    return _train(
+        "vae",
+        {"latent_dim": 4, "width": 8, "fc_dim": 32},
+        30,
+        checkpoint_dir / "vae4.safetensors",
+        metrics={"test_neg_elbo": 123.4},
+    )
 
 
 @pytest.fixture(scope="session")

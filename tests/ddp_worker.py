@@ -14,8 +14,11 @@ from tests.helpers import TINY, shapes
 out = Path(sys.argv[1])
 ctx, device = distributed.setup("cpu")
 try:
-    for name, kind, extra in [("vae", "vae", {}), ("wgan", "gan", {"loss": "wgan-gp", "d_steps": 2}),
-                              ("pixelcnn", "pixelcnn", {})]:
+    for name, kind, extra in [
+        ("vae", "vae", {}),
+        ("wgan", "gan", {"loss": "wgan-gp", "d_steps": 2}),
+        ("pixelcnn", "pixelcnn", {}),
+    ]:
         model = create_model(kind, {**TINY[kind], **extra}, seed=0)
         initial = {k: v.detach().clone() for k, v in model.named_parameters()}
         data = shapes(128, binarize="threshold" if kind == "pixelcnn" else "none")
@@ -25,7 +28,9 @@ try:
         # broadcasts rank 0's buffers at every forward, and only rank 0's reach the checkpoint).
         state = {k: v.detach().cpu() for k, v in model.named_parameters()}
         changed = any(not torch.equal(initial[k], state[k]) for k in state)
-        torch.save({"state": state, "changed": changed, "steps": trainer.step, "shard": len(trainer.sampler)},
-                   out / f"{name}-rank{ctx.rank}.pt")
+        torch.save(
+            {"state": state, "changed": changed, "steps": trainer.step, "shard": len(trainer.sampler)},
+            out / f"{name}-rank{ctx.rank}.pt",
+        )
 finally:
     distributed.teardown()

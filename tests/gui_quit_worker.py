@@ -60,8 +60,16 @@ panel = window.extra_panels["training"]
 panel.confirm_close = lambda: True  # "Stop the run and close?" Yes
 panel.config_overrides = {"width": 8, "fc_dim": 32}
 panel.train_overrides = {"eval_batches": 1}
-panel.configure(model="vae", dataset="shapes", image_size=28, channels=1, latent_dim=2, batch_size=16,
-                max_steps=1000, checkpoint_path=run_path)
+panel.configure(
+    model="vae",
+    dataset="shapes",
+    image_size=28,
+    channels=1,
+    latent_dim=2,
+    batch_size=16,
+    max_steps=1000,
+    checkpoint_path=run_path,
+)
 
 heartbeat = {"last": None, "max_gap": 0.0, "closed_at": None, "messages": set()}
 
@@ -99,7 +107,16 @@ QTimer.singleShot(0, lambda: (panel.start(), close_mid_step()))
 code = run_window(window)
 end = time.monotonic()
 beat()
-print(json.dumps({"exit": code, "max_gap_ms": round(heartbeat["max_gap"] * 1000, 1),
-                  "closed_after_s": round(end - heartbeat["closed_at"], 2) if heartbeat["closed_at"] else None,
-                  "messages": sorted(heartbeat["messages"]), "steps_started": steps_started}), flush=True)
+print(
+    json.dumps(
+        {
+            "exit": code,
+            "max_gap_ms": round(heartbeat["max_gap"] * 1000, 1),
+            "closed_after_s": round(end - heartbeat["closed_at"], 2) if heartbeat["closed_at"] else None,
+            "messages": sorted(heartbeat["messages"]),
+            "steps_started": steps_started,
+        }
+    ),
+    flush=True,
+)
 sys.exit(code)

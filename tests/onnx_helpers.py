@@ -29,7 +29,7 @@ def readme_block(after: str) -> str:
     else:
         begin = next(i for i in range(start, len(lines)) if lines[i].strip() == "```python")
     end = next(i for i in range(begin + 1, len(lines)) if lines[i].strip() == "```")
-    return "\n".join(lines[begin + 1:end]) + "\n"
+    return "\n".join(lines[begin + 1 : end]) + "\n"
 
 
 class MLPVAE(nn.Module):
@@ -91,13 +91,21 @@ def train_mlp_vae(steps: int = 40, seed: int = 0) -> MLPVAE:
     return vae.eval()
 
 
-def export(module: nn.Module, example: torch.Tensor, path: Path, inputs: list[str], outputs: list[str],
-           dynamic: bool = True) -> Path:
+def export(
+    module: nn.Module, example: torch.Tensor, path: Path, inputs: list[str], outputs: list[str], dynamic: bool = True
+) -> Path:
     """torch.onnx.export as the README shows it (a free batch dimension unless `dynamic` is False)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the README's lines must run warning-free
-        torch.onnx.export(module.eval(), (example,), str(path), input_names=inputs, output_names=outputs,
-                          dynamic_shapes=({0: "batch"},) if dynamic else None, verbose=False)
+        torch.onnx.export(
+            module.eval(),
+            (example,),
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_shapes=({0: "batch"},) if dynamic else None,
+            verbose=False,
+        )
     return path
 
 
@@ -107,8 +115,13 @@ def export_mlp_vae(vae: MLPVAE, folder: Path, dynamic: bool = True, sidecar: dic
     batch = 2 if dynamic else 1
     export(Decoder(vae), torch.randn(batch, 20), folder / "decoder.onnx", ["z"], ["image"], dynamic)
     export(Encoder(vae), torch.rand(batch, 1, 28, 28), folder / "encoder.onnx", ["image"], ["mean", "logvar"], dynamic)
-    doc = {"name": "MLP VAE (pytorch/examples)", "kind": "vae", "encoder": "encoder.onnx", "output_range": [0, 1],
-           "dataset": "shapes"}
+    doc = {
+        "name": "MLP VAE (pytorch/examples)",
+        "kind": "vae",
+        "encoder": "encoder.onnx",
+        "output_range": [0, 1],
+        "dataset": "shapes",
+    }
     (folder / "decoder.json").write_text(json.dumps(doc if sidecar is None else sidecar))
     return folder / "decoder.onnx"
 
@@ -132,7 +145,14 @@ def linear_decoder(latent: int = 3, side: int = 4, seed: int = 0):
     w = numpy_helper.from_array(rng.standard_normal((latent, side * side)).astype(np.float32), "W")
     b = numpy_helper.from_array(np.zeros(side * side, np.float32), "B")
     shape = numpy_helper.from_array(np.array([-1, 1, side, side], np.int64), "shape")
-    nodes = [helper.make_node("Gemm", ["z", "W", "B"], ["h"]), helper.make_node("Sigmoid", ["h"], ["s"]),
-             helper.make_node("Reshape", ["s", "shape"], ["image"])]
-    return graph_model(nodes, [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", latent])],
-                       [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, side, side])], [w, b, shape])
+    nodes = [
+        helper.make_node("Gemm", ["z", "W", "B"], ["h"]),
+        helper.make_node("Sigmoid", ["h"], ["s"]),
+        helper.make_node("Reshape", ["s", "shape"], ["image"]),
+    ]
+    return graph_model(
+        nodes,
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", latent])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, side, side])],
+        [w, b, shape],
+    )

@@ -20,8 +20,14 @@ def test_round_trip_gives_identical_outputs(tmp_path: Path, kind: str) -> None:
     model = build_model(kind, TINY[kind]).eval()
     latent = getattr(model.config, "latent_dim", None)
     vectors = {"v": np.arange(float(latent))} if latent else {}  # attribute vectors live in the latent space
-    path = save_checkpoint(tmp_path / f"{kind}.safetensors", model, dataset={"name": "shapes"},
-                           label_names=["a", "b"], metrics={"x": 1.5}, vectors=vectors)
+    path = save_checkpoint(
+        tmp_path / f"{kind}.safetensors",
+        model,
+        dataset={"name": "shapes"},
+        label_names=["a", "b"],
+        metrics={"x": 1.5},
+        vectors=vectors,
+    )
     ckpt = load_checkpoint(path)
     assert ckpt.kind == kind and ckpt.model.config == model.config
     assert ckpt.label_names == ["a", "b"] and ckpt.metrics == {"x": 1.5} and ckpt.dataset == {"name": "shapes"}
@@ -43,8 +49,11 @@ def test_resumable_state_round_trips(tmp_path: Path) -> None:
     model.elbo(torch.rand(4, 1, 28, 28)).loss().backward()
     opt.step()
     rng = torch.get_rng_state()
-    path = save_checkpoint(tmp_path / "r.safetensors", model,
-                           train_state={"step": 7, "optimizers": {"main": opt.state_dict()}, "rng": {"torch": rng}, "extra": {"k": [1]}})
+    path = save_checkpoint(
+        tmp_path / "r.safetensors",
+        model,
+        train_state={"step": 7, "optimizers": {"main": opt.state_dict()}, "rng": {"torch": rng}, "extra": {"k": [1]}},
+    )
     state = load_checkpoint(path, with_train_state=True).train_state
     assert state["step"] == 7 and state["extra"] == {"k": [1]} and torch.equal(state["rng"]["torch"], rng)
     fresh = torch.optim.Adam(build_model("vae", TINY["vae"]).parameters())
@@ -56,8 +65,14 @@ def test_resumable_state_round_trips(tmp_path: Path) -> None:
 
 def test_update_adds_metrics_and_keeps_everything_else(tmp_path: Path) -> None:
     model = build_model("gan", TINY["gan"])
-    path = save_checkpoint(tmp_path / "g.safetensors", model, metrics={"a": 1}, dataset={"name": "shapes"},
-                           label_names=["x"], training={"step": 3})
+    path = save_checkpoint(
+        tmp_path / "g.safetensors",
+        model,
+        metrics={"a": 1},
+        dataset={"name": "shapes"},
+        label_names=["x"],
+        training={"step": 3},
+    )
     update_checkpoint(path, metrics={"b": 2}, vectors={"smile": np.ones(8)})
     ckpt = load_checkpoint(path)
     assert ckpt.metrics == {"a": 1, "b": 2} and ckpt.vectors["smile"].shape == (8,)

@@ -14,8 +14,13 @@ PEAK_MEMORY_MB = 1200  # a Python process with torch loaded takes ~700 MB here; 
 
 def test_fuzzed_checkpoints_open_or_raise_checkpoint_error_within_a_memory_bound() -> None:
     root = Path(__file__).resolve().parent.parent
-    result = subprocess.run([sys.executable, "-m", "tests.checkpoint_fuzz", "--examples", "2000"], cwd=root,
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.checkpoint_fuzz", "--examples", "2000"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     counts = json.loads(result.stdout.strip().splitlines()[-1])
     assert counts["tried"] >= 2000

@@ -70,8 +70,14 @@ LIES = {
 
 @pytest.mark.parametrize("lie", sorted(LIES))
 def test_lying_metadata_is_refused_with_one_line(tmp_path: Path, lie: str) -> None:
-    meta, tensors = _parts(save_checkpoint(tmp_path / "ok.safetensors", build_model("vae", TINY["vae"]),
-                                           dataset={"name": "shapes"}, training={"step": 1}))
+    meta, tensors = _parts(
+        save_checkpoint(
+            tmp_path / "ok.safetensors",
+            build_model("vae", TINY["vae"]),
+            dataset={"name": "shapes"},
+            training={"step": 1},
+        )
+    )
     section, key, value = LIES[lie]
     node = meta if section is None else meta.setdefault(section, {})
     if value == "<delete>":
@@ -123,7 +129,9 @@ def test_non_finite_weights_load_and_are_listed(tmp_path: Path) -> None:
         list(model.discriminator.parameters())[-1].fill_(float("inf"))
     ckpt = load_checkpoint(save_checkpoint(tmp_path / "nan.safetensors", model))
     assert sorted(ckpt.nonfinite) == ["discriminator.5.weight", "generator.0.weight"]
-    assert load_checkpoint(save_checkpoint(tmp_path / "ok.safetensors", build_model("gan", TINY["gan"]))).nonfinite == []
+    assert (
+        load_checkpoint(save_checkpoint(tmp_path / "ok.safetensors", build_model("gan", TINY["gan"]))).nonfinite == []
+    )
 
 
 def test_a_vector_of_the_wrong_size_is_neither_written_nor_read(tmp_path: Path) -> None:
@@ -142,8 +150,15 @@ def test_resumable_state_that_does_not_fit_the_model_is_a_checkpoint_error(tmp_p
     wider.elbo(torch.rand(2, 1, 28, 28)).loss().backward()
     other = torch.optim.Adam(wider.parameters())
     other.step()
-    path = save_checkpoint(tmp_path / "r.safetensors", model,
-                           train_state={"step": 1, "optimizers": {"main": other.state_dict()}, "rng": {"torch": torch.zeros(3, dtype=torch.uint8)}})
+    path = save_checkpoint(
+        tmp_path / "r.safetensors",
+        model,
+        train_state={
+            "step": 1,
+            "optimizers": {"main": other.state_dict()},
+            "rng": {"torch": torch.zeros(3, dtype=torch.uint8)},
+        },
+    )
     with pytest.raises(CheckpointError, match="resumable state"):
         Trainer.from_checkpoint(path, shapes(16), TrainConfig(epochs=1, batch_size=8))
 

@@ -45,8 +45,13 @@ def test_one_hot_labels_give_one_softmax_and_attributes_give_one_head_each() -> 
 
     attrs = build_model("classifier", config_for_dataset(faces(4), **SMALL))
     assert [(h.name, h.kind) for h in attrs.heads] == [
-        ("smiling", "binary"), ("glasses", "binary"), ("hair_color", "continuous"), ("face_width", "continuous"),
-        ("skin_tone", "continuous"), ("eye_size", "continuous")]
+        ("smiling", "binary"),
+        ("glasses", "binary"),
+        ("hair_color", "continuous"),
+        ("face_width", "continuous"),
+        ("skin_tone", "continuous"),
+        ("eye_size", "continuous"),
+    ]
     assert attrs.class_head is None
     predicted = attrs.predict(x)
     assert list(predicted) == faces(1).label_names and all(v.shape == (5,) for v in predicted.values())
@@ -57,8 +62,16 @@ def test_one_hot_labels_give_one_softmax_and_attributes_give_one_head_each() -> 
 
 @pytest.mark.parametrize("size,channels", [(32, 3), (64, 1)])
 def test_other_sizes_and_channels_build(size: int, channels: int) -> None:
-    model = build_model("classifier", {"image_size": size, "channels": channels, "label_names": ["a", "b"],
-                                       "label_kinds": ["binary", "continuous"], **SMALL})
+    model = build_model(
+        "classifier",
+        {
+            "image_size": size,
+            "channels": channels,
+            "label_names": ["a", "b"],
+            "label_kinds": ["binary", "continuous"],
+            **SMALL,
+        },
+    )
     images = torch.rand(2, channels, size, size)
     out = model(images)
     assert out.shape == (2, 2) and torch.isfinite(out).all()
@@ -130,8 +143,28 @@ def test_checkpoint_round_trip_rebuilds_the_same_classifier(tmp_path: Path) -> N
 def test_cli_trains_a_classifier_evaluates_it_and_will_not_sample_from_it(tmp_path: Path, capsys) -> None:
     # in-process for speed (tests/test_cli.py runs the real process): the same parser and code paths
     out = tmp_path / "clf.safetensors"
-    assert main(["train", "--model", "classifier", "--dataset", "shapes", "--image-size", "28", "--channels", "1",
-                 "--batch-size", "32", "--max-steps", "6", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "classifier",
+                "--dataset",
+                "shapes",
+                "--image-size",
+                "28",
+                "--channels",
+                "1",
+                "--batch-size",
+                "32",
+                "--max-steps",
+                "6",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert not out.with_name("clf_samples.png").exists()
     ckpt = load_checkpoint(out)
     assert ckpt.kind == "classifier" and ckpt.model.config.label_kinds[0] == "categorical"

@@ -42,8 +42,25 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def trained_vae(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "vae.safetensors"
-    result = cli("train", "--model", "vae", "--dataset", "shapes", "--image-size", "28", "--channels", "1",
-                 "--latent-dim", "4", "--batch-size", "32", "--max-steps", "20", "--out", str(out))
+    result = cli(
+        "train",
+        "--model",
+        "vae",
+        "--dataset",
+        "shapes",
+        "--image-size",
+        "28",
+        "--channels",
+        "1",
+        "--latent-dim",
+        "4",
+        "--batch-size",
+        "32",
+        "--max-steps",
+        "20",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -84,9 +101,29 @@ def test_sample_writes_a_grid_png(trained_vae: Path, tmp_path: Path) -> None:
 
 def test_pixelcnn_trains_and_evaluates_in_bits_per_dim(tmp_path: Path) -> None:
     out = tmp_path / "p.safetensors"
-    result = cli("train", "--model", "pixelcnn", "--dataset", "shapes", "--image-size", "28", "--channels", "1",
-                 "--hidden", "8", "--layers", "2", "--max-steps", "5", "--batch-size", "16", "--precision", "bf16",
-                 "--out", str(out))
+    result = cli(
+        "train",
+        "--model",
+        "pixelcnn",
+        "--dataset",
+        "shapes",
+        "--image-size",
+        "28",
+        "--channels",
+        "1",
+        "--hidden",
+        "8",
+        "--layers",
+        "2",
+        "--max-steps",
+        "5",
+        "--batch-size",
+        "16",
+        "--precision",
+        "bf16",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     ckpt = load_checkpoint(out)
     assert ckpt.dataset["binarize"] == "stochastic" and ckpt.model.config.levels == 2
@@ -95,16 +132,22 @@ def test_pixelcnn_trains_and_evaluates_in_bits_per_dim(tmp_path: Path) -> None:
     assert metrics["bits_per_dim"] == pytest.approx(metrics["nll"] / (784 * np.log(2)))
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["train", "--model", "vae", "--dataset", "nope"], "invalid choice"),
-    (["train", "--model", "vae", "--dataset", "shapes", "--epochs", "0"], "at least 1"),
-    (["train", "--model", "vae", "--dataset", "shapes", "--latent-dim", "1", "--max-steps", "1"], "latent_dim"),
-    (["train", "--model", "vae", "--dataset", "shapes", "--device", "cuda:7", "--max-steps", "1"], "not available"),
-    (["train", "--model", "vae", "--dataset", "mnist", "--data-root", "/nonexistent", "--max-steps", "1"], "/nonexistent"),
-    (["train", "--model", "vae", "--dataset", "folder", "--max-steps", "1"], "--data-root"),
-    (["eval", "/nonexistent.safetensors"], "no checkpoint"),
-    (["sample", "README.md", "--out", "x.png"], "error"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["train", "--model", "vae", "--dataset", "nope"], "invalid choice"),
+        (["train", "--model", "vae", "--dataset", "shapes", "--epochs", "0"], "at least 1"),
+        (["train", "--model", "vae", "--dataset", "shapes", "--latent-dim", "1", "--max-steps", "1"], "latent_dim"),
+        (["train", "--model", "vae", "--dataset", "shapes", "--device", "cuda:7", "--max-steps", "1"], "not available"),
+        (
+            ["train", "--model", "vae", "--dataset", "mnist", "--data-root", "/nonexistent", "--max-steps", "1"],
+            "/nonexistent",
+        ),
+        (["train", "--model", "vae", "--dataset", "folder", "--max-steps", "1"], "--data-root"),
+        (["eval", "/nonexistent.safetensors"], "no checkpoint"),
+        (["sample", "README.md", "--out", "x.png"], "error"),
+    ],
+)
 def test_bad_arguments_and_files_give_one_line_and_a_nonzero_exit(args: list[str], needle: str) -> None:
     result = cli(*args)
     assert result.returncode != 0
@@ -128,8 +171,25 @@ def test_folder_training_reports_skipped_files(tmp_path: Path) -> None:
         Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     (folder / "notes.png").write_text("not an image")
     out = tmp_path / "f.safetensors"
-    result = cli("train", "--model", "vae", "--dataset", "folder", "--data-root", str(folder), "--image-size", "28",
-                 "--latent-dim", "2", "--batch-size", "3", "--max-steps", "2", "--out", str(out))
+    result = cli(
+        "train",
+        "--model",
+        "vae",
+        "--dataset",
+        "folder",
+        "--data-root",
+        str(folder),
+        "--image-size",
+        "28",
+        "--latent-dim",
+        "2",
+        "--batch-size",
+        "3",
+        "--max-steps",
+        "2",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     assert "skipped 1 file(s): 1 not an image" in result.stderr
     assert load_checkpoint(out).model.config.channels == 3
@@ -139,9 +199,33 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "c.safetensors"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "explorer", "train", "--model", "vae", "--dataset", "shapes", "--image-size", "28",
-         "--channels", "1", "--latent-dim", "2", "--batch-size", "16", "--epochs", "50", "--out", str(out)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "explorer",
+            "train",
+            "--model",
+            "vae",
+            "--dataset",
+            "shapes",
+            "--image-size",
+            "28",
+            "--channels",
+            "1",
+            "--latent-dim",
+            "2",
+            "--batch-size",
+            "16",
+            "--epochs",
+            "50",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -160,8 +244,25 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path: Path) -> None:
 
 def test_a_resumed_run_records_its_first_command_and_each_resume(tmp_path: Path) -> None:
     out = tmp_path / "r.safetensors"
-    first = ["train", "--model", "vae", "--dataset", "shapes", "--image-size", "28", "--channels", "1",
-             "--latent-dim", "2", "--batch-size", "8", "--max-steps", "2", "--out", str(out)]
+    first = [
+        "train",
+        "--model",
+        "vae",
+        "--dataset",
+        "shapes",
+        "--image-size",
+        "28",
+        "--channels",
+        "1",
+        "--latent-dim",
+        "2",
+        "--batch-size",
+        "8",
+        "--max-steps",
+        "2",
+        "--out",
+        str(out),
+    ]
     assert cli(*first).returncode == 0
     again = cli("train", "--resume", str(out), "--max-steps", "3")
     assert again.returncode == 0, again.stderr

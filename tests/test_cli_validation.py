@@ -31,8 +31,20 @@ from explorer.__main__ import unknown_command
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "checkpoints"
 MNIST_ROOT = REPO.parent / "shared" / "datasets"  # beside the checkout here and in CI; elsewhere those tests skip
-TINY_VAE = ["--model", "vae", "--dataset", "shapes", "--image-size", "28", "--channels", "1", "--latent-dim", "2",
-            "--batch-size", "8"]
+TINY_VAE = [
+    "--model",
+    "vae",
+    "--dataset",
+    "shapes",
+    "--image-size",
+    "28",
+    "--channels",
+    "1",
+    "--latent-dim",
+    "2",
+    "--batch-size",
+    "8",
+]
 
 
 def one_error_line(err: str) -> str:
@@ -46,6 +58,7 @@ def one_error_line(err: str) -> str:
 @pytest.fixture
 def nothing_heavy(monkeypatch):
     """Fail the test if the command gets as far as loading data, building a trainer or loading weights."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("validation should have stopped the command before this")
 
@@ -57,59 +70,74 @@ def nothing_heavy(monkeypatch):
 TRAIN = ["train", *TINY_VAE]
 
 
-@pytest.mark.parametrize("args,needle", [
-    ([*TRAIN, "--latent-dim", "0"], "--latent-dim: must be at least 1, not 0"),
-    ([*TRAIN, "--latent-dim", "-5"], "--latent-dim: must be at least 1, not -5"),
-    ([*TRAIN, "--latent-dim", "100000000"], "--latent-dim: must be at most 1024"),
-    ([*TRAIN, "--latent-dim", "1e8"], "--latent-dim: must be a whole number"),
-    ([*TRAIN, "--latent-dim", "1"], "latent_dim must be between 2 and 256, not 1"),  # the VAE config's own bound
-    ([*TRAIN, "--checkpoint-every", "-1"], "--checkpoint-every: must be at least 0"),
-    ([*TRAIN, "--sample-every", "-20"], "--sample-every: must be at least 0"),
-    ([*TRAIN, "--beta", "-0.5"], "--beta: must be at least 0"),
-    ([*TRAIN, "--beta", "nan"], "--beta: must be a finite number"),
-    ([*TRAIN, "--lr", "-0.001"], "--lr: must be greater than 0"),
-    ([*TRAIN, "--lr", "0"], "--lr: must be greater than 0"),
-    ([*TRAIN, "--lr", "inf"], "--lr: must be a finite number"),
-    ([*TRAIN, "--lr", "NaN"], "--lr: must be a finite number"),
-    ([*TRAIN, "--epochs", "0"], "--epochs: must be at least 1"),
-    ([*TRAIN, "--batch-size", "-8"], "--batch-size: must be at least 1"),
-    ([*TRAIN, "--max-steps", "0"], "--max-steps: must be at least 1"),
-    ([*TRAIN, "--seed", "-1"], "--seed: must be at least 0"),
-    (["train", "--model", "pixelcnn", "--dataset", "shapes", "--layers", "-2"], "--layers: must be at least 1"),
-    (["train", "--model", "pixelcnn", "--dataset", "shapes", "--hidden", "-3"], "--hidden: must be at least 1"),
-    (["train", "--model", "pixelcnn", "--dataset", "shapes", "--levels", "1"], "--levels: must be at least 2"),
-    (["train", "--model", "pixelcnn", "--dataset", "shapes", "--channels", "3", "--hidden", "8"],
-     "hidden (8) must be a multiple of channels (3)"),
-    (["train", "--model", "gan", "--dataset", "shapes", "--d-steps", "-1"], "--d-steps: must be at least 1"),
-    ([*TRAIN, "--levels", "4"], "--levels applies to pixelcnn models only"),
-    ([*TRAIN, "--d-steps", "2"], "--d-steps applies to gan models only"),
-    (["train", "--model", "gan", "--dataset", "shapes", "--beta", "2"], "--beta applies to vae models only"),
-    ([*TRAIN, "--out", "model.pt"], "--out must end in .safetensors, not model.pt"),
-    ([*TRAIN, "--device", "cuda:99"], "--device: device 'cuda:99' is not available"),
-    ([*TRAIN, "--device", "abacus"], "--device: unknown device 'abacus'"),
-    (["train", "--model", "vae"], "--model and --dataset are required"),
-    (["train", "--model", "vae", "--dataset", "folder"], "--dataset folder needs --data-root"),
-    (["train", "--model", "vae", "--dataset", "mnist", "--data-root", "/nonexistent/mnist"],
-     "--data-root /nonexistent/mnist: no such folder"),
-    # a PixelCNN at 64x64 with 65536 images a batch: terabytes, whatever the machine
-    (["train", "--model", "pixelcnn", "--dataset", "shapes", "--image-size", "64", "--batch-size", "65536"],
-     "of memory but"),
-    (["eval", "x.safetensors", "--k", "0"], "--k: must be at least 1"),
-    (["eval", "x.safetensors", "--batch-size", "5000"], "--batch-size: must be at most 1000"),
-    (["eval", "x.safetensors", "--n", "0"], "--n: must be at least 10"),
-    (["eval", "x.safetensors", "--seed", "-3"], "--seed: must be at least 0"),
-    (["eval", "/nonexistent/x.safetensors"], "no checkpoint at /nonexistent/x.safetensors"),
-    (["sample", "x.safetensors", "--out", "g.png", "--temperature", "nan"], "--temperature: must be a finite number"),
-    (["sample", "x.safetensors", "--out", "g.png", "--temperature", "inf"], "--temperature: must be a finite number"),
-    (["sample", "x.safetensors", "--out", "g.png", "--temperature", "0"], "--temperature: must be greater than 0"),
-    (["sample", "x.safetensors", "--out", "g.png", "--temperature", "-1"], "--temperature: must be greater than 0"),
-    (["sample", "x.safetensors", "--out", "g.png", "--truncation", "0"], "--truncation: must be greater than 0"),
-    (["sample", "x.safetensors", "--out", "g.png", "--truncation", "nan"], "--truncation: must be a finite number"),
-    (["sample", "x.safetensors", "--out", "g.png", "--scale", "100000"], "--scale: must be at most 64"),
-    (["sample", "x.safetensors", "--out", "g.png", "--n", "0"], "--n: must be at least 1"),
-    (["sample", "x.safetensors", "--out", "g.png", "--n", "100000"], "--n: must be at most 4096"),
-    (["sample", "x.safetensors", "--out", "g.jpg"], "--out must be a .png file"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        ([*TRAIN, "--latent-dim", "0"], "--latent-dim: must be at least 1, not 0"),
+        ([*TRAIN, "--latent-dim", "-5"], "--latent-dim: must be at least 1, not -5"),
+        ([*TRAIN, "--latent-dim", "100000000"], "--latent-dim: must be at most 1024"),
+        ([*TRAIN, "--latent-dim", "1e8"], "--latent-dim: must be a whole number"),
+        ([*TRAIN, "--latent-dim", "1"], "latent_dim must be between 2 and 256, not 1"),  # the VAE config's own bound
+        ([*TRAIN, "--checkpoint-every", "-1"], "--checkpoint-every: must be at least 0"),
+        ([*TRAIN, "--sample-every", "-20"], "--sample-every: must be at least 0"),
+        ([*TRAIN, "--beta", "-0.5"], "--beta: must be at least 0"),
+        ([*TRAIN, "--beta", "nan"], "--beta: must be a finite number"),
+        ([*TRAIN, "--lr", "-0.001"], "--lr: must be greater than 0"),
+        ([*TRAIN, "--lr", "0"], "--lr: must be greater than 0"),
+        ([*TRAIN, "--lr", "inf"], "--lr: must be a finite number"),
+        ([*TRAIN, "--lr", "NaN"], "--lr: must be a finite number"),
+        ([*TRAIN, "--epochs", "0"], "--epochs: must be at least 1"),
+        ([*TRAIN, "--batch-size", "-8"], "--batch-size: must be at least 1"),
+        ([*TRAIN, "--max-steps", "0"], "--max-steps: must be at least 1"),
+        ([*TRAIN, "--seed", "-1"], "--seed: must be at least 0"),
+        (["train", "--model", "pixelcnn", "--dataset", "shapes", "--layers", "-2"], "--layers: must be at least 1"),
+        (["train", "--model", "pixelcnn", "--dataset", "shapes", "--hidden", "-3"], "--hidden: must be at least 1"),
+        (["train", "--model", "pixelcnn", "--dataset", "shapes", "--levels", "1"], "--levels: must be at least 2"),
+        (
+            ["train", "--model", "pixelcnn", "--dataset", "shapes", "--channels", "3", "--hidden", "8"],
+            "hidden (8) must be a multiple of channels (3)",
+        ),
+        (["train", "--model", "gan", "--dataset", "shapes", "--d-steps", "-1"], "--d-steps: must be at least 1"),
+        ([*TRAIN, "--levels", "4"], "--levels applies to pixelcnn models only"),
+        ([*TRAIN, "--d-steps", "2"], "--d-steps applies to gan models only"),
+        (["train", "--model", "gan", "--dataset", "shapes", "--beta", "2"], "--beta applies to vae models only"),
+        ([*TRAIN, "--out", "model.pt"], "--out must end in .safetensors, not model.pt"),
+        ([*TRAIN, "--device", "cuda:99"], "--device: device 'cuda:99' is not available"),
+        ([*TRAIN, "--device", "abacus"], "--device: unknown device 'abacus'"),
+        (["train", "--model", "vae"], "--model and --dataset are required"),
+        (["train", "--model", "vae", "--dataset", "folder"], "--dataset folder needs --data-root"),
+        (
+            ["train", "--model", "vae", "--dataset", "mnist", "--data-root", "/nonexistent/mnist"],
+            "--data-root /nonexistent/mnist: no such folder",
+        ),
+        # a PixelCNN at 64x64 with 65536 images a batch: terabytes, whatever the machine
+        (
+            ["train", "--model", "pixelcnn", "--dataset", "shapes", "--image-size", "64", "--batch-size", "65536"],
+            "of memory but",
+        ),
+        (["eval", "x.safetensors", "--k", "0"], "--k: must be at least 1"),
+        (["eval", "x.safetensors", "--batch-size", "5000"], "--batch-size: must be at most 1000"),
+        (["eval", "x.safetensors", "--n", "0"], "--n: must be at least 10"),
+        (["eval", "x.safetensors", "--seed", "-3"], "--seed: must be at least 0"),
+        (["eval", "/nonexistent/x.safetensors"], "no checkpoint at /nonexistent/x.safetensors"),
+        (
+            ["sample", "x.safetensors", "--out", "g.png", "--temperature", "nan"],
+            "--temperature: must be a finite number",
+        ),
+        (
+            ["sample", "x.safetensors", "--out", "g.png", "--temperature", "inf"],
+            "--temperature: must be a finite number",
+        ),
+        (["sample", "x.safetensors", "--out", "g.png", "--temperature", "0"], "--temperature: must be greater than 0"),
+        (["sample", "x.safetensors", "--out", "g.png", "--temperature", "-1"], "--temperature: must be greater than 0"),
+        (["sample", "x.safetensors", "--out", "g.png", "--truncation", "0"], "--truncation: must be greater than 0"),
+        (["sample", "x.safetensors", "--out", "g.png", "--truncation", "nan"], "--truncation: must be a finite number"),
+        (["sample", "x.safetensors", "--out", "g.png", "--scale", "100000"], "--scale: must be at most 64"),
+        (["sample", "x.safetensors", "--out", "g.png", "--n", "0"], "--n: must be at least 1"),
+        (["sample", "x.safetensors", "--out", "g.png", "--n", "100000"], "--n: must be at most 4096"),
+        (["sample", "x.safetensors", "--out", "g.jpg"], "--out must be a .png file"),
+    ],
+)
 def test_a_bad_value_is_one_line_and_exit_status_2(args, needle, capsys, nothing_heavy) -> None:
     assert main(args) == 2
     assert needle in one_error_line(capsys.readouterr().err)
@@ -188,7 +216,9 @@ def test_sample_refuses_options_that_do_not_apply(gan_checkpoint, vae_checkpoint
     assert "--truncation applies to GANs only" in one_error_line(capsys.readouterr().err)
     assert main(["sample", str(gan_checkpoint), "--temperature", "0.5", "--out", str(tmp_path / "b.png")]) == 2
     assert "--temperature applies to VAEs and PixelCNNs" in one_error_line(capsys.readouterr().err)
-    assert main(["sample", str(gan_checkpoint), "--truncation", "0.5", "--n", "4", "--out", str(tmp_path / "c.png")]) == 0
+    assert (
+        main(["sample", str(gan_checkpoint), "--truncation", "0.5", "--n", "4", "--out", str(tmp_path / "c.png")]) == 0
+    )
 
 
 def test_help_exits_0_and_names_the_default_data_root(capsys) -> None:
@@ -226,7 +256,8 @@ def test_resume_keeps_the_runs_checkpoint_interval(tmp_path, capsys, saved_steps
     assert saved_steps == [9, 12, 14]
     err = capsys.readouterr().err
     assert [line for line in err.splitlines() if line.startswith("resume:")] == [
-        "resume: --max-steps 14 overrides the run's 6"]
+        "resume: --max-steps 14 overrides the run's 6"
+    ]
     ckpt = load_checkpoint(out, with_train_state=True)
     assert ckpt.training["train_config"]["checkpoint_every"] == 3 and ckpt.train_state["step"] == 14
 
@@ -244,16 +275,36 @@ def test_an_explicit_checkpoint_interval_overrides_the_runs_and_says_so(tmp_path
 
 def test_resume_keeps_every_stored_setting_unless_overridden(tmp_path, capsys) -> None:
     out = tmp_path / "run.safetensors"
-    first = ["train", *TINY_VAE, "--max-steps", "3", "--epochs", "7", "--lr", "5e-4", "--seed", "3",
-             "--sample-every", "2", "--checkpoint-every", "2", "--beta", "0.5", "--binarize", "threshold",
-             "--out", str(out)]
+    first = [
+        "train",
+        *TINY_VAE,
+        "--max-steps",
+        "3",
+        "--epochs",
+        "7",
+        "--lr",
+        "5e-4",
+        "--seed",
+        "3",
+        "--sample-every",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--beta",
+        "0.5",
+        "--binarize",
+        "threshold",
+        "--out",
+        str(out),
+    ]
     assert main(first) == 0
     before = load_checkpoint(out).training["train_config"]
     capsys.readouterr()
 
     assert main(["train", "--resume", str(out), "--max-steps", "4"]) == 0
     assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("resume:")] == [
-        "resume: --max-steps 4 overrides the run's 3"]
+        "resume: --max-steps 4 overrides the run's 3"
+    ]
     ckpt = load_checkpoint(out, with_train_state=True)
     after = ckpt.training["train_config"]
     assert {k: v for k, v in after.items() if k != "max_steps"} == {k: v for k, v in before.items() if k != "max_steps"}
@@ -262,12 +313,34 @@ def test_resume_keeps_every_stored_setting_unless_overridden(tmp_path, capsys) -
     assert ckpt.train_state["optimizers"]["main"]["param_groups"][0]["lr"] == 5e-4
 
     # overrides: applied (the learning rate in the optimizer too, not only in the record) and reported
-    assert main(["train", "--resume", str(out), "--max-steps", "5", "--lr", "1e-4", "--beta", "2",
-                 "--batch-size", "4", "--precision", "bf16"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--resume",
+                str(out),
+                "--max-steps",
+                "5",
+                "--lr",
+                "1e-4",
+                "--beta",
+                "2",
+                "--batch-size",
+                "4",
+                "--precision",
+                "bf16",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().err.splitlines()
-    for expected in ("resume: --max-steps 5 overrides the run's 4", "resume: --lr 0.0001 overrides the run's 0.0005",
-                     "resume: --beta 2 overrides the run's 0.5", "resume: --batch-size 4 overrides the run's 8",
-                     "resume: --precision bf16 overrides the run's fp32"):
+    for expected in (
+        "resume: --max-steps 5 overrides the run's 4",
+        "resume: --lr 0.0001 overrides the run's 0.0005",
+        "resume: --beta 2 overrides the run's 0.5",
+        "resume: --batch-size 4 overrides the run's 8",
+        "resume: --precision bf16 overrides the run's fp32",
+    ):
         assert expected in lines
     ckpt = load_checkpoint(out, with_train_state=True)
     assert ckpt.train_state["optimizers"]["main"]["param_groups"][0]["lr"] == 1e-4
@@ -278,9 +351,13 @@ def test_resume_keeps_every_stored_setting_unless_overridden(tmp_path, capsys) -
 def test_kill_9_in_a_resumed_run_loses_at_most_the_runs_checkpoint_interval(tmp_path) -> None:
     out = tmp_path / "run.safetensors"
     assert main(["train", *TINY_VAE, "--max-steps", "10", "--checkpoint-every", "5", "--out", str(out)]) == 0
-    with subprocess.Popen([sys.executable, "-m", "explorer", "train", "--resume", str(out), "--max-steps", "100000"],
-                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-m", "explorer", "train", "--resume", str(out), "--max-steps", "100000"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as proc:
         shown, seen = 0, b""
         try:
             deadline = time.monotonic() + 120
@@ -306,17 +383,20 @@ def resumable(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("flags,needle", [
-    (["--latent-dim", "3"], "--latent-dim 3 differs from the run's 2"),
-    (["--model", "gan"], "--model gan differs from the run's vae"),
-    (["--dataset", "faces"], "--dataset faces differs from the run's shapes"),
-    (["--image-size", "32"], "--image-size 32 differs from the run's 28"),
-    (["--channels", "3"], "--channels 3 differs from the run's 1"),
-    (["--levels", "4"], "--levels applies to pixelcnn models only, and the run in run.safetensors is vae"),
-    (["--gan-loss", "wgan-gp"], "--gan-loss applies to gan models only"),
-    (["--checkpoint-every", "-4"], "--checkpoint-every: must be at least 0"),
-    (["--out", "elsewhere.pt"], "--out must end in .safetensors"),
-])
+@pytest.mark.parametrize(
+    "flags,needle",
+    [
+        (["--latent-dim", "3"], "--latent-dim 3 differs from the run's 2"),
+        (["--model", "gan"], "--model gan differs from the run's vae"),
+        (["--dataset", "faces"], "--dataset faces differs from the run's shapes"),
+        (["--image-size", "32"], "--image-size 32 differs from the run's 28"),
+        (["--channels", "3"], "--channels 3 differs from the run's 1"),
+        (["--levels", "4"], "--levels applies to pixelcnn models only, and the run in run.safetensors is vae"),
+        (["--gan-loss", "wgan-gp"], "--gan-loss applies to gan models only"),
+        (["--checkpoint-every", "-4"], "--checkpoint-every: must be at least 0"),
+        (["--out", "elsewhere.pt"], "--out must end in .safetensors"),
+    ],
+)
 def test_resume_refuses_to_change_the_model_or_the_data(resumable, flags, needle, capsys, nothing_heavy) -> None:
     assert main(["train", "--resume", str(resumable), *flags]) == 2
     assert needle in one_error_line(capsys.readouterr().err)
@@ -324,8 +404,26 @@ def test_resume_refuses_to_change_the_model_or_the_data(resumable, flags, needle
 
 def test_resume_accepts_the_runs_own_values_without_reporting_them(resumable, tmp_path, capsys) -> None:
     copy = shutil.copy(resumable, tmp_path / "copy.safetensors")
-    assert main(["train", "--resume", str(copy), "--model", "vae", "--dataset", "shapes", "--latent-dim", "2",
-                 "--batch-size", "8", "--max-steps", "2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--resume",
+                str(copy),
+                "--model",
+                "vae",
+                "--dataset",
+                "shapes",
+                "--latent-dim",
+                "2",
+                "--batch-size",
+                "8",
+                "--max-steps",
+                "2",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "overrides" not in err and "already at step 2 of 2" in err
 
@@ -340,8 +438,13 @@ def test_resume_of_a_file_without_training_state_is_one_line(vae_checkpoint, tmp
 def test_a_lying_stored_setting_is_refused_unless_overridden(resumable, tmp_path, capsys) -> None:
     ckpt = load_checkpoint(resumable, with_train_state=True)
     training = {**ckpt.training, "train_config": {**ckpt.training["train_config"], "checkpoint_every": -3}}
-    lying = save_checkpoint(tmp_path / "lying.safetensors", ckpt.model, dataset=ckpt.dataset, training=training,
-                            train_state=ckpt.train_state)
+    lying = save_checkpoint(
+        tmp_path / "lying.safetensors",
+        ckpt.model,
+        dataset=ckpt.dataset,
+        training=training,
+        train_state=ckpt.train_state,
+    )
     assert main(["train", "--resume", str(lying), "--max-steps", "3"]) == 1
     assert "the run's stored --checkpoint-every -3 is invalid" in one_error_line(capsys.readouterr().err)
     assert main(["train", "--resume", str(lying), "--max-steps", "3", "--checkpoint-every", "1"]) == 0
@@ -365,8 +468,14 @@ def test_an_unknown_subcommand_is_an_error_not_the_gui(capsys, monkeypatch) -> N
 def test_checkpoint_paths_and_options_still_open_the_gui(tmp_path) -> None:
     existing = tmp_path / "notes.txt"
     existing.write_text("")
-    for argv in ([], ["--device", "cpu"], ["runs/missing.safetensors"], ["--device", "cpu", "x.SAFETENSORS"],
-                 [str(existing)], ["--help"]):
+    for argv in (
+        [],
+        ["--device", "cpu"],
+        ["runs/missing.safetensors"],
+        ["--device", "cpu", "x.SAFETENSORS"],
+        [str(existing)],
+        ["--help"],
+    ):
         assert unknown_command(argv) is None, argv
 
 
@@ -375,9 +484,17 @@ def test_python_m_explorer_and_the_script_are_one_program() -> None:
 
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
     assert scripts.get("latent-explorer", "explorer.__main__:main") == "explorer.__main__:main"
-    result = subprocess.run([sys.executable, "-m", "explorer", "frobnicate"], cwd=REPO, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
-    assert result.returncode == 2 and "unknown command 'frobnicate'" in result.stderr and "Traceback" not in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "explorer", "frobnicate"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
+    assert (
+        result.returncode == 2 and "unknown command 'frobnicate'" in result.stderr and "Traceback" not in result.stderr
+    )
 
 
 # --- one default data root; eval on the carried test images --------------------------------------------------
@@ -396,14 +513,18 @@ def bundled_vae(tmp_path) -> Path:
     return Path(shutil.copy(path, tmp_path / path.name))  # a copy: --save must not touch the bundled file
 
 
-def test_eval_without_the_dataset_uses_the_carried_test_images_and_says_so(bundled_vae, tmp_path, monkeypatch,
-                                                                            capsys) -> None:
+def test_eval_without_the_dataset_uses_the_carried_test_images_and_says_so(
+    bundled_vae, tmp_path, monkeypatch, capsys
+) -> None:
     empty = tmp_path / "no-data"
     empty.mkdir()
     monkeypatch.setenv(DATA_ROOT_ENV, str(empty))  # the file records ../shared/datasets: not used by eval
     assert main(["eval", str(bundled_vae), "--limit", "40", "--k", "4"]) == 0
     out = capsys.readouterr().out
-    assert f"evaluated on 40 of the 1000 test images carried in the file; the full test set was not found at {empty}" in out
+    assert (
+        f"evaluated on 40 of the 1000 test images carried in the file; the full test set was not found at {empty}"
+        in out
+    )
     assert "IW NLL" in out and "target " not in out  # no target verdict from a partial test set
 
     assert main(["eval", str(bundled_vae), "--limit", "40", "--k", "4", "--json"]) == 0
@@ -420,8 +541,9 @@ def test_eval_without_the_dataset_uses_the_carried_test_images_and_says_so(bundl
 
 def test_eval_without_the_dataset_or_a_carried_sample_names_the_default_root(tmp_path, monkeypatch, capsys) -> None:
     model = create_model("vae", {"image_size": 28, "channels": 1, "latent_dim": 2, "width": 4, "fc_dim": 8})
-    path = save_checkpoint(tmp_path / "m.safetensors", model.eval(),
-                           dataset={"name": "mnist", "image_size": 28, "channels": 1})
+    path = save_checkpoint(
+        tmp_path / "m.safetensors", model.eval(), dataset={"name": "mnist", "image_size": 28, "channels": 1}
+    )
     monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path))
     assert main(["eval", str(path)]) == 1
     assert f"under data root '{tmp_path}'" in one_error_line(capsys.readouterr().err)
@@ -437,8 +559,10 @@ def test_eval_reads_the_full_test_set_from_the_default_root(bundled_vae, monkeyp
     assert metrics["images"] == 20 and "carried_sample" not in metrics
 
 
-@pytest.mark.skipif(not (BUNDLED / "dcgan-mnist.safetensors").is_file() or not (BUNDLED / "lenet-mnist.safetensors").is_file(),
-                    reason="needs the bundled dcgan-mnist and lenet-mnist checkpoints")
+@pytest.mark.skipif(
+    not (BUNDLED / "dcgan-mnist.safetensors").is_file() or not (BUNDLED / "lenet-mnist.safetensors").is_file(),
+    reason="needs the bundled dcgan-mnist and lenet-mnist checkpoints",
+)
 def test_gan_eval_without_the_dataset_judges_against_the_carried_images(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path))
     assert main(["eval", str(BUNDLED / "dcgan-mnist.safetensors"), "--n", "50", "--json"]) == 0
@@ -453,8 +577,9 @@ def nan_vae(tmp_path) -> Path:
     model = create_model("vae", {"image_size": 28, "channels": 1, "latent_dim": 2, "width": 4, "fc_dim": 8}).eval()
     with torch.no_grad():
         next(model.parameters()).fill_(float("nan"))
-    return save_checkpoint(tmp_path / "nan.safetensors", model,
-                           dataset={"name": "shapes", "image_size": 28, "channels": 1})
+    return save_checkpoint(
+        tmp_path / "nan.safetensors", model, dataset={"name": "shapes", "image_size": 28, "channels": 1}
+    )
 
 
 def test_sample_and_eval_refuse_non_finite_weights_unless_allowed(nan_vae, tmp_path, capsys) -> None:

@@ -17,8 +17,12 @@ REPO = Path(__file__).resolve().parents[1]
 def test_kill_9_during_a_checkpoint_write_leaves_the_previous_checkpoint_intact(tmp_path: Path) -> None:
     path = tmp_path / "run.safetensors"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with subprocess.Popen([sys.executable, str(REPO / "tests" / "checkpoint_writer.py"), str(path)],
-                          stdout=subprocess.PIPE, text=True, env=env) as proc:
+    with subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "checkpoint_writer.py"), str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:
         try:
             for line in proc.stdout:
                 if line.strip() == "writing 2":  # versions 0 and 1 are complete; 2 is being written now

@@ -20,8 +20,14 @@ pytestmark = pytest.mark.skipif(TORCHRUN is None, reason="torchrun is not instal
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node", "2", *args], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [TORCHRUN, "--standalone", "--nproc_per_node", "2", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result
 
@@ -41,9 +47,29 @@ def test_two_ranks_keep_identical_parameters(tmp_path: Path) -> None:
 def test_distributed_cli_run_writes_one_checkpoint_that_resumes_and_opens(tmp_path: Path, qtbot) -> None:
     out = tmp_path / "ddp.safetensors"
     common = ["-m", "explorer", "train"]
-    first = torchrun(*common, "--model", "vae", "--dataset", "shapes", "--image-size", "28", "--channels", "1",
-                     "--latent-dim", "2", "--batch-size", "8", "--max-steps", "5", "--device", "cpu",
-                     "--out", str(out), "--tensorboard", str(tmp_path / "tb"))
+    first = torchrun(
+        *common,
+        "--model",
+        "vae",
+        "--dataset",
+        "shapes",
+        "--image-size",
+        "28",
+        "--channels",
+        "1",
+        "--latent-dim",
+        "2",
+        "--batch-size",
+        "8",
+        "--max-steps",
+        "5",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--tensorboard",
+        str(tmp_path / "tb"),
+    )
     assert "distributed: 2 processes" in first.stderr
     assert [p.name for p in tmp_path.glob("*.safetensors")] == ["ddp.safetensors"]  # rank 0 alone writes
     assert load_checkpoint(out).training["step"] == 5

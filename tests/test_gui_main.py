@@ -191,7 +191,9 @@ def test_vae_encodes_a_dropped_image_and_a_dataset_image(make_window, vae_checkp
     assert np.array_equal(state.z, encoded)
 
 
-def test_gan_projection_can_be_cancelled_and_leaves_no_thread(make_window, gan_checkpoint, tmp_path, qtbot, monkeypatch):
+def test_gan_projection_can_be_cancelled_and_leaves_no_thread(
+    make_window, gan_checkpoint, tmp_path, qtbot, monkeypatch
+):
     monkeypatch.setattr(explore_module, "PROJECTION_STEPS", 100_000)  # far too long to finish by itself
     window = make_window(gan_checkpoint)
     explore = window.explore
@@ -266,8 +268,18 @@ def test_dropping_a_checkpoint_opens_it_and_recent_files_update(make_window, vae
 def test_info_panel_describes_the_model(make_window, vae_checkpoint):
     window = make_window(vae_checkpoint)
     text = window.info.plain_text()
-    for expected in ("VAE", "shapes", "28 × 28 × 1", "4 dimensions", "Steps", "30", "Trained on", "cpu",
-                     "test_neg_elbo", "123.4"):
+    for expected in (
+        "VAE",
+        "shapes",
+        "28 × 28 × 1",
+        "4 dimensions",
+        "Steps",
+        "30",
+        "Trained on",
+        "cpu",
+        "test_neg_elbo",
+        "123.4",
+    ):
         assert expected in text, expected
     assert window.device_combo.currentText() == "cpu"
 
@@ -276,13 +288,23 @@ def test_info_panel_shows_nested_metrics_one_per_row(make_window, vae_checkpoint
     from engines.checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(vae_checkpoint)
-    path = save_checkpoint(tmp_path / "m.safetensors", ckpt.model, dataset=ckpt.dataset, metrics={
-        "eval": {"iw_nll": 87.3879, "split": "test", "classifier_test": {"acc": 0.99}, "per_epoch": list(range(9))}})
+    path = save_checkpoint(
+        tmp_path / "m.safetensors",
+        ckpt.model,
+        dataset=ckpt.dataset,
+        metrics={
+            "eval": {"iw_nll": 87.3879, "split": "test", "classifier_test": {"acc": 0.99}, "per_epoch": list(range(9))}
+        },
+    )
     window = make_window(path)
     cells = window.info.plain_text().splitlines()  # a table's plain text: one cell a line
     pairs = set(zip(cells, cells[1:]))
-    for row in (("eval.iw_nll", "87.39"), ("eval.split", "test"), ("eval.classifier_test.acc", "0.99"),
-                ("eval.per_epoch", "9 entries")):
+    for row in (
+        ("eval.iw_nll", "87.39"),
+        ("eval.split", "test"),
+        ("eval.classifier_test.acc", "0.99"),
+        ("eval.per_epoch", "9 entries"),
+    ):
         assert row in pairs, (row, cells)
 
 
@@ -477,8 +499,11 @@ def test_extra_panels_are_added_if_importable(make_window, vae_checkpoint, monke
     module = types.ModuleType("demo_panel_module")
     module.DemoPanel = DemoPanel
     monkeypatch.setitem(sys.modules, "demo_panel_module", module)
-    monkeypatch.setattr(main_window, "EXTRA_PANELS", [("Missing", "explorer.panels.no_such_panel", "Nope"),
-                                                      ("Demo", "demo_panel_module", "DemoPanel")])
+    monkeypatch.setattr(
+        main_window,
+        "EXTRA_PANELS",
+        [("Missing", "explorer.panels.no_such_panel", "Nope"), ("Demo", "demo_panel_module", "DemoPanel")],
+    )
     window = make_window(vae_checkpoint)
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Explore", "Demo"]
     assert "Missing" in caplog.text and "skipped" in caplog.text

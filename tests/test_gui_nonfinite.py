@@ -103,8 +103,7 @@ def test_a_nan_weight_model_is_explored_without_an_exception(make_window, nan_va
         window.grab()
 
 
-def test_the_model_dock_counts_the_broken_tensors_and_is_quiet_for_a_sound_model(make_window, vae_checkpoint,
-                                                                                 tmp_path):
+def test_the_model_dock_counts_the_broken_tensors_and_is_quiet_for_a_sound_model(make_window, vae_checkpoint, tmp_path):
     ckpt = load_checkpoint(vae_checkpoint)
     name, tensor = next((k, t) for k, t in ckpt.model.state_dict().items() if t.is_floating_point())
     with torch.no_grad():

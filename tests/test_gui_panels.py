@@ -54,7 +54,11 @@ def panel_checkpoints(tmp_path_factory) -> dict[str, Path]:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    paths = {"vae": folder / "vae.safetensors", "gan": folder / "gan.safetensors", "pixelcnn": folder / "pcnn.safetensors"}
+    paths = {
+        "vae": folder / "vae.safetensors",
+        "gan": folder / "gan.safetensors",
+        "pixelcnn": folder / "pcnn.safetensors",
+    }
     save_checkpoint(paths["vae"], vae.eval(), dataset=SPEC.to_dict(), label_names=ds.label_names)
     gan = create_model("gan", {"latent_dim": 6, "g_width": 8, "d_width": 8}, seed=0)
     save_checkpoint(paths["gan"], gan.eval(), dataset=SPEC.to_dict(), label_names=ds.label_names)
@@ -106,8 +110,15 @@ def click(panel: MapPanel, a: float, b: float) -> None:
 
 
 def wait_tiles(qtbot, panel: MapPanel, resolution: int, span: float) -> None:
-    qtbot.waitUntil(lambda: panel.tiles is not None and panel.tiles.resolution == resolution
-                    and panel.tiles.span == span and not panel.busy(), timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            panel.tiles is not None
+            and panel.tiles.resolution == resolution
+            and panel.tiles.span == span
+            and not panel.busy()
+        ),
+        timeout=WAIT_MS,
+    )
 
 
 # --- maps ---------------------------------------------------------------------------------------
@@ -147,8 +158,14 @@ def test_dragging_the_marker_moves_z_as_one_undo_step(qtbot, panel_checkpoints):
     send_mouse(viewport, QEvent.Type.MouseButtonPress, start, Qt.MouseButton.LeftButton)
     for k in range(1, 6):
         pos = start + QPoint(12 * k, -8 * k)
-        event = QMouseEvent(QEvent.Type.MouseMove, QPointF(pos), viewport.mapToGlobal(QPointF(pos)),
-                            Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        event = QMouseEvent(
+            QEvent.Type.MouseMove,
+            QPointF(pos),
+            viewport.mapToGlobal(QPointF(pos)),
+            Qt.MouseButton.NoButton,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
         QApplication.sendEvent(viewport, event)
         qtbot.wait(15)  # pyqtgraph ignores moves closer together than its mouse rate limit
     end = start + QPoint(60, -40)
@@ -204,8 +221,12 @@ def test_map_planes_pca_three_points_and_gan(qtbot, panel_checkpoints):
     panel.res_spin.setValue(3)
     show(qtbot, panel)
     panel.mode_combo.setCurrentIndex(1)  # principal directions of the encoded set
-    qtbot.waitUntil(lambda: panel.plane is not None and panel.plane.anchor is not None
-                    and panel.pca is not None and panel.mode == "pca", timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            panel.plane is not None and panel.plane.anchor is not None and panel.pca is not None and panel.mode == "pca"
+        ),
+        timeout=WAIT_MS,
+    )
     mean, comps, _ = latent.principal_directions(panel.encoded.data.latents)
     qtbot.waitUntil(lambda: np.array_equal(panel.plane.u, comps[0]), timeout=WAIT_MS)
     a, b = latent.plane_coordinates(state.z, panel.plane.center, comps[0], comps[1])[0]
@@ -218,8 +239,9 @@ def test_map_planes_pca_three_points_and_gan(qtbot, panel_checkpoints):
     panel.point_combos[2].setCurrentIndex(2)
     panel.mode_combo.setCurrentIndex(2)
     wait_tiles(qtbot, panel, 3, panel.span_spin.value())
-    np.testing.assert_allclose(panel.plane.points, latent.plane_through(state.z, *[m.z for m in state.bookmarks])[3],
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        panel.plane.points, latent.plane_through(state.z, *[m.z for m in state.bookmarks])[3], atol=1e-5
+    )
 
     gan_state = open_state(panel_checkpoints["gan"])
     gan_panel = show(qtbot, MapPanel(gan_state))
@@ -233,8 +255,11 @@ def test_missing_dataset_is_reported_once_not_retried_on_every_move(qtbot, panel
     from engines.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(panel_checkpoints["vae"])
-    path = save_checkpoint(tmp_path / "elsewhere.safetensors", ckpt.model,
-                           dataset={"name": "mnist", "root": str(tmp_path / "no-such-folder")})
+    path = save_checkpoint(
+        tmp_path / "elsewhere.safetensors",
+        ckpt.model,
+        dataset={"name": "mnist", "root": str(tmp_path / "no-such-folder")},
+    )
     state = open_state(path)
     panel = show(qtbot, MapPanel(state))
     qtbot.waitUntil(lambda: "unavailable" in panel.scatter_status.text(), timeout=WAIT_MS)
@@ -252,8 +277,12 @@ def test_without_the_dataset_files_the_scatter_uses_the_sample_the_model_carries
 
     ckpt = load_checkpoint(panel_checkpoints["vae"])
     carried = take_sample(load_dataset(SPEC, train=False), 60)
-    path = save_checkpoint(tmp_path / "bundled.safetensors", ckpt.model, sample=carried,
-                           dataset={"name": "mnist", "root": str(tmp_path / "no-such-folder")})
+    path = save_checkpoint(
+        tmp_path / "bundled.safetensors",
+        ckpt.model,
+        sample=carried,
+        dataset={"name": "mnist", "root": str(tmp_path / "no-such-folder")},
+    )
     state = open_state(path)
     panel = MapPanel(state)
     panel.tiles_check.setChecked(False)
@@ -290,7 +319,7 @@ def test_interpolation_png_export_latents_decode_to_the_written_frames(qtbot, pa
     assert strip.shape == (28, 9 * 28)
     expected = to_uint8(state.decode(latents))[..., 0]
     for i in range(9):
-        diff = np.abs(strip[:, 28 * i:28 * (i + 1)].astype(int) - expected[i].astype(int))
+        diff = np.abs(strip[:, 28 * i : 28 * (i + 1)].astype(int) - expected[i].astype(int))
         assert diff.max() <= 1, f"frame {i} differs by {diff.max()} / 255"
     # "Go to frame" sends the shown frame's z to the state.
     panel.frame_slider.setValue(4)
@@ -405,8 +434,9 @@ def test_label_vector_equals_attribute_vector_of_the_encoded_latents(qtbot, pane
     panel.attribute_combo.setCurrentText("size (high vs low)")
     qtbot.mouseClick(panel.save_label_button, Qt.MouseButton.LeftButton)
     size = data.label_names.index("size")
-    np.testing.assert_allclose(state.vectors["size"], latent.attribute_vector(data.latents, data.labels[:, size]),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        state.vectors["size"], latent.attribute_vector(data.latents, data.labels[:, size]), atol=1e-6
+    )
     panel.attribute_combo.setCurrentText("shape = circle")
     qtbot.mouseClick(panel.save_label_button, Qt.MouseButton.LeftButton)
     circle = data.labels[:, data.label_names.index("shape")] == 1

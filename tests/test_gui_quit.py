@@ -64,15 +64,24 @@ def slow_vae_steps(monkeypatch):
 
 
 def test_stop_during_a_slow_step_keeps_the_window_responsive_and_keeps_the_checkpoint(
-        make_window, vae_checkpoint, tmp_path, qtbot, slow_vae_steps):
+    make_window, vae_checkpoint, tmp_path, qtbot, slow_vae_steps
+):
     window = make_window(vae_checkpoint)
     window.show()
     panel = window.extra_panels["training"]
     panel.config_overrides = {"width": 8, "fc_dim": 32}
     panel.train_overrides = {"eval_batches": 1}
     path = tmp_path / "slow.safetensors"
-    panel.configure(model="vae", dataset="shapes", image_size=28, channels=1, latent_dim=2, batch_size=16,
-                    max_steps=100, checkpoint_path=path)
+    panel.configure(
+        model="vae",
+        dataset="shapes",
+        image_size=28,
+        channels=1,
+        latent_dim=2,
+        batch_size=16,
+        max_steps=100,
+        checkpoint_path=path,
+    )
     panel.start_button.click()
     qtbot.waitUntil(slow_vae_steps.is_set, timeout=WAIT)  # step 1 is running (sleeping)
 
@@ -90,15 +99,24 @@ def test_stop_during_a_slow_step_keeps_the_window_responsive_and_keeps_the_check
 
 
 def test_closing_the_window_during_a_slow_step_waits_visibly_then_closes(
-        make_window, vae_checkpoint, tmp_path, qtbot, slow_vae_steps, monkeypatch):
+    make_window, vae_checkpoint, tmp_path, qtbot, slow_vae_steps, monkeypatch
+):
     window = make_window(vae_checkpoint)
     window.show()
     panel = window.extra_panels["training"]
     panel.config_overrides = {"width": 8, "fc_dim": 32}
     panel.train_overrides = {"eval_batches": 1}
     path = tmp_path / "closing.safetensors"
-    panel.configure(model="vae", dataset="shapes", image_size=28, channels=1, latent_dim=2, batch_size=16,
-                    max_steps=100, checkpoint_path=path)
+    panel.configure(
+        model="vae",
+        dataset="shapes",
+        image_size=28,
+        channels=1,
+        latent_dim=2,
+        batch_size=16,
+        max_steps=100,
+        checkpoint_path=path,
+    )
     monkeypatch.setattr(panel, "confirm_close", lambda: True)
     panel.start()
     qtbot.waitUntil(slow_vae_steps.is_set, timeout=WAIT)
@@ -122,9 +140,20 @@ def test_the_app_quits_cleanly_when_closed_mid_step(vae_checkpoint, tmp_path, mo
     process could abort ("QThread: Destroyed while thread is still running")."""
     run_path = tmp_path / "run.safetensors"
     env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "gui_quit_worker.py"), str(vae_checkpoint),
-                           str(run_path), str(tmp_path / "settings"), mode],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests" / "gui_quit_worker.py"),
+            str(vae_checkpoint),
+            str(run_path),
+            str(tmp_path / "settings"),
+            mode,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "QThread: Destroyed" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -88,8 +88,9 @@ def test_resampling_from_step_k_keeps_everything_before_it(panel, qtbot):
     assert not np.array_equal(after.values[k:], old_values[k:])  # the rest was drawn again
     # ...exactly as the model continues the kept canvas with the next seed
     levels, known = after.canvas(k)
-    continued = reference_steps(panel.state.model, 6, known=torch.from_numpy(levels)[None],
-                                known_mask=torch.from_numpy(known)[None])
+    continued = reference_steps(
+        panel.state.model, 6, known=torch.from_numpy(levels)[None], known_mask=torch.from_numpy(known)[None]
+    )
     np.testing.assert_array_equal(after.values[k:], [int(s.value[0]) for s in continued])
 
 
@@ -148,8 +149,9 @@ def test_a_colour_pixels_field_sees_its_earlier_colours_only():
     from engines.replay import field_model, receptive_field, render
     from engines.training import create_model
 
-    model = field_model(create_model("pixelcnn", {"image_size": 28, "channels": 3, "levels": 4, "hidden": 6,
-                                                  "n_layers": 1}, seed=0))
+    model = field_model(
+        create_model("pixelcnn", {"image_size": 28, "channels": 3, "levels": 4, "hidden": 6, "n_layers": 1}, seed=0)
+    )
     green = receptive_field(model, 1, 9, 9)  # (C, S, S)
     assert green[0, 9, 9] and not green[1, 9, 9] and not green[2, 9, 9]  # R of its own pixel, not G or B
     assert green[:, 9, 8].all() and green[:, 8, 9].all() and not green[:, 9, 10].any()

@@ -17,9 +17,15 @@ from explorer.session import FORMAT, Session, SessionError  # noqa: E402
 
 def snapshot(window) -> tuple:
     state = window.state
-    return (state.checkpoint_path, state.model, state.z.tolist(), state.seed,
-            [(m.name, m.z.tolist()) for m in state.bookmarks], {k: v.tolist() for k, v in state.vectors.items()},
-            window.bookmarks.list.count())
+    return (
+        state.checkpoint_path,
+        state.model,
+        state.z.tolist(),
+        state.seed,
+        [(m.name, m.z.tolist()) for m in state.bookmarks],
+        {k: v.tolist() for k, v in state.vectors.items()},
+        window.bookmarks.list.count(),
+    )
 
 
 @pytest.fixture
@@ -65,8 +71,9 @@ def test_a_corrupted_session_file_changes_nothing(explored, tmp_path):
     assert_refused(explored, tmp_path / "binary.json")
 
 
-def test_a_session_of_another_checkpoint_with_a_z_of_the_wrong_size_keeps_the_open_model(explored, gan_checkpoint,
-                                                                                           tmp_path):
+def test_a_session_of_another_checkpoint_with_a_z_of_the_wrong_size_keeps_the_open_model(
+    explored, gan_checkpoint, tmp_path
+):
     # The case from issue 17: the session names the 16-D GAN but holds a 4-D z.
     path = write(tmp_path / "s.json", checkpoint=str(gan_checkpoint), z=[0.1, 0.2, 0.3, 0.4])
     assert_refused(explored, path, "z has 4 values", "16")
@@ -74,16 +81,21 @@ def test_a_session_of_another_checkpoint_with_a_z_of_the_wrong_size_keeps_the_op
 
 def test_a_wrong_size_bookmark_or_vector_changes_nothing(explored, tmp_path):
     ckpt = str(explored.state.checkpoint_path)
-    path = write(tmp_path / "mark.json", checkpoint=ckpt, z=[0.0] * 4,
-                 bookmarks=[{"name": "ok", "z": [0.0] * 4}, {"name": "short", "z": [1.0, 2.0]}])
+    path = write(
+        tmp_path / "mark.json",
+        checkpoint=ckpt,
+        z=[0.0] * 4,
+        bookmarks=[{"name": "ok", "z": [0.0] * 4}, {"name": "short", "z": [1.0, 2.0]}],
+    )
     assert_refused(explored, path, "bookmark 'short' has 2 values", "4")
     path = write(tmp_path / "vector.json", checkpoint=ckpt, z=[0.0] * 4, vectors={"long": [0.5] * 9})
     assert_refused(explored, path, "vector 'long' has 9 values")
 
 
 def test_a_session_naming_a_missing_or_corrupt_checkpoint_changes_nothing(explored, tmp_path):
-    missing = write(tmp_path / "missing.json", checkpoint=str(tmp_path / "gone.safetensors"), sha256="0" * 64,
-                    z=[0.0] * 4)
+    missing = write(
+        tmp_path / "missing.json", checkpoint=str(tmp_path / "gone.safetensors"), sha256="0" * 64, z=[0.0] * 4
+    )
     assert_refused(explored, missing, "gone.safetensors", "missing")
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}" + bytes(100))
@@ -91,19 +103,22 @@ def test_a_session_naming_a_missing_or_corrupt_checkpoint_changes_nothing(explor
     assert_refused(explored, path, "corrupt.safetensors cannot be opened")
 
 
-@pytest.mark.parametrize("fields, words", [
-    ({"z": [0.0, 0.0, "1", 0.0]}, ["z must hold finite numbers only", "'1'"]),
-    ({"z": [0.0, 0.0, True, 0.0]}, ["z must hold finite numbers only"]),
-    ({"z": {"0": 1.0}}, ["z must be a list of numbers"]),
-    ({"z": [0.0] * 4, "seed": "7"}, ["seed must be a whole number"]),
-    ({"z": [0.0] * 4, "seed": -1}, ["seed must be a whole number"]),
-    ({"z": [0.0] * 4, "temperature": 0}, ["temperature must be a number"]),
-    ({"z": [0.0] * 4, "bookmarks": {"a": [0.0] * 4}}, ["bookmarks must be a list"]),
-    ({"z": [0.0] * 4, "bookmarks": [{"name": 3, "z": [0.0] * 4}]}, ["bookmarks[0] must be an object"]),
-    ({"z": [0.0] * 4, "vectors": [[0.0] * 4]}, ["vectors must be an object"]),
-    ({"z": [0.0] * 4, "checkpoint": 12}, ["checkpoint must be text"]),
-    ({"seed": 1}, ["has no z"]),
-])
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"z": [0.0, 0.0, "1", 0.0]}, ["z must hold finite numbers only", "'1'"]),
+        ({"z": [0.0, 0.0, True, 0.0]}, ["z must hold finite numbers only"]),
+        ({"z": {"0": 1.0}}, ["z must be a list of numbers"]),
+        ({"z": [0.0] * 4, "seed": "7"}, ["seed must be a whole number"]),
+        ({"z": [0.0] * 4, "seed": -1}, ["seed must be a whole number"]),
+        ({"z": [0.0] * 4, "temperature": 0}, ["temperature must be a number"]),
+        ({"z": [0.0] * 4, "bookmarks": {"a": [0.0] * 4}}, ["bookmarks must be a list"]),
+        ({"z": [0.0] * 4, "bookmarks": [{"name": 3, "z": [0.0] * 4}]}, ["bookmarks[0] must be an object"]),
+        ({"z": [0.0] * 4, "vectors": [[0.0] * 4]}, ["vectors must be an object"]),
+        ({"z": [0.0] * 4, "checkpoint": 12}, ["checkpoint must be text"]),
+        ({"seed": 1}, ["has no z"]),
+    ],
+)
 def test_ill_typed_fields_are_refused_with_the_field_named(explored, tmp_path, fields, words):
     fields.setdefault("checkpoint", str(explored.state.checkpoint_path))
     assert_refused(explored, write(tmp_path / "s.json", **fields), *words)
@@ -111,18 +126,28 @@ def test_ill_typed_fields_are_refused_with_the_field_named(explored, tmp_path, f
 
 def test_non_finite_numbers_are_refused(explored, tmp_path):
     path = tmp_path / "nan.json"  # Python's json writes and reads NaN / Infinity
-    path.write_text(json.dumps({"format": FORMAT, "checkpoint": str(explored.state.checkpoint_path),
-                                "z": [0.0, float("nan"), 0.0, 0.0]}))
+    path.write_text(
+        json.dumps(
+            {"format": FORMAT, "checkpoint": str(explored.state.checkpoint_path), "z": [0.0, float("nan"), 0.0, 0.0]}
+        )
+    )
     assert_refused(explored, path, "finite numbers only", "nan")
     path.write_text(json.dumps({"format": FORMAT, "z": [0.0] * 4, "bookmarks": [{"name": "x", "z": [1e39] * 4}]}))
     assert_refused(explored, path, "too large")
 
 
-def test_a_valid_session_of_another_checkpoint_switches_the_model_and_applies_everything(explored, gan_checkpoint,
-                                                                                          tmp_path):
+def test_a_valid_session_of_another_checkpoint_switches_the_model_and_applies_everything(
+    explored, gan_checkpoint, tmp_path
+):
     z = np.linspace(-1, 1, 16).tolist()
-    path = write(tmp_path / "gan.json", checkpoint=str(gan_checkpoint), z=z, seed=11,
-                 bookmarks=[{"name": "g", "z": [0.5] * 16}], vectors={})
+    path = write(
+        tmp_path / "gan.json",
+        checkpoint=str(gan_checkpoint),
+        z=z,
+        seed=11,
+        bookmarks=[{"name": "g", "z": [0.5] * 16}],
+        vectors={},
+    )
     assert explored.load_session(path)
     state = explored.state
     assert state.checkpoint_path == gan_checkpoint and state.kind == "gan"

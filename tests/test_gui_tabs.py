@@ -214,14 +214,24 @@ def test_arithmetic_interpolate_and_bookmarks_decode_in_workers(make_window, vae
     arithmetic.vector_combo.setCurrentText("v")
     for value in (50, 100, 150):
         arithmetic.strength_slider.setValue(value)
-    qtbot.waitUntil(lambda: not arithmetic.operand_views["result"].pixmap().isNull()
-                    and not arithmetic.apply_preview.pixmap().isNull() and not arithmetic.busy(), timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: (
+            not arithmetic.operand_views["result"].pixmap().isNull()
+            and not arithmetic.apply_preview.pixmap().isNull()
+            and not arithmetic.busy()
+        ),
+        timeout=WAIT,
+    )
 
     window.tabs.setCurrentIndex(tabs["Interpolate"])
     interpolation.add_random_button.click()
     interpolation.frames_spin.setValue(7)
-    qtbot.waitUntil(lambda: interpolation.thumbnail_count() == 3 and interpolation.images is not None
-                    and len(interpolation.images) == 7, timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: (
+            interpolation.thumbnail_count() == 3 and interpolation.images is not None and len(interpolation.images) == 7
+        ),
+        timeout=WAIT,
+    )
 
     window.bookmark_action.trigger()
     state.randomize(9)
@@ -242,8 +252,14 @@ def test_a_hidden_arithmetic_tab_decodes_nothing_until_shown(qtbot, state_with_v
     qtbot.wait(100)
     assert decode_threads == [] and panel.apply_preview.pixmap().isNull()
     panel.show()
-    qtbot.waitUntil(lambda: not panel.apply_preview.pixmap().isNull() and panel.gallery.count() == 24
-                    and not panel.operand_views["A"].pixmap().isNull(), timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: (
+            not panel.apply_preview.pixmap().isNull()
+            and panel.gallery.count() == 24
+            and not panel.operand_views["A"].pixmap().isNull()
+        ),
+        timeout=WAIT,
+    )
     assert decode_threads and not any(decode_threads)
 
 

@@ -37,8 +37,9 @@ def edit(qtbot, panel: TrainingPanel, **form):
 
 def test_the_estimate_follows_the_form(panel, qtbot):
     small = edit(qtbot, panel, model="vae", dataset="shapes", image_size=28, channels=1, batch_size=16)
-    assert small.need == training_bytes("vae", panel.form_settings().model_config(
-        panel.form_settings().data_spec()), 16)
+    assert small.need == training_bytes(
+        "vae", panel.form_settings().model_config(panel.form_settings().data_spec()), 16
+    )
     text = panel.memory_text()
     assert text.startswith("~") and "of" in text and text.endswith("available"), text
     large = edit(qtbot, panel, model="pixelcnn", dataset="shapes", image_size=64, channels=3, batch_size=128)
@@ -48,8 +49,16 @@ def test_the_estimate_follows_the_form(panel, qtbot):
 
 def test_a_run_above_the_available_memory_asks_first_and_no_is_the_answer(panel, qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(training_setup, "available_bytes", lambda device="cpu": GB // 2)
-    estimate = edit(qtbot, panel, model="pixelcnn", dataset="shapes", image_size=64, channels=3, batch_size=128,
-                    checkpoint_path=tmp_path / "big.safetensors")
+    estimate = edit(
+        qtbot,
+        panel,
+        model="pixelcnn",
+        dataset="shapes",
+        image_size=64,
+        channels=3,
+        batch_size=128,
+        checkpoint_path=tmp_path / "big.safetensors",
+    )
     assert not estimate.fits and estimate.available == GB // 2
     assert "of 512.0 MB available: more than this machine has free" in panel.memory_text()
     assert "ff6b6b" in panel.memory_label.styleSheet()  # red
@@ -64,8 +73,18 @@ def test_a_run_above_the_available_memory_asks_first_and_no_is_the_answer(panel,
 def test_a_run_above_the_estimate_starts_when_the_user_says_yes(panel, qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(training_setup, "available_bytes", lambda device="cpu": 1)
     panel.config_overrides = {"width": 8, "fc_dim": 32}
-    edit(qtbot, panel, model="vae", dataset="shapes", image_size=28, channels=1, latent_dim=2, batch_size=16,
-         max_steps=2, checkpoint_path=tmp_path / "yes.safetensors")
+    edit(
+        qtbot,
+        panel,
+        model="vae",
+        dataset="shapes",
+        image_size=28,
+        channels=1,
+        latent_dim=2,
+        batch_size=16,
+        max_steps=2,
+        checkpoint_path=tmp_path / "yes.safetensors",
+    )
     monkeypatch.setattr(panel, "confirm_memory", lambda message: True)
     with qtbot.waitSignal(panel.runFinished, timeout=WAIT) as finished:
         assert panel.start() is not None
@@ -74,8 +93,16 @@ def test_a_run_above_the_estimate_starts_when_the_user_says_yes(panel, qtbot, tm
 
 def test_settings_the_model_refuses_are_shown_in_the_form(panel, qtbot, tmp_path):
     # A colour PixelCNN's width must be a multiple of 3; the config class says so, in the form's words.
-    estimate = edit(qtbot, panel, model="pixelcnn", dataset="shapes", image_size=28, channels=3, hidden=64,
-                    checkpoint_path=tmp_path / "bad.safetensors")
+    estimate = edit(
+        qtbot,
+        panel,
+        model="pixelcnn",
+        dataset="shapes",
+        image_size=28,
+        channels=3,
+        hidden=64,
+        checkpoint_path=tmp_path / "bad.safetensors",
+    )
     assert estimate.need is None and estimate.invalid
     text = panel.memory_text()
     assert text.startswith("Width (64) must be a multiple of channels (3)"), text

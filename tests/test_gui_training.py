@@ -24,8 +24,9 @@ def setup(panel: TrainingPanel, path: Path, **form) -> TrainingPanel:
     """A tiny VAE (latent 2) on 28x28 grey shapes, one held-out batch per evaluation."""
     panel.config_overrides = dict(TINY_VAE)
     panel.train_overrides = {"eval_batches": 1, **form.pop("train_overrides", {})}
-    values = dict(model="vae", dataset="shapes", image_size=28, channels=1, latent_dim=2, batch_size=16,
-                  checkpoint_path=path)
+    values = dict(
+        model="vae", dataset="shapes", image_size=28, channels=1, latent_dim=2, batch_size=16, checkpoint_path=path
+    )
     panel.configure(**{**values, **form})
     return panel
 
@@ -43,10 +44,14 @@ def run(qtbot, panel: TrainingPanel) -> str:
 
 
 def buttons(panel: TrainingPanel) -> tuple[bool, bool, bool, bool]:
-    return tuple(b.isEnabled() for b in (panel.start_button, panel.pause_button, panel.resume_button, panel.stop_button))
+    return tuple(
+        b.isEnabled() for b in (panel.start_button, panel.pause_button, panel.resume_button, panel.stop_button)
+    )
 
 
-def test_a_short_run_draws_curves_and_samples_and_opens_in_the_explorer(make_window, pixelcnn_checkpoint, tmp_path, qtbot):
+def test_a_short_run_draws_curves_and_samples_and_opens_in_the_explorer(
+    make_window, pixelcnn_checkpoint, tmp_path, qtbot
+):
     window = make_window(pixelcnn_checkpoint)
     panel = setup(window.extra_panels["training"], tmp_path / "run.safetensors", max_steps=30, sample_every=10)
     grids = []
@@ -100,8 +105,9 @@ def test_pause_holds_the_steps_resume_continues_and_stop_keeps_a_checkpoint(qtbo
 
 def test_a_diverging_run_stops_with_a_message_and_keeps_the_last_good_checkpoint(qtbot, tmp_path):
     # Adam at lr 1e6 sends the VAE's loss to NaN on its second step; step 1 was checkpointed.
-    panel = new_panel(qtbot, tmp_path / "nan.safetensors", lr=1e6, max_steps=50,
-                      train_overrides={"checkpoint_every": 1})
+    panel = new_panel(
+        qtbot, tmp_path / "nan.safetensors", lr=1e6, max_steps=50, train_overrides={"checkpoint_every": 1}
+    )
     assert run(qtbot, panel) == "diverged"
     text = panel.banner_text()
     assert "diverged at step 2" in text and "step 1" in text and "lower learning rate" in text
@@ -140,8 +146,9 @@ def test_dataset_errors_are_messages_not_tracebacks(qtbot, tmp_path):
     assert buttons(panel) == (True, False, False, False) and not (tmp_path / "x.safetensors").exists()
 
 
-def test_closing_the_window_while_training_asks_then_stops_and_keeps_the_checkpoint(make_window, tmp_path, qtbot,
-                                                                                    monkeypatch):
+def test_closing_the_window_while_training_asks_then_stops_and_keeps_the_checkpoint(
+    make_window, tmp_path, qtbot, monkeypatch
+):
     window = make_window()
     window.show()
     panel = setup(window.extra_panels["training"], tmp_path / "closing.safetensors", max_steps=10**6)
@@ -177,8 +184,9 @@ def test_pixelcnn_width_and_depth_fields_reach_the_model(qtbot, tmp_path):
     panel.train_overrides = {"eval_batches": 1}
     panel.configure(model="vae", dataset="shapes", image_size=28, channels=1)
     assert panel.hyper_form.isRowVisible(panel.latent_spin) and not panel.hyper_form.isRowVisible(panel.layers_spin)
-    panel.configure(model="pixelcnn", hidden=12, layers=3, batch_size=8, max_steps=2,
-                    checkpoint_path=tmp_path / "p.safetensors")
+    panel.configure(
+        model="pixelcnn", hidden=12, layers=3, batch_size=8, max_steps=2, checkpoint_path=tmp_path / "p.safetensors"
+    )
     assert panel.hyper_form.isRowVisible(panel.hidden_spin) and not panel.hyper_form.isRowVisible(panel.latent_spin)
     assert run(qtbot, panel) == "completed"
     config = load_checkpoint(tmp_path / "p.safetensors").model.config

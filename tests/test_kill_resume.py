@@ -20,8 +20,13 @@ EVERY = 5
 def _run_and_kill(args: list[str], rng: random.Random, min_steps: int) -> int:
     """Start the training command, kill -9 it at a random moment after `min_steps` steps; the last step it finished."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    with subprocess.Popen([sys.executable, str(REPO / "tests" / "resume_worker.py"), *args], stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, text=True, env=env) as proc:
+    with subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "resume_worker.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    ) as proc:
         last, seen = None, 0
         try:
             for line in proc.stdout:
@@ -42,8 +47,27 @@ def _run_and_kill(args: list[str], rng: random.Random, min_steps: int) -> int:
 def test_kill_9_ten_times_in_a_resumed_run_loses_at_most_checkpoint_every_steps(tmp_path: Path) -> None:
     rng = random.Random(17)
     out = tmp_path / "run.safetensors"
-    _run_and_kill(["train", "--model", "vae", "--dataset", "shapes", "--latent-dim", "2", "--batch-size", "8",
-                   "--checkpoint-every", str(EVERY), "--epochs", "50", "--out", str(out)], rng, min_steps=EVERY + 1)
+    _run_and_kill(
+        [
+            "train",
+            "--model",
+            "vae",
+            "--dataset",
+            "shapes",
+            "--latent-dim",
+            "2",
+            "--batch-size",
+            "8",
+            "--checkpoint-every",
+            str(EVERY),
+            "--epochs",
+            "50",
+            "--out",
+            str(out),
+        ],
+        rng,
+        min_steps=EVERY + 1,
+    )
     losses = []
     for _ in range(10):
         before = load_checkpoint(out, with_train_state=True).train_state["step"]

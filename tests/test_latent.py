@@ -196,8 +196,14 @@ def test_encode_indices_stops_between_batches_and_reports_progress():
     ds = load_dataset(DataSpec("shapes", image_size=28, channels=1), train=False)
     model = create_model("vae", {"latent_dim": 3}, seed=0).eval()
     seen: list[tuple[int, int]] = []
-    enc = latent.encode_indices(model, ds, np.arange(10), batch=4, should_stop=lambda: len(seen) == 2,
-                                progress=lambda done, total: seen.append((done, total)))
+    enc = latent.encode_indices(
+        model,
+        ds,
+        np.arange(10),
+        batch=4,
+        should_stop=lambda: len(seen) == 2,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen == [(4, 10), (8, 10)]
     np.testing.assert_array_equal(enc.indices, np.arange(8))  # cut to the rows done
     assert enc.latents.shape == (8, 3)
@@ -240,8 +246,12 @@ def test_encode_labelled_reads_the_labels_as_attributes_and_colourings():
     np.testing.assert_allclose(data.latents, plain.latents, atol=1e-6)
     assert data.labels.shape == (40, 6) and data.label_names == list(shapes_set.label_names)
     attributes = data.attributes()
-    assert [a.name for a in attributes[:4]] == ["shape = square", "shape = circle", "shape = triangle",
-                                                "color (high vs low)"]
+    assert [a.name for a in attributes[:4]] == [
+        "shape = square",
+        "shape = circle",
+        "shape = triangle",
+        "color (high vs low)",
+    ]
     circle = attributes[1]
     np.testing.assert_array_equal(circle.mask(data.labels), data.labels[:, 0] == 1)
     size = next(a for a in attributes if a.name.startswith("size"))
@@ -252,8 +262,9 @@ def test_encode_labelled_reads_the_labels_as_attributes_and_colourings():
     np.testing.assert_array_equal(data.image(3), shapes_set.get_batch([int(data.indices[3])])[0][0].permute(1, 2, 0))
 
     faces = load_dataset(DataSpec("faces", image_size=32, channels=3), train=False)
-    faces_vae = create_model("vae", {"image_size": 32, "channels": 3, "latent_dim": 3, "likelihood": "gaussian"},
-                             seed=0).eval()
+    faces_vae = create_model(
+        "vae", {"image_size": 32, "channels": 3, "latent_dim": 3, "likelihood": "gaussian"}, seed=0
+    ).eval()
     face_data = encode_labelled(faces_vae, faces, n=20)
     assert [c.name for c in face_data.colourings()[:2]] == ["smiling", "glasses"]  # binary ones first
     assert face_data.colourings()[0].class_names == ("no smiling", "smiling")

@@ -12,8 +12,14 @@ LINT = str(Path(sys.executable).with_name("lint-imports"))
 
 
 def _lint(root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([LINT, "--no-cache"], cwd=root, capture_output=True, text=True, timeout=300,
-                          env={"PYTHONPATH": str(root), "PATH": str(Path(sys.executable).parent)})
+    return subprocess.run(
+        [LINT, "--no-cache"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(root), "PATH": str(Path(sys.executable).parent)},
+    )
 
 
 def test_layering_contracts_are_kept() -> None:

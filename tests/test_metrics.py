@@ -108,8 +108,17 @@ class Replay(nn.Module):
 
 def test_gan_scores_of_a_model_that_replays_the_test_set_equal_the_test_sets_own() -> None:
     test, train = shapes(120, train=False), shapes(120)
-    clf = build_model("classifier", {"label_names": ["shape"], "label_kinds": ["categorical"], "categories": [3],
-                                     "width": 4, "hidden": 16, "feature_dim": 8}).eval()
+    clf = build_model(
+        "classifier",
+        {
+            "label_names": ["shape"],
+            "label_kinds": ["categorical"],
+            "categories": [3],
+            "width": 4,
+            "hidden": 16,
+            "feature_dim": 8,
+        },
+    ).eval()
     scores = gan_scores(Replay(test), clf, n=120, batch_size=50, splits=3, real_dataset=test, train_dataset=train)
     assert scores["fid"] == pytest.approx(0.0, abs=1e-6)
     assert scores["inception_score"] == pytest.approx(scores["real_inception_score"], rel=1e-9)
@@ -186,8 +195,9 @@ def test_the_attribute_vector_of_a_clean_latent_space_always_succeeds() -> None:
 
 
 def test_a_zero_vector_never_succeeds_and_keeps_everything_else() -> None:
-    result = attribute_arithmetic_success(Identity(4), Thresholds(), Points(3000), "a", n=100, pool=1000,
-                                          vector=np.zeros(4))
+    result = attribute_arithmetic_success(
+        Identity(4), Thresholds(), Points(3000), "a", n=100, pool=1000, vector=np.zeros(4)
+    )
     assert result["rate"] == 0.0 and result["gained"] == 0.0 and result["others_kept"] == 1.0
 
 
@@ -202,14 +212,16 @@ def test_an_edit_that_also_flips_another_attribute_fails() -> None:
     result = attribute_arithmetic_success(Identity(4), Thresholds(), Points(3000), "a", n=100, pool=1000, vector=vector)
     assert result["gained"] == 1.0 and result["rate"] == result["others_kept"] < 0.7
     assert result["kept"]["b"] == pytest.approx(result["others_kept"])  # only those with b already on survive
-    big_c = attribute_arithmetic_success(Identity(4), Thresholds(), Points(3000), "a", n=100, pool=1000,
-                                         vector=np.array([2.0, 0.0, 0.2, 0.0]))
+    big_c = attribute_arithmetic_success(
+        Identity(4), Thresholds(), Points(3000), "a", n=100, pool=1000, vector=np.array([2.0, 0.0, 0.2, 0.0])
+    )
     assert big_c["continuous_kept"] == 0.0 and big_c["rate"] == 0.0  # |delta c| = 0.2 > tolerance 0.15
 
 
 def test_without_an_encoder_latents_are_sampled_and_labelled_by_the_classifier() -> None:
-    result = attribute_arithmetic_success(IdentityGAN(4), Thresholds(), None, "a", n=200, pool=8000, seed=0,
-                                          strengths=(1.0, 3.0))
+    result = attribute_arithmetic_success(
+        IdentityGAN(4), Thresholds(), None, "a", n=200, pool=8000, seed=0, strengths=(1.0, 3.0)
+    )
     assert "samples" in result["latents"] and result["n"] == 200
     # v ~ (1.6, 0, 0, 0): at strength 1 only z0 > -1.6 crosses (~89% of z0 < 0); at 3 nearly all do
     assert 0.8 < result["gained"] < 0.97
@@ -238,8 +250,18 @@ def test_eval_of_a_gan_prints_inception_score_and_frechet_distance(tmp_path: Pat
     for _ in Trainer(gan, data, TrainConfig(max_steps=10, batch_size=32, sample_every=None)).run():
         pass
     gan_path = save_checkpoint(tmp_path / "gan.safetensors", gan.eval(), dataset=data.spec.to_dict())
-    clf = create_model("classifier", {"label_names": ["shape"], "label_kinds": ["categorical"], "categories": [3],
-                                      "width": 4, "hidden": 16, "feature_dim": 8}, seed=0)
+    clf = create_model(
+        "classifier",
+        {
+            "label_names": ["shape"],
+            "label_kinds": ["categorical"],
+            "categories": [3],
+            "width": 4,
+            "hidden": 16,
+            "feature_dim": 8,
+        },
+        seed=0,
+    )
     for _ in Trainer(clf, data, TrainConfig(max_steps=10, batch_size=32, sample_every=None)).run():
         pass
     clf_path = save_checkpoint(tmp_path / "clf.safetensors", clf.eval(), dataset=data.spec.to_dict())

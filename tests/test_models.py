@@ -15,8 +15,16 @@ from engines.models import GAN, VAE, GANConfig, GatedPixelCNN, PixelCNNConfig, V
 @pytest.mark.parametrize("channels", [1, 3])
 def test_every_model_handles_every_image_shape(size: int, channels: int) -> None:
     x = torch.rand(2, channels, size, size)
-    vae = VAE(VAEConfig(image_size=size, channels=channels, latent_dim=3, width=4, fc_dim=8,
-                        likelihood="bernoulli" if channels == 1 else "gaussian"))
+    vae = VAE(
+        VAEConfig(
+            image_size=size,
+            channels=channels,
+            latent_dim=3,
+            width=4,
+            fc_dim=8,
+            likelihood="bernoulli" if channels == 1 else "gaussian",
+        )
+    )
     assert vae.decode(vae.encode(x)[0]).shape == x.shape
     gan = GAN(GANConfig(image_size=size, channels=channels, latent_dim=4, g_width=4, d_width=4))
     assert gan.sample(2).shape == x.shape and gan.critic(x).shape == (2,)

@@ -43,8 +43,9 @@ def _case(op, inputs, attrs=None, outputs=1, inits=None, opset=18, out=None):
     out = out if out is not None else helper.np_dtype_to_tensor_dtype(typed[-1 if op == "Where" else 0].dtype)
     names = list(inputs) + list(inits)
     node = helper.make_node(op, [n if n else "" for n in names], [f"y{i}" for i in range(outputs)], **(attrs or {}))
-    graph_inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
-                    for n, a in inputs.items()]
+    graph_inputs = [
+        helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for n, a in inputs.items()
+    ]
     graph_outputs = [helper.make_tensor_value_info(f"y{i}", out, None) for i in range(outputs)]
     initializers = [numpy_helper.from_array(a, n) for n, a in inits.items() if n]  # "": an input left out
     return graph_model([node], graph_inputs, graph_outputs, initializers, opset=opset), inputs
@@ -55,62 +56,133 @@ def _i64(*values):
 
 
 CASES = {
-    "conv-asym-pads-groups-dilation": lambda: _case("Conv", {"x": _rand(1, 4, 9, 9), "w": _rand(6, 2, 3, 3, seed=1)},
-                                                     {"pads": [1, 0, 2, 1], "group": 2, "dilations": [2, 1], "strides": [2, 1]},
-                                                     inits={"b": _rand(6, seed=2)}),
-    "conv-same-upper": lambda: _case("Conv", {"x": _rand(1, 3, 8, 7), "w": _rand(5, 3, 3, 3, seed=1)},
-                                     {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
-    "conv-same-lower": lambda: _case("Conv", {"x": _rand(1, 3, 8, 7), "w": _rand(5, 3, 4, 4, seed=1)},
-                                     {"auto_pad": "SAME_LOWER", "strides": [3, 2]}),
-    "convt-pads-output-padding": lambda: _case("ConvTranspose", {"x": _rand(1, 4, 5, 5), "w": _rand(4, 3, 3, 3, seed=1)},
-                                               {"strides": [2, 2], "pads": [1, 1, 1, 1], "output_padding": [1, 1]},
-                                               inits={"b": _rand(3, seed=2)}),
-    "convt-asym-pads": lambda: _case("ConvTranspose", {"x": _rand(1, 2, 4, 6), "w": _rand(2, 3, 4, 4, seed=1)},
-                                     {"strides": [2, 2], "pads": [0, 1, 2, 0]}),
-    "convt-output-shape": lambda: _case("ConvTranspose", {"x": _rand(1, 2, 5, 5), "w": _rand(2, 2, 3, 3, seed=1)},
-                                        {"strides": [2, 2], "output_shape": [10, 10]}),
-    "convt-same-upper-groups-dilation": lambda: _case("ConvTranspose", {"x": _rand(1, 4, 5, 5), "w": _rand(4, 1, 3, 3, seed=1)},
-                                                      {"strides": [2, 2], "auto_pad": "SAME_UPPER", "group": 2}),
-    "convt-dilation": lambda: _case("ConvTranspose", {"x": _rand(1, 2, 5, 5), "w": _rand(2, 2, 3, 3, seed=1)},
-                                    {"dilations": [2, 2]}),
-    "batchnorm": lambda: _case("BatchNormalization", {"x": _rand(2, 3, 4, 4)},
-                               inits={"s": _rand(3, seed=1), "b": _rand(3, seed=2), "m": _rand(3, seed=3),
-                                      "v": np.abs(_rand(3, seed=4)) + 0.5}),
-    "instancenorm": lambda: _case("InstanceNormalization", {"x": _rand(2, 3, 4, 5)},
-                                  inits={"s": _rand(3, seed=1), "b": _rand(3, seed=2)}),
-    "layernorm-last": lambda: _case("LayerNormalization", {"x": _rand(2, 3, 8)}, inits={"s": _rand(8, seed=1), "b": _rand(8, seed=2)}),
-    "layernorm-axis1": lambda: _case("LayerNormalization", {"x": _rand(2, 3, 4)}, {"axis": 1},
-                                     inits={"s": _rand(3, 4, seed=1), "b": _rand(3, 4, seed=2)}),
-    "groupnorm-21": lambda: _case("GroupNormalization", {"x": _rand(2, 4, 3, 3)}, {"num_groups": 2},
-                                  inits={"s": _rand(4, seed=1), "b": _rand(4, seed=2)}, opset=21),
-    "resize-nearest-asymmetric": lambda: _case("Resize", {"x": _rand(1, 2, 3, 4)},
-                                               {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
-                                                "nearest_mode": "floor"},
-                                               inits={"": np.zeros(0, np.float32), "sc": np.array([1, 1, 2, 3], np.float32)}),
-    "resize-nearest-half-pixel-x2": lambda: _case("Resize", {"x": _rand(1, 2, 3, 4)}, {"mode": "nearest"},
-                                                  inits={"": np.zeros(0, np.float32), "sc": np.array([1, 1, 2, 2], np.float32)}),
-    "resize-nearest-down-ceil": lambda: _case("Resize", {"x": _rand(1, 2, 8, 8)},
-                                              {"mode": "nearest", "nearest_mode": "round_prefer_ceil"},
-                                              inits={"": np.zeros(0, np.float32), "sc": np.array([1, 1, 0.5, 0.5], np.float32)}),
-    "resize-linear-half-pixel-sizes": lambda: _case("Resize", {"x": _rand(1, 2, 5, 4)}, {"mode": "linear"},
-                                                    inits={"r": np.zeros(0, np.float32), "s": np.zeros(0, np.float32),
-                                                           "sz": _i64(1, 2, 9, 7)}),
-    "resize-linear-align-corners": lambda: _case("Resize", {"x": _rand(1, 2, 5, 4)},
-                                                 {"mode": "linear", "coordinate_transformation_mode": "align_corners"},
-                                                 inits={"": np.zeros(0, np.float32), "sc": np.array([1, 1, 2, 2], np.float32)}),
-    "resize-cubic": lambda: _case("Resize", {"x": _rand(1, 1, 5, 5)}, {"mode": "cubic"},
-                                  inits={"": np.zeros(0, np.float32), "sc": np.array([1, 1, 2, 2], np.float32)}),
-    "pad-constant-negative": lambda: _case("Pad", {"x": _rand(1, 2, 4, 4)}, inits={"p": _i64(0, 0, 1, -1, 0, 0, 2, 1),
-                                                                                   "v": np.array(0.5, np.float32)}),
-    "pad-reflect": lambda: _case("Pad", {"x": _rand(1, 2, 4, 4)}, {"mode": "reflect"}, inits={"p": _i64(0, 0, 1, 2, 0, 0, 2, 1)}),
-    "pad-edge": lambda: _case("Pad", {"x": _rand(1, 2, 4, 4)}, {"mode": "edge"}, inits={"p": _i64(0, 0, 3, 0, 0, 0, 0, 1)}),
-    "slice-negative-steps": lambda: _case("Slice", {"x": _rand(3, 7, 5)},
-                                          inits={"st": _i64(-1, 5), "en": _i64(-100, 0), "ax": _i64(1, 2), "sp": _i64(-2, -1)}),
-    "slice-clamped": lambda: _case("Slice", {"x": _rand(3, 7, 5)}, inits={"st": _i64(1, -3), "en": _i64(1000, 100),
-                                                                         "ax": _i64(0, -1), "sp": _i64(1, 2)}),
-    "gather-negative": lambda: _case("Gather", {"x": _rand(3, 5, 2)}, {"axis": 1}, inits={"i": _i64(-1, 0, 2, 2).reshape(2, 2)}),
+    "conv-asym-pads-groups-dilation": lambda: _case(
+        "Conv",
+        {"x": _rand(1, 4, 9, 9), "w": _rand(6, 2, 3, 3, seed=1)},
+        {"pads": [1, 0, 2, 1], "group": 2, "dilations": [2, 1], "strides": [2, 1]},
+        inits={"b": _rand(6, seed=2)},
+    ),
+    "conv-same-upper": lambda: _case(
+        "Conv", {"x": _rand(1, 3, 8, 7), "w": _rand(5, 3, 3, 3, seed=1)}, {"auto_pad": "SAME_UPPER", "strides": [2, 2]}
+    ),
+    "conv-same-lower": lambda: _case(
+        "Conv", {"x": _rand(1, 3, 8, 7), "w": _rand(5, 3, 4, 4, seed=1)}, {"auto_pad": "SAME_LOWER", "strides": [3, 2]}
+    ),
+    "convt-pads-output-padding": lambda: _case(
+        "ConvTranspose",
+        {"x": _rand(1, 4, 5, 5), "w": _rand(4, 3, 3, 3, seed=1)},
+        {"strides": [2, 2], "pads": [1, 1, 1, 1], "output_padding": [1, 1]},
+        inits={"b": _rand(3, seed=2)},
+    ),
+    "convt-asym-pads": lambda: _case(
+        "ConvTranspose",
+        {"x": _rand(1, 2, 4, 6), "w": _rand(2, 3, 4, 4, seed=1)},
+        {"strides": [2, 2], "pads": [0, 1, 2, 0]},
+    ),
+    "convt-output-shape": lambda: _case(
+        "ConvTranspose",
+        {"x": _rand(1, 2, 5, 5), "w": _rand(2, 2, 3, 3, seed=1)},
+        {"strides": [2, 2], "output_shape": [10, 10]},
+    ),
+    "convt-same-upper-groups-dilation": lambda: _case(
+        "ConvTranspose",
+        {"x": _rand(1, 4, 5, 5), "w": _rand(4, 1, 3, 3, seed=1)},
+        {"strides": [2, 2], "auto_pad": "SAME_UPPER", "group": 2},
+    ),
+    "convt-dilation": lambda: _case(
+        "ConvTranspose", {"x": _rand(1, 2, 5, 5), "w": _rand(2, 2, 3, 3, seed=1)}, {"dilations": [2, 2]}
+    ),
+    "batchnorm": lambda: _case(
+        "BatchNormalization",
+        {"x": _rand(2, 3, 4, 4)},
+        inits={
+            "s": _rand(3, seed=1),
+            "b": _rand(3, seed=2),
+            "m": _rand(3, seed=3),
+            "v": np.abs(_rand(3, seed=4)) + 0.5,
+        },
+    ),
+    "instancenorm": lambda: _case(
+        "InstanceNormalization", {"x": _rand(2, 3, 4, 5)}, inits={"s": _rand(3, seed=1), "b": _rand(3, seed=2)}
+    ),
+    "layernorm-last": lambda: _case(
+        "LayerNormalization", {"x": _rand(2, 3, 8)}, inits={"s": _rand(8, seed=1), "b": _rand(8, seed=2)}
+    ),
+    "layernorm-axis1": lambda: _case(
+        "LayerNormalization",
+        {"x": _rand(2, 3, 4)},
+        {"axis": 1},
+        inits={"s": _rand(3, 4, seed=1), "b": _rand(3, 4, seed=2)},
+    ),
+    "groupnorm-21": lambda: _case(
+        "GroupNormalization",
+        {"x": _rand(2, 4, 3, 3)},
+        {"num_groups": 2},
+        inits={"s": _rand(4, seed=1), "b": _rand(4, seed=2)},
+        opset=21,
+    ),
+    "resize-nearest-asymmetric": lambda: _case(
+        "Resize",
+        {"x": _rand(1, 2, 3, 4)},
+        {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"},
+        inits={"": np.zeros(0, np.float32), "sc": np.array([1, 1, 2, 3], np.float32)},
+    ),
+    "resize-nearest-half-pixel-x2": lambda: _case(
+        "Resize",
+        {"x": _rand(1, 2, 3, 4)},
+        {"mode": "nearest"},
+        inits={"": np.zeros(0, np.float32), "sc": np.array([1, 1, 2, 2], np.float32)},
+    ),
+    "resize-nearest-down-ceil": lambda: _case(
+        "Resize",
+        {"x": _rand(1, 2, 8, 8)},
+        {"mode": "nearest", "nearest_mode": "round_prefer_ceil"},
+        inits={"": np.zeros(0, np.float32), "sc": np.array([1, 1, 0.5, 0.5], np.float32)},
+    ),
+    "resize-linear-half-pixel-sizes": lambda: _case(
+        "Resize",
+        {"x": _rand(1, 2, 5, 4)},
+        {"mode": "linear"},
+        inits={"r": np.zeros(0, np.float32), "s": np.zeros(0, np.float32), "sz": _i64(1, 2, 9, 7)},
+    ),
+    "resize-linear-align-corners": lambda: _case(
+        "Resize",
+        {"x": _rand(1, 2, 5, 4)},
+        {"mode": "linear", "coordinate_transformation_mode": "align_corners"},
+        inits={"": np.zeros(0, np.float32), "sc": np.array([1, 1, 2, 2], np.float32)},
+    ),
+    "resize-cubic": lambda: _case(
+        "Resize",
+        {"x": _rand(1, 1, 5, 5)},
+        {"mode": "cubic"},
+        inits={"": np.zeros(0, np.float32), "sc": np.array([1, 1, 2, 2], np.float32)},
+    ),
+    "pad-constant-negative": lambda: _case(
+        "Pad", {"x": _rand(1, 2, 4, 4)}, inits={"p": _i64(0, 0, 1, -1, 0, 0, 2, 1), "v": np.array(0.5, np.float32)}
+    ),
+    "pad-reflect": lambda: _case(
+        "Pad", {"x": _rand(1, 2, 4, 4)}, {"mode": "reflect"}, inits={"p": _i64(0, 0, 1, 2, 0, 0, 2, 1)}
+    ),
+    "pad-edge": lambda: _case(
+        "Pad", {"x": _rand(1, 2, 4, 4)}, {"mode": "edge"}, inits={"p": _i64(0, 0, 3, 0, 0, 0, 0, 1)}
+    ),
+    "slice-negative-steps": lambda: _case(
+        "Slice",
+        {"x": _rand(3, 7, 5)},
+        inits={"st": _i64(-1, 5), "en": _i64(-100, 0), "ax": _i64(1, 2), "sp": _i64(-2, -1)},
+    ),
+    "slice-clamped": lambda: _case(
+        "Slice",
+        {"x": _rand(3, 7, 5)},
+        inits={"st": _i64(1, -3), "en": _i64(1000, 100), "ax": _i64(0, -1), "sp": _i64(1, 2)},
+    ),
+    "gather-negative": lambda: _case(
+        "Gather", {"x": _rand(3, 5, 2)}, {"axis": 1}, inits={"i": _i64(-1, 0, 2, 2).reshape(2, 2)}
+    ),
     "gather-scalar": lambda: _case("Gather", {"x": _rand(4, 3)}, inits={"i": np.array(2, np.int64)}),
-    "gather-elements": lambda: _case("GatherElements", {"x": _rand(3, 4)}, {"axis": 1}, inits={"i": _i64(0, -1, 2, 1, 3, 0).reshape(3, 2)}),
+    "gather-elements": lambda: _case(
+        "GatherElements", {"x": _rand(3, 4)}, {"axis": 1}, inits={"i": _i64(0, -1, 2, 1, 3, 0).reshape(3, 2)}
+    ),
     "split-sizes": lambda: _case("Split", {"x": _rand(2, 7)}, {"axis": 1}, outputs=3, inits={"s": _i64(2, 4, 1)}),
     "split-num-outputs": lambda: _case("Split", {"x": _rand(7, 2)}, {"num_outputs": 3}, outputs=3),
     "reshape-zero": lambda: _case("Reshape", {"x": _rand(2, 3, 4)}, inits={"s": _i64(0, -1, 2)}),
@@ -121,17 +193,26 @@ CASES = {
     "expand": lambda: _case("Expand", {"x": _rand(3, 1)}, inits={"s": _i64(2, 1, 4)}),
     "tile": lambda: _case("Tile", {"x": _rand(2, 3)}, inits={"r": _i64(2, 3)}),
     "concat": lambda: _case("Concat", {"x": _rand(2, 3), "y": _rand(2, 1, seed=1)}, {"axis": -1}),
-    "gemm-trans": lambda: _case("Gemm", {"a": _rand(4, 3), "b": _rand(5, 4, seed=1)},
-                                {"transA": 1, "transB": 1, "alpha": 0.5, "beta": 2.0}, inits={"c": _rand(5, seed=2)}),
+    "gemm-trans": lambda: _case(
+        "Gemm",
+        {"a": _rand(4, 3), "b": _rand(5, 4, seed=1)},
+        {"transA": 1, "transB": 1, "alpha": 0.5, "beta": 2.0},
+        inits={"c": _rand(5, seed=2)},
+    ),
     "matmul-batched": lambda: _case("MatMul", {"a": _rand(2, 3, 4), "b": _rand(4, 5, seed=1)}),
     "depth-to-space-dcr": lambda: _case("DepthToSpace", {"x": _rand(1, 8, 2, 3)}, {"blocksize": 2}),
     "depth-to-space-crd": lambda: _case("DepthToSpace", {"x": _rand(1, 8, 2, 3)}, {"blocksize": 2, "mode": "CRD"}),
-    "maxpool-pads-ceil": lambda: _case("MaxPool", {"x": _rand(1, 2, 7, 7)},
-                                       {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 0, 0, 1], "ceil_mode": 1}),
-    "avgpool-exclude-pad": lambda: _case("AveragePool", {"x": _rand(1, 2, 6, 6)},
-                                         {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
-    "avgpool-include-pad": lambda: _case("AveragePool", {"x": _rand(1, 2, 6, 6)},
-                                         {"kernel_shape": [2, 2], "pads": [1, 0, 0, 1], "count_include_pad": 1}),
+    "maxpool-pads-ceil": lambda: _case(
+        "MaxPool",
+        {"x": _rand(1, 2, 7, 7)},
+        {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 0, 0, 1], "ceil_mode": 1},
+    ),
+    "avgpool-exclude-pad": lambda: _case(
+        "AveragePool", {"x": _rand(1, 2, 6, 6)}, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}
+    ),
+    "avgpool-include-pad": lambda: _case(
+        "AveragePool", {"x": _rand(1, 2, 6, 6)}, {"kernel_shape": [2, 2], "pads": [1, 0, 0, 1], "count_include_pad": 1}
+    ),
     "global-average-pool": lambda: _case("GlobalAveragePool", {"x": _rand(2, 3, 4, 5)}),
     "softmax-13": lambda: _case("Softmax", {"x": _rand(2, 3, 4)}, {"axis": 1}),
     "softmax-11-flattens": lambda: _case("Softmax", {"x": _rand(2, 3, 4)}, {"axis": 1}, opset=11),
@@ -145,18 +226,27 @@ CASES = {
     "hard-swish": lambda: _case("HardSwish", {"x": _rand(3, 4)}),
     "gelu-tanh": lambda: _case("Gelu", {"x": _rand(3, 4)}, {"approximate": "tanh"}, opset=20),
     "prelu": lambda: _case("PRelu", {"x": _rand(2, 3, 2, 2)}, inits={"s": _rand(3, 1, 1, seed=1)}),
-    "clip-inputs": lambda: _case("Clip", {"x": _rand(3, 4)}, inits={"lo": np.array(-0.5, np.float32), "hi": np.array(0.3, np.float32)}),
+    "clip-inputs": lambda: _case(
+        "Clip", {"x": _rand(3, 4)}, inits={"lo": np.array(-0.5, np.float32), "hi": np.array(0.3, np.float32)}
+    ),
     "softplus": lambda: _case("Softplus", {"x": _rand(3, 4)}),
     "mish": lambda: _case("Mish", {"x": _rand(3, 4)}),
     "erf": lambda: _case("Erf", {"x": _rand(3, 4)}),
     "where": lambda: _case("Where", {"c": _rand(3, 4) > 0, "x": _rand(3, 4, seed=1), "y": _rand(1, 4, seed=2)}),
     "pow": lambda: _case("Pow", {"x": np.abs(_rand(3, 4)) + 0.1}, inits={"e": np.array(1.7, np.float32)}),
     "div-int-truncates": lambda: _case("Div", {"x": _i64(7, -7, 9)}, inits={"y": _i64(2, 2, -4)}),
-    "constant-of-shape-range": lambda: _case("ConstantOfShape", {},
-                                             {"value": numpy_helper.from_array(np.array([2.5], np.float32))},
-                                             inits={"s": _i64(2, 3)}, out=TensorProto.FLOAT),
-    "range": lambda: _case("Range", {}, inits={"a": np.array(1.0, np.float32), "b": np.array(4.0, np.float32),
-                                               "c": np.array(0.75, np.float32)}),
+    "constant-of-shape-range": lambda: _case(
+        "ConstantOfShape",
+        {},
+        {"value": numpy_helper.from_array(np.array([2.5], np.float32))},
+        inits={"s": _i64(2, 3)},
+        out=TensorProto.FLOAT,
+    ),
+    "range": lambda: _case(
+        "Range",
+        {},
+        inits={"a": np.array(1.0, np.float32), "b": np.array(4.0, np.float32), "c": np.array(0.75, np.float32)},
+    ),
     "cast": lambda: _case("Cast", {"x": _rand(3, 4) * 3}, {"to": TensorProto.INT32}, out=TensorProto.INT32),
     "shape-slice": lambda: _case("Shape", {"x": _rand(2, 3, 4, 5)}, {"start": 1, "end": -1}, out=TensorProto.INT64),
 }
@@ -194,7 +284,9 @@ def test_an_exported_plain_pytorch_vae_opens_with_everything_from_the_graph_and_
     assert model.has_latent and model.has_encoder and model.can_project and model.encoder_variance
     assert ckpt.dataset["name"] == "shapes" and ckpt.has_labels and "shape" in ckpt.label_names
     # torch.onnx.export keeps the weights beside the graph (decoder.onnx.data): read, and hashed, with it
-    assert ckpt.files[0] == path and {path.with_name("decoder.onnx.data"), path.with_name("encoder.onnx")} <= set(ckpt.files)
+    assert ckpt.files[0] == path and {path.with_name("decoder.onnx.data"), path.with_name("encoder.onnx")} <= set(
+        ckpt.files
+    )
     z = torch.randn(300, 20, generator=torch.Generator().manual_seed(1))  # more than one batch of 256
     with torch.no_grad():
         np.testing.assert_allclose(model.decode(z).numpy(), vae.decode(z).numpy(), atol=1e-5)
@@ -219,7 +311,12 @@ def test_the_readme_example_exports_a_model_that_opens(tmp_path, monkeypatch):
         exec(compile(readme_block("tests/test_onnx.py runs this block"), "README.md", "exec"), {"__name__": "readme"})
     ckpt = load_checkpoint(tmp_path / "my-vae.onnx")
     model = ckpt.model
-    assert (model.latent_dim, model.image_shape, model.kind, model.display_name) == (20, (1, 28, 28), "vae", "My MNIST VAE")
+    assert (model.latent_dim, model.image_shape, model.kind, model.display_name) == (
+        20,
+        (1, 28, 28),
+        "vae",
+        "My MNIST VAE",
+    )
     assert model.has_encoder and model.encoder_variance and model.can_project
     assert ckpt.dataset["name"] == "mnist" and ckpt.label_names[:2] == ["0", "1"]
 
@@ -234,7 +331,9 @@ def test_a_fixed_batch_of_one_works_too(mlp, tmp_path):
     z = torch.randn(5, 20, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         np.testing.assert_allclose(model.decode(z).numpy(), vae.decode(z).numpy(), atol=1e-5)
-        np.testing.assert_allclose(model.encode(vae.decode(z))[0].numpy(), vae.encode(vae.decode(z))[0].numpy(), atol=1e-4)
+        np.testing.assert_allclose(
+            model.encode(vae.decode(z))[0].numpy(), vae.encode(vae.decode(z))[0].numpy(), atol=1e-4
+        )
     result = project_to_latent(model, vae.decode(z[:1])[0], steps=3, candidates=3)
     assert result.steps == 3 and np.isfinite(result.mse)
 
@@ -298,18 +397,21 @@ def _write(path: Path, model) -> Path:
     return path
 
 
-@pytest.mark.parametrize("sidecar, words", [
-    ("{not json", "not valid JSON"),
-    ('{"outputRange": [0, 1]}', "unknown key 'outputRange'"),
-    ('{"output_range": [0, 255]}', "output_range must be [0, 1] or [-1, 1]"),
-    ('{"kind": "diffusion"}', "kind must be"),
-    ('{"encoder": "../encoder.onnx"}', "outside the model's folder"),
-    ('{"encoder": "/tmp/encoder.onnx"}', "absolute path"),
-    ('{"encoder": "missing.onnx"}', "is not there"),
-    ('{"latent_dim": 7}', "latent_dim 7, the graph takes 3"),
-    ('{"dataset": "mnist"}', "the dataset 'mnist' cannot give the model's 4x4x1 images"),
-    ('{"label_names": [1, 2]}', "label_names must be a list of strings"),
-])
+@pytest.mark.parametrize(
+    "sidecar, words",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"outputRange": [0, 1]}', "unknown key 'outputRange'"),
+        ('{"output_range": [0, 255]}', "output_range must be [0, 1] or [-1, 1]"),
+        ('{"kind": "diffusion"}', "kind must be"),
+        ('{"encoder": "../encoder.onnx"}', "outside the model's folder"),
+        ('{"encoder": "/tmp/encoder.onnx"}', "absolute path"),
+        ('{"encoder": "missing.onnx"}', "is not there"),
+        ('{"latent_dim": 7}', "latent_dim 7, the graph takes 3"),
+        ('{"dataset": "mnist"}', "the dataset 'mnist' cannot give the model's 4x4x1 images"),
+        ('{"label_names": [1, 2]}', "label_names must be a list of strings"),
+    ],
+)
 def test_a_bad_sidecar_is_one_line(tmp_path, sidecar, words):
     folder = tmp_path / "model"
     folder.mkdir()
@@ -321,11 +423,16 @@ def test_a_bad_sidecar_is_one_line(tmp_path, sidecar, words):
 
 
 def test_graphs_that_are_not_decoders_are_refused_with_one_line(tmp_path):
-    two_inputs = graph_model([helper.make_node("Add", ["a", "b"], ["y"])],
-                             [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 4]) for n in "ab"],
-                             [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])])
-    flat = graph_model([helper.make_node("Relu", ["z"], ["y"])], [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 4])],
-                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])])
+    two_inputs = graph_model(
+        [helper.make_node("Add", ["a", "b"], ["y"])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 4]) for n in "ab"],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+    )
+    flat = graph_model(
+        [helper.make_node("Relu", ["z"], ["y"])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+    )
     for model, words in ((two_inputs, "has 2 inputs"), (flat, "a decoder makes images (N, C, H, W)")):
         with pytest.raises(CheckpointError) as info:
             load_checkpoint(_write(tmp_path / "m.onnx", model))
@@ -435,10 +542,14 @@ def _empty(folder: Path) -> Path:
 HOSTILE = {
     "external-data-dotdot": (lambda f: _external(f, "../secret.bin"), "outside the model's folder"),
     "external-data-absolute": (lambda f: _external(f, str(f.parent / "secret.bin")), "absolute path"),
-    "external-data-symlink-out": (lambda f: (os.symlink(f.parent / "secret.bin", f / "w.bin"), _external(f, "w.bin"))[1],
-                                  "leads outside the model's folder"),
-    "external-data-past-the-end": (lambda f: ((f / "w.bin").write_bytes(b"\0" * 10), _external(f, "w.bin"))[1],
-                                   "does not fit"),
+    "external-data-symlink-out": (
+        lambda f: (os.symlink(f.parent / "secret.bin", f / "w.bin"), _external(f, "w.bin"))[1],
+        "leads outside the model's folder",
+    ),
+    "external-data-past-the-end": (
+        lambda f: ((f / "w.bin").write_bytes(b"\0" * 10), _external(f, "w.bin"))[1],
+        "does not fit",
+    ),
     "custom-op-domain": (_custom_domain, "non-standard operator com.example.evil.Steal"),
     "contrib-op-domain": (lambda f: _custom_domain(f, "com.microsoft"), "non-standard operator com.microsoft.Steal"),
     "huge-initializer": (_huge_initializer, "more than"),
@@ -466,8 +577,9 @@ def test_hostile_onnx_files_are_refused_with_one_line_and_nothing_outside_is_rea
     message = str(info.value)
     assert words in message and "\n" not in message, message
     assert isinstance(info.value, OnnxError)
-    assert str(secret) not in opened_files and not any(p.startswith(str(tmp_path)) and not p.startswith(str(folder))
-                                                        for p in opened_files)
+    assert str(secret) not in opened_files and not any(
+        p.startswith(str(tmp_path)) and not p.startswith(str(folder)) for p in opened_files
+    )
     # The command line says the same in one line, exit status 1.
     assert cli_main(["sample", str(path), "--out", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -574,8 +686,10 @@ def test_eval_of_an_onnx_model_says_what_is_missing_in_one_line(gan_checkpoint, 
 def test_eval_judges_an_exported_gan_by_the_classifier(tmp_path, capsys):
     assert cli_main(["export", str(BUNDLED / "dcgan-mnist.safetensors"), "--onnx", str(tmp_path)]) == 0
     capsys.readouterr()
-    assert cli_main(["eval", str(tmp_path / "dcgan-mnist.onnx"), "--data-root", str(MNIST_ROOT), "--n", "100",
-                     "--json"]) == 0
+    assert (
+        cli_main(["eval", str(tmp_path / "dcgan-mnist.onnx"), "--data-root", str(MNIST_ROOT), "--n", "100", "--json"])
+        == 0
+    )
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["dataset"] == "mnist" and metrics["samples"]["samples"] == 100
     assert 1.0 <= metrics["samples"]["inception_score"] <= 10.0

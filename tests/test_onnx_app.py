@@ -99,9 +99,13 @@ def test_every_tab_works_on_an_exported_plain_pytorch_vae(make_window, mlp, qtbo
     # Maps: tiles are the model's images of the plane's grid; the scatter is the encoder's means.
     maps = tab(window, "maps")
     maps.res_spin.setValue(4)
-    qtbot.waitUntil(lambda: maps.tiles is not None and maps.tiles.resolution == 4 and not maps._job.busy(), timeout=WAIT)
-    qtbot.waitUntil(lambda: maps.encoded.data is not None and len(maps.scatter_rows) == len(maps.encoded.data.indices) > 0,
-                    timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: maps.tiles is not None and maps.tiles.resolution == 4 and not maps._job.busy(), timeout=WAIT
+    )
+    qtbot.waitUntil(
+        lambda: maps.encoded.data is not None and len(maps.scatter_rows) == len(maps.encoded.data.indices) > 0,
+        timeout=WAIT,
+    )
     picture = np.ascontiguousarray(to_uint8(mosaic(decode(vae, maps.tiles.grid), 4, 4))[::-1])[..., 0]
     assert np.abs(maps.image_item.image.astype(int) - picture.astype(int)).max() <= 1
     encoded = maps.encoded.data
@@ -118,7 +122,7 @@ def test_every_tab_works_on_an_exported_plain_pytorch_vae(make_window, mlp, qtbo
     strip = np.asarray(Image.open(tmp_path / "walk.png"))
     frames = to_uint8(decode(vae, path_latents))[..., 0]
     assert strip.shape == (28, 5 * 28)
-    assert max(np.abs(strip[:, 28 * i:28 * (i + 1)].astype(int) - frames[i].astype(int)).max() for i in range(5)) <= 1
+    assert max(np.abs(strip[:, 28 * i : 28 * (i + 1)].astype(int) - frames[i].astype(int)).max() for i in range(5)) <= 1
 
     # Arithmetic: a label vector from encoded dataset images, and exemplar arithmetic from the gallery.
     arith = tab(window, "arithmetic")
@@ -127,7 +131,9 @@ def test_every_tab_works_on_an_exported_plain_pytorch_vae(make_window, mlp, qtbo
     arith.save_label_button.click()
     rows = arith.encoded.data
     size = rows.label_names.index("size")
-    np.testing.assert_allclose(state.vectors["size"], latent.attribute_vector(rows.latents, rows.labels[:, size]), atol=1e-6)
+    np.testing.assert_allclose(
+        state.vectors["size"], latent.attribute_vector(rows.latents, rows.labels[:, size]), atol=1e-6
+    )
     qtbot.waitUntil(lambda: arith.gallery.count() == 24, timeout=WAIT)
     g = arith.gallery_latents.copy()
     for slot, row in (("A", 0), ("B", 1), ("C", 2)):
@@ -142,8 +148,13 @@ def test_every_tab_works_on_an_exported_plain_pytorch_vae(make_window, mlp, qtbo
     saved = state.z.copy()
     assert window.save_session(tmp_path / "session.json")
     doc = json.loads((tmp_path / "session.json").read_text())
-    files = [path, path.with_name("decoder.onnx.data"), path.with_name("encoder.onnx"), path.with_name("encoder.onnx.data"),
-             path.with_name("decoder.json")]
+    files = [
+        path,
+        path.with_name("decoder.onnx.data"),
+        path.with_name("encoder.onnx"),
+        path.with_name("encoder.onnx.data"),
+        path.with_name("decoder.json"),
+    ]
     assert doc["checkpoint"] == str(path.resolve()) and doc["sha256"] == file_sha256(*files)
     state.reset()
     assert window.load_session(tmp_path / "session.json")
@@ -168,7 +179,9 @@ def test_every_tab_works_on_an_exported_plain_pytorch_vae(make_window, mlp, qtbo
     window.set_device("cpu")
 
 
-def test_projection_through_an_onnx_generator_in_the_app(make_window, gan_checkpoint, qtbot, tmp_path, monkeypatch, capsys):
+def test_projection_through_an_onnx_generator_in_the_app(
+    make_window, gan_checkpoint, qtbot, tmp_path, monkeypatch, capsys
+):
     assert cli_main(["export", str(gan_checkpoint), "--onnx", str(tmp_path)]) == 0
     monkeypatch.setattr(explore_module, "PROJECTION_STEPS", 30)
     window = make_window(tmp_path / f"{gan_checkpoint.stem}.onnx")

@@ -62,8 +62,9 @@ def test_cached_sampler_matches_naive_on_whole_images(channels, levels, hidden) 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize(("channels", "levels"), [(1, 2), (1, 4), (3, 2), (3, 4)])
 def test_cached_sampler_matches_naive_when_completing(channels, levels, seed) -> None:
-    model = _model(seed, channels=channels, levels=levels, hidden=2 * channels if channels == 3 else 6,
-                   n_layers=1 + seed % 2)
+    model = _model(
+        seed, channels=channels, levels=levels, hidden=2 * channels if channels == 3 else 6, n_layers=1 + seed % 2
+    )
     known, mask = _completion(2, channels, levels, seed)
     steps = assert_same_steps(model, 2, seed=seed, known=known, known_mask=mask)
     assert steps[0].row == 22

@@ -52,8 +52,11 @@ def test_projecting_a_generated_image_recovers_it(generator_model):
 def test_projection_stops_when_asked(generator_model):
     calls = []
     result = project_to_latent(
-        generator_model, torch.full((1, 28, 28), 0.5), steps=200,
-        callback=lambda s, v: calls.append(s), should_stop=lambda: len(calls) >= 5,
+        generator_model,
+        torch.full((1, 28, 28), 0.5),
+        steps=200,
+        callback=lambda s, v: calls.append(s),
+        should_stop=lambda: len(calls) >= 5,
     )
     assert result.stopped and result.steps == 5 and result.z.shape == (8,)
 

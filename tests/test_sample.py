@@ -19,8 +19,12 @@ SPEC = DataSpec("shapes", image_size=28, channels=1, binarize="stochastic")
 
 def test_a_carried_sample_reads_exactly_as_the_first_images_of_the_split(tmp_path: Path) -> None:
     full = load_dataset(SPEC, train=False)
-    path = save_checkpoint(tmp_path / "m.safetensors", create_model("vae", TINY["vae"]), dataset=SPEC.to_dict(),
-                           sample=take_sample(full, 50))
+    path = save_checkpoint(
+        tmp_path / "m.safetensors",
+        create_model("vae", TINY["vae"]),
+        dataset=SPEC.to_dict(),
+        sample=take_sample(full, 50),
+    )
     ckpt = load_checkpoint(path)
     assert ckpt.sample["images"].dtype == torch.uint8 and ckpt.sample["images"].shape == (50, 1, 28, 28)
     carried = sample_dataset(ckpt.dataset, ckpt.sample)
@@ -51,8 +55,12 @@ def test_an_incomplete_sample_is_a_checkpoint_error(tmp_path: Path) -> None:
 
     from engines.checkpoint import CheckpointError
 
-    path = save_checkpoint(tmp_path / "m.safetensors", create_model("vae", TINY["vae"]), dataset=SPEC.to_dict(),
-                           sample=take_sample(load_dataset(SPEC, train=False), 5))
+    path = save_checkpoint(
+        tmp_path / "m.safetensors",
+        create_model("vae", TINY["vae"]),
+        dataset=SPEC.to_dict(),
+        sample=take_sample(load_dataset(SPEC, train=False), 5),
+    )
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata()
     tensors = load_file(path)

@@ -36,7 +36,9 @@ def _losses(events, key: str) -> list[float]:
 def test_likelihood_models_loss_falls(kind: str, key: str) -> None:
     data = shapes(512, binarize="threshold" if kind == "pixelcnn" else "none")
     config = {**TINY[kind], "width": 16, "fc_dim": 64} if kind == "vae" else TINY[kind]
-    trainer = Trainer(create_model(kind, config, seed=0), data, TrainConfig(max_steps=40, batch_size=32, lr=3e-3, sample_every=None))
+    trainer = Trainer(
+        create_model(kind, config, seed=0), data, TrainConfig(max_steps=40, batch_size=32, lr=3e-3, sample_every=None)
+    )
     losses = _losses(trainer.run(), key)
     assert len(losses) == 40
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
@@ -82,8 +84,11 @@ def test_events_and_checkpoints_of_a_short_run(tmp_path: Path) -> None:
 
 def test_pause_resume_and_stop_from_another_thread(tmp_path: Path) -> None:
     path = tmp_path / "s.safetensors"
-    trainer = Trainer(create_model("vae", TINY["vae"]), shapes(256),
-                      TrainConfig(epochs=1000, batch_size=16, sample_every=None, checkpoint_path=str(path)))
+    trainer = Trainer(
+        create_model("vae", TINY["vae"]),
+        shapes(256),
+        TrainConfig(epochs=1000, batch_size=16, sample_every=None, checkpoint_path=str(path)),
+    )
     seen: list = []
     first_steps, paused = threading.Event(), threading.Event()
 
@@ -120,7 +125,9 @@ def test_pause_resume_and_stop_from_another_thread(tmp_path: Path) -> None:
 
 
 def test_stop_while_paused_ends_the_run() -> None:
-    trainer = Trainer(create_model("vae", TINY["vae"]), shapes(64), TrainConfig(epochs=5, batch_size=16, sample_every=None))
+    trainer = Trainer(
+        create_model("vae", TINY["vae"]), shapes(64), TrainConfig(epochs=5, batch_size=16, sample_every=None)
+    )
     trainer.pause()
     done = []
     worker = threading.Thread(target=lambda: done.extend(trainer.run()))
@@ -157,7 +164,9 @@ def test_a_gan_resumed_on_cuda_draws_the_noise_an_unbroken_run_draws(tmp_path: P
     full = TrainConfig(epochs=4, batch_size=32, seed=3, sample_every=None, device="cuda")
     uninterrupted = _losses(Trainer(create_model("gan", TINY["gan"], seed=3), data, full).run(), "d_loss")
     path = tmp_path / "half.safetensors"
-    first = Trainer(create_model("gan", TINY["gan"], seed=3), data, replace(full, max_steps=5, checkpoint_path=str(path)))
+    first = Trainer(
+        create_model("gan", TINY["gan"], seed=3), data, replace(full, max_steps=5, checkpoint_path=str(path))
+    )
     part1 = _losses(first.run(), "d_loss")
     resumed = Trainer.from_checkpoint(path, data, replace(full, checkpoint_path=str(path)))
     assert part1 + _losses(resumed.run(), "d_loss") == pytest.approx(uninterrupted, rel=1e-5, abs=1e-6)
@@ -166,8 +175,11 @@ def test_a_gan_resumed_on_cuda_draws_the_noise_an_unbroken_run_draws(tmp_path: P
 def test_a_diverging_run_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "d.safetensors"
     data = shapes(64)
-    trainer = Trainer(create_model("vae", TINY["vae"]), data,
-                      TrainConfig(epochs=3, batch_size=16, sample_every=None, checkpoint_path=str(path)))
+    trainer = Trainer(
+        create_model("vae", TINY["vae"]),
+        data,
+        TrainConfig(epochs=3, batch_size=16, sample_every=None, checkpoint_path=str(path)),
+    )
     events = []
     for event in trainer.run():
         events.append(event)
@@ -195,8 +207,9 @@ def test_create_model_is_seeded_and_leaves_global_rng_alone() -> None:
 def test_bf16_training_learns_keeps_float32_weights_and_resumes_in_bf16(tmp_path: Path) -> None:
     data = shapes(512, binarize="threshold")
     path = tmp_path / "bf16.safetensors"
-    config = TrainConfig(max_steps=40, batch_size=32, lr=3e-3, sample_every=None, precision="bf16",
-                         checkpoint_path=str(path))
+    config = TrainConfig(
+        max_steps=40, batch_size=32, lr=3e-3, sample_every=None, precision="bf16", checkpoint_path=str(path)
+    )
     model = create_model("pixelcnn", TINY["pixelcnn"], seed=0)
     losses = _losses(Trainer(model, data, config).run(), "nll")
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
@@ -205,8 +218,14 @@ def test_bf16_training_learns_keeps_float32_weights_and_resumes_in_bf16(tmp_path
     assert saved.training["train_config"]["precision"] == "bf16"
     assert all(t.dtype == torch.float32 for t in saved.model.state_dict().values())
     # bf16 losses track the float32 ones closely on the same data and seed
-    exact = _losses(Trainer(create_model("pixelcnn", TINY["pixelcnn"], seed=0), data,
-                            replace(config, precision="fp32", checkpoint_path=None, max_steps=3)).run(), "nll")
+    exact = _losses(
+        Trainer(
+            create_model("pixelcnn", TINY["pixelcnn"], seed=0),
+            data,
+            replace(config, precision="fp32", checkpoint_path=None, max_steps=3),
+        ).run(),
+        "nll",
+    )
     assert losses[:3] == pytest.approx(exact, rel=0.02)
 
 
@@ -217,17 +236,25 @@ def test_unknown_precision_is_refused() -> None:
 
 def test_pixelcnn_learning_rate_follows_a_cosine_to_zero() -> None:
     model = create_model("pixelcnn", TINY["pixelcnn"], seed=0)
-    trainer = Trainer(model, shapes(64, binarize="threshold"), TrainConfig(max_steps=4, batch_size=16, lr=1e-3, sample_every=None))
+    trainer = Trainer(
+        model, shapes(64, binarize="threshold"), TrainConfig(max_steps=4, batch_size=16, lr=1e-3, sample_every=None)
+    )
     rates = []
     for event in trainer.run():
         if isinstance(event, StepDone):
             rates.append(trainer.optimizers["main"].param_groups[0]["lr"])
-    assert rates == pytest.approx([1e-3, 1e-3 * (0.5 + 0.5 * np.cos(np.pi / 4)), 0.5e-3, 1e-3 * (0.5 - 0.5 * np.cos(np.pi / 4))])
+    assert rates == pytest.approx(
+        [1e-3, 1e-3 * (0.5 + 0.5 * np.cos(np.pi / 4)), 0.5e-3, 1e-3 * (0.5 - 0.5 * np.cos(np.pi / 4))]
+    )
 
 
 def test_a_stop_request_cuts_the_held_out_evaluation_short() -> None:
-    trainer = Trainer(create_model("vae", TINY["vae"]), shapes(64), TrainConfig(batch_size=16, sample_every=None),
-                      test_data=shapes(64, train=False))
+    trainer = Trainer(
+        create_model("vae", TINY["vae"]),
+        shapes(64),
+        TrainConfig(batch_size=16, sample_every=None),
+        test_data=shapes(64, train=False),
+    )
     assert set(trainer.evaluate()) == {"loss", "recon", "kl"}
     trainer.stop()
     assert trainer.evaluate() == {}

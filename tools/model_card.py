@@ -30,40 +30,79 @@ BINARIZE = {
     "stochastic": "binarized stochastically once per image (Bernoulli(x), fixed seed per image), like the standard binarized MNIST",
 }
 
-PRECISION = {"fp32": "float32", "bf16": "bfloat16 autocast for the training forward passes (float32 weights and evaluation)"}
+PRECISION = {
+    "fp32": "float32",
+    "bf16": "bfloat16 autocast for the training forward passes (float32 weights and evaluation)",
+}
 
 
 def card(path: Path, notes: str = "") -> str:
     ckpt = load_checkpoint(path)
     t, d = ckpt.training, ckpt.dataset
     params = sum(p.numel() for p in ckpt.model.parameters())
-    lines = [f"# {path.stem}", "", *([notes.strip(), ""] if notes else []),
-             "## Model", f"- kind: `{ckpt.kind}` — {ARCHITECTURE.get(ckpt.kind, '')}",
-             f"- config: `{json.dumps(ckpt.model.config_dict())}`", f"- parameters: {params:,}",
-             f"- file: `{path.name}` ({path.stat().st_size / 1e6:.1f} MB: weights"
-             + (f" and the first {len(ckpt.sample['images'])} test images, for machines without the dataset)" if ckpt.sample
-                else " only)"), "",
-             "## Data", f"- dataset: `{d.get('name')}`, {d.get('image_size')}x{d.get('image_size')}x{d.get('channels')}",
-             f"- pixels: {BINARIZE.get(d.get('binarize', 'none'), d.get('binarize')).format(colour='RGB' if d.get('channels') == 3 else 'grayscale')}", "",
-             "## Training", f"- command: `{t.get('command', 'n/a')}`",
-             *[f"- resumed with: `{c}`" for c in t.get("resumed_with", [])],
-             f"- steps: {t.get('step')} ({t.get('epoch', 0):.2f} epochs), batch {t.get('train_config', {}).get('batch_size')}, seed {t.get('train_config', {}).get('seed')}",
-             f"- time: {t.get('seconds', 0) / 60:.1f} min on {t.get('machine', t.get('device', 'n/a'))}",
-             f"- precision: {PRECISION.get(t.get('train_config', {}).get('precision', 'fp32'))}", ""]
+    lines = [
+        f"# {path.stem}",
+        "",
+        *([notes.strip(), ""] if notes else []),
+        "## Model",
+        f"- kind: `{ckpt.kind}` — {ARCHITECTURE.get(ckpt.kind, '')}",
+        f"- config: `{json.dumps(ckpt.model.config_dict())}`",
+        f"- parameters: {params:,}",
+        f"- file: `{path.name}` ({path.stat().st_size / 1e6:.1f} MB: weights"
+        + (
+            f" and the first {len(ckpt.sample['images'])} test images, for machines without the dataset)"
+            if ckpt.sample
+            else " only)"
+        ),
+        "",
+        "## Data",
+        f"- dataset: `{d.get('name')}`, {d.get('image_size')}x{d.get('image_size')}x{d.get('channels')}",
+        f"- pixels: {BINARIZE.get(d.get('binarize', 'none'), d.get('binarize')).format(colour='RGB' if d.get('channels') == 3 else 'grayscale')}",
+        "",
+        "## Training",
+        f"- command: `{t.get('command', 'n/a')}`",
+        *[f"- resumed with: `{c}`" for c in t.get("resumed_with", [])],
+        f"- steps: {t.get('step')} ({t.get('epoch', 0):.2f} epochs), batch {t.get('train_config', {}).get('batch_size')}, seed {t.get('train_config', {}).get('seed')}",
+        f"- time: {t.get('seconds', 0) / 60:.1f} min on {t.get('machine', t.get('device', 'n/a'))}",
+        f"- precision: {PRECISION.get(t.get('train_config', {}).get('precision', 'fp32'))}",
+        "",
+    ]
     history = t.get("history", [])
     if history:
         keys = list(history[0].get("test") or history[0].get("train"))
-        lines += ["| epoch | " + " | ".join(f"train {k}" for k in keys) + " | " + " | ".join(f"test {k}" for k in keys) + " |",
-                  "|---" * (1 + 2 * len(keys)) + "|"]
+        lines += [
+            "| epoch | "
+            + " | ".join(f"train {k}" for k in keys)
+            + " | "
+            + " | ".join(f"test {k}" for k in keys)
+            + " |",
+            "|---" * (1 + 2 * len(keys)) + "|",
+        ]
         for h in history:
-            lines.append(f"| {h['epoch']} | " + " | ".join(f"{h['train'].get(k, float('nan')):.3f}" for k in keys) + " | "
-                         + " | ".join(f"{h['test'].get(k, float('nan')):.3f}" if h.get("test") else "-" for k in keys) + " |")
+            lines.append(
+                f"| {h['epoch']} | "
+                + " | ".join(f"{h['train'].get(k, float('nan')):.3f}" for k in keys)
+                + " | "
+                + " | ".join(f"{h['test'].get(k, float('nan')):.3f}" if h.get("test") else "-" for k in keys)
+                + " |"
+            )
         lines.append("")
     if ckpt.metrics:
-        root = " --data-root ../shared/datasets" if d.get("name") in ("mnist", "fashion-mnist", "cifar10", "celeba") else ""
-        lines += ["## Metrics", "", f"Reproduce: `latent-explorer eval checkpoints/{path.name}{root}` (seeded: same numbers).",
-                  "", "```json",
-                  json.dumps(ckpt.metrics, indent=2), "```", ""]
+        root = (
+            " --data-root ../shared/datasets"
+            if d.get("name") in ("mnist", "fashion-mnist", "cifar10", "celeba")
+            else ""
+        )
+        lines += [
+            "## Metrics",
+            "",
+            f"Reproduce: `latent-explorer eval checkpoints/{path.name}{root}` (seeded: same numbers).",
+            "",
+            "```json",
+            json.dumps(ckpt.metrics, indent=2),
+            "```",
+            "",
+        ]
         measured = ckpt.metrics.get("eval", {})
         refs = references_for(ckpt.kind, d.get("name"), measured.get("binarize", d.get("binarize")))
         if refs:

@@ -24,15 +24,27 @@ from engines.evaluation import heldout_dataset  # noqa: E402
 def publish(src: str, dst: str, sample: int = 0, data_root: str | None = None) -> None:
     ckpt = load_checkpoint(src)  # train state is not loaded unless asked for
     carried = take_sample(heldout_dataset(ckpt, data_root), sample) if sample else ckpt.sample
-    save_checkpoint(dst, ckpt.model.half(), dataset=ckpt.dataset, label_names=ckpt.label_names, training=ckpt.training,
-                    metrics=ckpt.metrics, vectors=ckpt.vectors, sample=carried)
+    save_checkpoint(
+        dst,
+        ckpt.model.half(),
+        dataset=ckpt.dataset,
+        label_names=ckpt.label_names,
+        training=ckpt.training,
+        metrics=ckpt.metrics,
+        vectors=ckpt.vectors,
+        sample=carried,
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("src")
     parser.add_argument("dst")
-    parser.add_argument("--sample", type=int, default=0, help="carry the first N held-out images (0: keep the source's)")
-    parser.add_argument("--data-root", help="where the dataset's files are (default: $LATENT_EXPLORER_DATA, else ./data)")
+    parser.add_argument(
+        "--sample", type=int, default=0, help="carry the first N held-out images (0: keep the source's)"
+    )
+    parser.add_argument(
+        "--data-root", help="where the dataset's files are (default: $LATENT_EXPLORER_DATA, else ./data)"
+    )
     args = parser.parse_args()
     publish(args.src, args.dst, args.sample, args.data_root)

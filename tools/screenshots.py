@@ -61,8 +61,19 @@ def prepare(window, slug: str) -> None:
     if slug == "train":
         panel = window.extra_panels["training"]
         run = Path(tempfile.mkdtemp()) / "shapes-vae.safetensors"
-        panel.configure(model="vae", dataset="shapes", image_size=28, channels=1, latent_dim=8, batch_size=64,
-                        max_steps=300, epochs=1, sample_every=25, seed=0, checkpoint_path=str(run))
+        panel.configure(
+            model="vae",
+            dataset="shapes",
+            image_size=28,
+            channels=1,
+            latent_dim=8,
+            batch_size=64,
+            max_steps=300,
+            epochs=1,
+            sample_every=25,
+            seed=0,
+            checkpoint_path=str(run),
+        )
         panel.start()
         wait_until(lambda: panel.step >= 120, timeout=240)
     elif slug == "replay":

@@ -25,8 +25,12 @@ def take_sample(dataset: ImageDataset, n: int) -> dict[str, Any]:
     if n < 1:
         raise ValueError("a sample needs at least one image")
     idx = np.arange(n, dtype=np.int64)
-    return {"images": dataset._uint8_batch(idx).contiguous(), "labels": dataset._label_batch(idx).contiguous(),
-            "label_names": list(dataset.label_names), "label_kinds": dict(dataset.attribute_kinds)}
+    return {
+        "images": dataset._uint8_batch(idx).contiguous(),
+        "labels": dataset._label_batch(idx).contiguous(),
+        "label_names": list(dataset.label_names),
+        "label_kinds": dict(dataset.attribute_kinds),
+    }
 
 
 def sample_dataset(spec: dict[str, Any], sample: dict[str, Any]) -> TensorImageDataset:
@@ -34,8 +38,7 @@ def sample_dataset(spec: dict[str, Any], sample: dict[str, Any]) -> TensorImageD
     labels read exactly as the first N images of the full held-out split do)."""
     images = torch.as_tensor(sample["images"])
     labels = torch.as_tensor(sample["labels"], dtype=torch.float32)
-    dataset = TensorImageDataset(DataSpec.from_dict(spec), images, labels, sample["label_names"],
-                                 sample["label_kinds"])
+    dataset = TensorImageDataset(DataSpec.from_dict(spec), images, labels, sample["label_names"], sample["label_kinds"])
     dataset.is_sample = True  # the app says it shows the carried sample, not the whole split
     return dataset
 
@@ -57,6 +60,8 @@ def heldout_or_sample(spec: dict[str, Any], sample: dict[str, Any] | None) -> Im
 def describe(dataset: ImageDataset, count: int) -> str:
     """How a status line names `count` images of `dataset`: held-out images, or the carried sample's."""
     if dataset.is_sample:
-        return (f"{count} of the {len(dataset)} test images carried in the model file (the dataset's files are "
-                f"not on this machine)")
+        return (
+            f"{count} of the {len(dataset)} test images carried in the model file (the dataset's files are "
+            f"not on this machine)"
+        )
     return f"{count} held-out images"

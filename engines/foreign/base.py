@@ -70,7 +70,7 @@ class ForeignModel(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
         """n images in [0, 1] from z ~ N(0, temperature^2 I)."""
         z = torch.randn((n, self.latent_dim), generator=generator) * temperature
-        return torch.cat([self.decode(z[i:i + 256].to(self.device)) for i in range(0, n, 256)])
+        return torch.cat([self.decode(z[i : i + 256].to(self.device)) for i in range(0, n, 256)])
 
     @property
     def parameter_count(self) -> int:
@@ -82,4 +82,6 @@ class ForeignModel(nn.Module):
 
     def nonfinite(self) -> list[str]:
         """Names of weight tensors holding NaN or inf."""
-        return [name for name, p in self.named_parameters() if p.is_floating_point() and not bool(torch.isfinite(p).all())]
+        return [
+            name for name, p in self.named_parameters() if p.is_floating_point() and not bool(torch.isfinite(p).all())
+        ]

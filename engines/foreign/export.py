@@ -78,16 +78,25 @@ def check_exportable(ckpt: Checkpoint) -> None:
         raise ExportError(f"{name} is already an {model.source} model; export applies to Latent Explorer checkpoints")
     if not model.has_latent:
         what = "a Gated PixelCNN" if model.is_autoregressive else f"a {model.kind}"
-        raise ExportError(f"{name} is {what}: it has no z -> image decoder to export (a PixelCNN samples pixel by pixel "
-                          "in a loop that ONNX export does not capture); only VAEs and GANs export to ONNX")
+        raise ExportError(
+            f"{name} is {what}: it has no z -> image decoder to export (a PixelCNN samples pixel by pixel "
+            "in a loop that ONNX export does not capture); only VAEs and GANs export to ONNX"
+        )
 
 
 def _graph(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs: list[str]):
     """The ONNX ModelProto of `module` from torch's exporter, with a free batch dimension."""
     quiet = io.StringIO()
     with torch.no_grad(), contextlib.redirect_stdout(quiet):
-        program = torch.onnx.export(module, (example,), None, input_names=inputs, output_names=outputs,
-                                    dynamic_shapes=({0: "batch"},), verbose=False)
+        program = torch.onnx.export(
+            module,
+            (example,),
+            None,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_shapes=({0: "batch"},),
+            verbose=False,
+        )
     return program.model_proto
 
 
@@ -121,18 +130,29 @@ def export_onnx(ckpt: Checkpoint, folder: str | os.PathLike, stem: str | None = 
     with tempfile.TemporaryDirectory(prefix=".export-", dir=folder) as scratch:
         staged = Path(scratch)
         (staged / decoder_path.name).write_bytes(
-            _graph(_Decoder(model).eval(), torch.zeros(2, dim), ["z"], ["images"]).SerializeToString())
+            _graph(_Decoder(model).eval(), torch.zeros(2, dim), ["z"], ["images"]).SerializeToString()
+        )
         if encoder_path is not None:
             (staged / encoder_path.name).write_bytes(
-                _graph(_Encoder(model).eval(), torch.zeros(2, c, h, w), ["images"], ["mean", "logvar"]).SerializeToString())
+                _graph(
+                    _Encoder(model).eval(), torch.zeros(2, c, h, w), ["images"], ["mean", "logvar"]
+                ).SerializeToString()
+            )
         sidecar = {
-            "format": SIDECAR_FORMAT, "name": stem, "kind": model.kind, "output_range": [0, 1], "latent_dim": dim,
-            "dataset": ckpt.dataset or None, "label_names": list(ckpt.label_names),
+            "format": SIDECAR_FORMAT,
+            "name": stem,
+            "kind": model.kind,
+            "output_range": [0, 1],
+            "latent_dim": dim,
+            "dataset": ckpt.dataset or None,
+            "label_names": list(ckpt.label_names),
             "source": f"exported by latent-explorer from {ckpt.path.name if ckpt.path else stem}",
         }
         if encoder_path is not None:
             sidecar["encoder"] = encoder_path.name
-        (staged / sidecar_path.name).write_text(json.dumps({k: v for k, v in sidecar.items() if v is not None}, indent=1))
+        (staged / sidecar_path.name).write_text(
+            json.dumps({k: v for k, v in sidecar.items() if v is not None}, indent=1)
+        )
         diff, encoder_diff = _verify(model, staged / decoder_path.name)
         for path in (decoder_path, encoder_path, sidecar_path):
             if path is not None:
@@ -154,6 +174,8 @@ def _verify(model: nn.Module, decoder: Path) -> tuple[float, float | None]:
         encoder_diff = float(max((mu - mu2).abs().max(), (logvar - logvar2).abs().max()))
     worst = max(diff, encoder_diff or 0.0)
     if not np.isfinite(worst) or worst > TOLERANCE:
-        raise ExportError(f"the exported graph differs from the checkpoint by {worst:.2g} (more than {TOLERANCE:g}); "
-                          "nothing was written")
+        raise ExportError(
+            f"the exported graph differs from the checkpoint by {worst:.2g} (more than {TOLERANCE:g}); "
+            "nothing was written"
+        )
     return diff, encoder_diff

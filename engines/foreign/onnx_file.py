@@ -73,13 +73,22 @@ def parse_model(data: bytes, name: str):
     try:
         model.ParseFromString(data)
     except Exception as error:  # noqa: BLE001 - protobuf's DecodeError and friends: not ONNX
-        raise OnnxError(f"{name} is not an ONNX model (its bytes do not parse as one: truncated, corrupted or "
-                        "another format)") from error
+        raise OnnxError(
+            f"{name} is not an ONNX model (its bytes do not parse as one: truncated, corrupted or another format)"
+        ) from error
     opsets = {o.domain: o.version for o in model.opset_import}
-    if (model.ir_version < 3 or not model.HasField("graph") or not model.graph.node or not model.graph.input
-            or not model.graph.output or not any(d in STANDARD_DOMAINS for d in opsets)):
-        raise OnnxError(f"{name} is not an ONNX model (no graph of operators with inputs and outputs: truncated, "
-                        "corrupted or another format)")
+    if (
+        model.ir_version < 3
+        or not model.HasField("graph")
+        or not model.graph.node
+        or not model.graph.input
+        or not model.graph.output
+        or not any(d in STANDARD_DOMAINS for d in opsets)
+    ):
+        raise OnnxError(
+            f"{name} is not an ONNX model (no graph of operators with inputs and outputs: truncated, "
+            "corrupted or another format)"
+        )
     return model
 
 
@@ -145,12 +154,16 @@ def _check_domains(model, name: str) -> None:
     for f in model.functions:
         for node in f.node:
             if node.domain not in STANDARD_DOMAINS:
-                raise OnnxError(f"{name} uses the non-standard operator {node.domain}.{node.op_type} (in the local "
-                                f"function {f.name}); only standard ONNX operators are run")
+                raise OnnxError(
+                    f"{name} uses the non-standard operator {node.domain}.{node.op_type} (in the local "
+                    f"function {f.name}); only standard ONNX operators are run"
+                )
     for node in _walk_nodes(model.graph):
         if node.domain not in STANDARD_DOMAINS and (node.domain, node.op_type) not in local:
-            raise OnnxError(f"{name} uses the non-standard operator {node.domain}.{node.op_type}; only standard ONNX "
-                            "operators are run (custom-op libraries are never loaded)")
+            raise OnnxError(
+                f"{name} uses the non-standard operator {node.domain}.{node.op_type}; only standard ONNX "
+                "operators are run (custom-op libraries are never loaded)"
+            )
     count = sum(1 for _ in _walk_nodes(model.graph))
     if count > MAX_NODES:
         raise OnnxError(f"{name} has {count:,} operators (at most {MAX_NODES:,})")
@@ -192,8 +205,14 @@ def _inline_size(tensor) -> int | None:
 
 def _typed_count(tensor) -> int:
     """Values stored in a tensor's typed fields (float_data, int64_data, ...); complex types use two each."""
-    count = (len(tensor.float_data) + len(tensor.int32_data) + len(tensor.int64_data) + len(tensor.double_data)
-             + len(tensor.uint64_data) + len(tensor.string_data))
+    count = (
+        len(tensor.float_data)
+        + len(tensor.int32_data)
+        + len(tensor.int64_data)
+        + len(tensor.double_data)
+        + len(tensor.uint64_data)
+        + len(tensor.string_data)
+    )
     return count // 2 if tensor.data_type in (14, 15) else count  # COMPLEX64, COMPLEX128
 
 
@@ -203,20 +222,26 @@ def _external_target(location: str, folder: Path, name: str, tensor_name: str) -
         raise OnnxError(f"{name}: the tensor {tensor_name!r:.60} names no external-data file")
     posix, windows = PurePosixPath(location), PureWindowsPath(location)
     if posix.is_absolute() or windows.is_absolute() or windows.drive or location.startswith(("/", "\\")):
-        raise OnnxError(f"{name}: the tensor {tensor_name!r:.60} reads its data from the absolute path "
-                        f"{location!r:.80}; external data must lie in the model's folder")
+        raise OnnxError(
+            f"{name}: the tensor {tensor_name!r:.60} reads its data from the absolute path "
+            f"{location!r:.80}; external data must lie in the model's folder"
+        )
     if ".." in posix.parts or ".." in windows.parts:
-        raise OnnxError(f"{name}: the tensor {tensor_name!r:.60} reads its data from {location!r:.80}, outside the "
-                        "model's folder ('..' is refused)")
+        raise OnnxError(
+            f"{name}: the tensor {tensor_name!r:.60} reads its data from {location!r:.80}, outside the "
+            "model's folder ('..' is refused)"
+        )
     target = folder / location
     try:
         resolved = target.resolve(strict=True)
     except (OSError, RuntimeError) as error:
-        raise OnnxError(f"{name}: the external-data file {location!r:.80} of the tensor {tensor_name!r:.60} is "
-                        "missing") from error
+        raise OnnxError(
+            f"{name}: the external-data file {location!r:.80} of the tensor {tensor_name!r:.60} is missing"
+        ) from error
     if not resolved.is_relative_to(folder.resolve()):
-        raise OnnxError(f"{name}: the external-data file {location!r:.80} leads outside the model's folder "
-                        "(a link); refused")
+        raise OnnxError(
+            f"{name}: the external-data file {location!r:.80} leads outside the model's folder (a link); refused"
+        )
     if not resolved.is_file():
         raise OnnxError(f"{name}: the external data {location!r:.80} is not a file")
     return resolved
@@ -236,13 +261,17 @@ def _load_external(tensor, folder: Path, name: str, expected: int, files: list[P
         offset = int(info.get("offset", "0"))
         length = int(info["length"]) if "length" in info else None
     except ValueError as error:
-        raise OnnxError(f"{name}: the tensor {tensor.name!r:.60} has a malformed external-data offset or length") from error
+        raise OnnxError(
+            f"{name}: the tensor {tensor.name!r:.60} has a malformed external-data offset or length"
+        ) from error
     size = target.stat().st_size
     if length is None:
         length = expected
     if offset < 0 or length != expected or offset + length > size:
-        raise OnnxError(f"{name}: the external data of the tensor {tensor.name!r:.60} does not fit: {length} bytes "
-                        f"at offset {offset} of a {size}-byte file, for a tensor of {expected} bytes")
+        raise OnnxError(
+            f"{name}: the external data of the tensor {tensor.name!r:.60} does not fit: {length} bytes "
+            f"at offset {offset} of a {size}-byte file, for a tensor of {expected} bytes"
+        )
     with open(target, "rb") as f:
         f.seek(offset)
         data = f.read(length)
@@ -270,11 +299,14 @@ def _check_tensors(model, path: Path, files: list[Path]) -> int:
         else:
             inline = _inline_size(tensor)
             if inline is not None and inline != expected:
-                raise OnnxError(f"{name}: {what} declares {_shape(tensor.dims)} ({expected:,} bytes) but holds "
-                                f"{inline:,} bytes")
+                raise OnnxError(
+                    f"{name}: {what} declares {_shape(tensor.dims)} ({expected:,} bytes) but holds {inline:,} bytes"
+                )
             typed = _typed_count(tensor)
             if inline is None and typed != elements:
-                raise OnnxError(f"{name}: {what} declares {_shape(tensor.dims)} ({elements:,} values) but holds {typed:,}")
+                raise OnnxError(
+                    f"{name}: {what} declares {_shape(tensor.dims)} ({elements:,} values) but holds {typed:,}"
+                )
             total += expected
         if total > MAX_WEIGHT_BYTES:
             raise OnnxError(f"{name}: its weights exceed 2 GiB, the most one ONNX model can hand to onnxruntime here")
@@ -315,8 +347,10 @@ def read_onnx(path: str | os.PathLike, role: str = "model") -> OnnxFile:
         raise OnnxError(f"no ONNX {role} at {path}")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise OnnxError(f"{path.name} is {size / 2**30:.1f} GiB; an ONNX file holds at most 2 GiB (larger weights "
-                        "belong in external data)")
+        raise OnnxError(
+            f"{path.name} is {size / 2**30:.1f} GiB; an ONNX file holds at most 2 GiB (larger weights "
+            "belong in external data)"
+        )
     with open(path, "rb") as f:
         data = f.read(MAX_FILE_BYTES + 1)
     model = parse_model(data, path.name)

@@ -35,8 +35,18 @@ from .onnx_torch import TorchGraph, UnsupportedGraph
 log = logging.getLogger(__name__)
 
 SIDECAR_FORMAT = "latent-explorer-onnx/1"
-SIDECAR_KEYS = {"format", "name", "kind", "encoder", "output_range", "dataset", "label_names", "latent_dim",
-                "description", "source"}
+SIDECAR_KEYS = {
+    "format",
+    "name",
+    "kind",
+    "encoder",
+    "output_range",
+    "dataset",
+    "label_names",
+    "latent_dim",
+    "description",
+    "source",
+}
 MAX_SIDECAR_BYTES = 1 << 20
 RANGES = {"[0, 1]": (0.0, 1.0), "[-1, 1]": (-1.0, 1.0)}
 KINDS = ("vae", "gan")
@@ -48,8 +58,18 @@ _FLOAT_TYPES = {1: np.float32, 10: np.float16, 11: np.float64}
 # Label columns of the datasets the app knows, for a sidecar that names a dataset but no labels.
 _KNOWN_LABELS = {
     "mnist": [str(d) for d in range(10)],
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                      "Ankle boot"],
+    "fashion-mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
     "shapes": ["shape", "color", "size", "x", "y", "rotation"],
     "faces": ["smiling", "glasses", "hair_color", "face_width", "skin_tone", "eye_size"],
@@ -123,23 +143,38 @@ def read_sidecar(decoder: Path) -> Sidecar:
     for key in ("name", "description", "source"):
         want(key, isinstance(doc.get(key), str) and len(doc.get(key, "")) <= 1000, "a string")
     want("kind", doc.get("kind") in KINDS, " or ".join(repr(k) for k in KINDS))
-    want("encoder", isinstance(doc.get("encoder"), str) and doc.get("encoder", "").lower().endswith(".onnx"),
-         "the file name of an .onnx encoder beside it")
+    want(
+        "encoder",
+        isinstance(doc.get("encoder"), str) and doc.get("encoder", "").lower().endswith(".onnx"),
+        "the file name of an .onnx encoder beside it",
+    )
     raw_range = doc.get("output_range")
     want("output_range", isinstance(raw_range, list) and tuple(raw_range) in RANGES.values(), "[0, 1] or [-1, 1]")
     dataset = doc.get("dataset")
     want("dataset", isinstance(dataset, str) or isinstance(dataset, dict), "a dataset name or a dataset object")
     labels = doc.get("label_names")
-    want("label_names", isinstance(labels, list) and len(labels) <= 10_000 and all(isinstance(x, str) for x in labels),
-         "a list of strings")
+    want(
+        "label_names",
+        isinstance(labels, list) and len(labels) <= 10_000 and all(isinstance(x, str) for x in labels),
+        "a list of strings",
+    )
     latent = doc.get("latent_dim")
-    want("latent_dim", isinstance(latent, int) and not isinstance(latent, bool) and 1 <= latent <= MAX_LATENT,
-         f"a whole number from 1 to {MAX_LATENT}")
+    want(
+        "latent_dim",
+        isinstance(latent, int) and not isinstance(latent, bool) and 1 <= latent <= MAX_LATENT,
+        f"a whole number from 1 to {MAX_LATENT}",
+    )
     encoder = _inside(decoder.parent, doc["encoder"], "its encoder", name) if "encoder" in doc else None
     return Sidecar(
-        path=path, name=doc.get("name"), kind=doc.get("kind"), encoder=encoder,
+        path=path,
+        name=doc.get("name"),
+        kind=doc.get("kind"),
+        encoder=encoder,
         output_range=tuple(float(v) for v in raw_range) if raw_range is not None else None,
-        dataset=dataset, label_names=labels, latent_dim=latent, description=doc.get("description"),
+        dataset=dataset,
+        label_names=labels,
+        latent_dim=latent,
+        description=doc.get("description"),
         extra={k: doc[k] for k in ("source",) if k in doc},
     )
 
@@ -153,13 +188,17 @@ def _dataset_spec(dataset: str | dict[str, Any] | None, image_shape: tuple[int, 
     given.setdefault("image_size", height)
     given.setdefault("channels", channels)
     if (given["image_size"], given["channels"]) != (height, channels) or height != width:
-        raise OnnxError(f"{name}: the dataset {given.get('name')!r:.40} gives {given['image_size']}x{given['image_size']}"
-                        f"x{given['channels']} images, but the model makes {height}x{width}x{channels}")
+        raise OnnxError(
+            f"{name}: the dataset {given.get('name')!r:.40} gives {given['image_size']}x{given['image_size']}"
+            f"x{given['channels']} images, but the model makes {height}x{width}x{channels}"
+        )
     try:
         return DataSpec.from_dict(given).to_dict()
     except (DatasetError, TypeError) as error:
-        raise OnnxError(f"{name}: the dataset {given.get('name')!r:.40} cannot give the model's {height}x{width}x"
-                        f"{channels} images ({error})") from error
+        raise OnnxError(
+            f"{name}: the dataset {given.get('name')!r:.40} cannot give the model's {height}x{width}x"
+            f"{channels} images ({error})"
+        ) from error
 
 
 # --- running one graph ------------------------------------------------------------------------------------
@@ -172,8 +211,9 @@ class GraphRunner:
         inputs = graph_inputs(model)
         if len(inputs) != 1:
             names = ", ".join(i.name for i in inputs[:4])
-            raise OnnxError(f"{onnx_file.path.name} has {len(inputs)} inputs ({names}); a decoder or encoder takes "
-                            "exactly one")
+            raise OnnxError(
+                f"{onnx_file.path.name} has {len(inputs)} inputs ({names}); a decoder or encoder takes exactly one"
+            )
         self.input_name = inputs[0].name
         self.input_shape = tensor_shape(inputs[0])
         self.input_type = _FLOAT_TYPES.get(elem_type(inputs[0]))
@@ -230,22 +270,23 @@ class GraphRunner:
         onnxruntime cannot use the device), else onnxruntime."""
         backend = self.backend(device, grad)
         if backend == "torch" and self.torch_graph is None:
-            raise RuntimeError(f"{self.file.path.name} cannot run in torch ({self.torch_reason}), and onnxruntime gives "
-                               "no gradients")
+            raise RuntimeError(
+                f"{self.file.path.name} cannot run in torch ({self.torch_reason}), and onnxruntime gives no gradients"
+            )
         n = x.shape[0]
         step = self.fixed_batch or BATCH
         parts: list[list[torch.Tensor]] = []
         for start in range(0, n, step):
-            chunk = x[start:start + step]
+            chunk = x[start : start + step]
             short = step - chunk.shape[0] if self.fixed_batch else 0
             if short:
                 chunk = torch.cat([chunk, chunk.new_zeros((short, *chunk.shape[1:]))])
             outs = self._torch(chunk, device) if backend == "torch" else self._ort(chunk, device, backend)
-            parts.append([o[:o.shape[0] - short] if short else o for o in outs])
+            parts.append([o[: o.shape[0] - short] if short else o for o in outs])
         return [torch.cat([p[i] for p in parts]) for i in range(len(parts[0]))]
 
     def backend(self, device: torch.device, grad: bool = False) -> str:
-        """"torch", "ort-cuda" or "ort-cpu": what runs a batch on `device`."""
+        """ "torch", "ort-cuda" or "ort-cpu": what runs a batch on `device`."""
         if grad:
             return "torch"
         if device.type == "cuda" and self.session("cuda") is not None:
@@ -286,8 +327,10 @@ class OnnxModel(ForeignModel):
         elif len(shape) == 2 and isinstance(shape[1], int):
             latent, self_reshape = shape[1], False
         else:
-            raise OnnxError(f"{name}: its input {runner.input_name!r:.40} has shape {_show(shape)}; a decoder takes z of "
-                            "shape (N, D) or (N, D, 1, 1) with a fixed D")
+            raise OnnxError(
+                f"{name}: its input {runner.input_name!r:.40} has shape {_show(shape)}; a decoder takes z of "
+                "shape (N, D) or (N, D, 1, 1) with a fixed D"
+            )
         if not 1 <= latent <= MAX_LATENT:
             raise OnnxError(f"{name}: a latent of {latent} values is out of range (1 to {MAX_LATENT})")
         if sidecar.latent_dim is not None and sidecar.latent_dim != latent:
@@ -319,12 +362,15 @@ class OnnxModel(ForeignModel):
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise OnnxError(f"{name} does not run on a batch of latents ({first[:160]})") from error
         if out.dim() != 4 or out.shape[0] != PROBE_BATCH:
-            raise OnnxError(f"{name} makes {_show(list(out.shape))} from {PROBE_BATCH} latents; a decoder makes images "
-                            "(N, C, H, W)")
+            raise OnnxError(
+                f"{name} makes {_show(list(out.shape))} from {PROBE_BATCH} latents; a decoder makes images (N, C, H, W)"
+            )
         c, h, w = (int(v) for v in out.shape[1:])
         if c not in (1, 3) or not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
-            raise OnnxError(f"{name} makes images of shape {c}x{h}x{w}; images have 1 or 3 channels (N, C, H, W) and "
-                            f"sides up to {MAX_SIDE}")
+            raise OnnxError(
+                f"{name} makes images of shape {c}x{h}x{w}; images have 1 or 3 channels (N, C, H, W) and "
+                f"sides up to {MAX_SIDE}"
+            )
         finite = out[torch.isfinite(out)]
         if declared is not None:
             self.output_range, self.range_source = declared, "sidecar"
@@ -356,8 +402,10 @@ class OnnxModel(ForeignModel):
         elif shapes[0] == (2, d):
             self._encoder_layout = "mean"
         else:
-            raise OnnxError(f"{name} gives outputs of shapes {', '.join(_show(list(s)) for s in shapes[:3])}; an encoder "
-                            f"gives the mean (N, {d}), or the mean and log-variance (two outputs, or one (N, {2 * d}))")
+            raise OnnxError(
+                f"{name} gives outputs of shapes {', '.join(_show(list(s)) for s in shapes[:3])}; an encoder "
+                f"gives the mean (N, {d}), or the mean and log-variance (two outputs, or one (N, {2 * d}))"
+            )
         self.encoder_runner = runner
         self.has_encoder = True
         self.encoder_variance = self._encoder_layout != "mean"
@@ -409,22 +457,37 @@ class OnnxModel(ForeignModel):
     def backends(self) -> dict[str, str]:
         """What runs each kind of work on the current device, in words."""
         runner = self.decoder_runner
-        names = {"ort-cpu": "onnxruntime (CPU)", "ort-cuda": "onnxruntime (CUDA)",
-                 "torch": f"the graph as torch operations ({self.device})"}
+        names = {
+            "ort-cpu": "onnxruntime (CPU)",
+            "ort-cuda": "onnxruntime (CUDA)",
+            "torch": f"the graph as torch operations ({self.device})",
+        }
         out = {"decode": names[runner.backend(self.device)]}
-        out["projection"] = (names["torch"] + ", for gradients" if runner.torch_graph is not None
-                             else f"unavailable ({runner.torch_reason})")
+        out["projection"] = (
+            names["torch"] + ", for gradients"
+            if runner.torch_graph is not None
+            else f"unavailable ({runner.torch_reason})"
+        )
         return out
 
     def describe(self) -> list[tuple[str, str]]:
         runner = self.decoder_runner
         rows = [("Format", "ONNX" + (f" — {self.display_name}" if self.display_name else ""))]
         if self.encoder_runner is not None:
-            what = {"mean+logvar": "mean and log-variance", "stacked": "mean and log-variance (stacked)",
-                    "mean": "mean only (no per-dimension KL)"}[self._encoder_layout]
+            what = {
+                "mean+logvar": "mean and log-variance",
+                "stacked": "mean and log-variance (stacked)",
+                "mean": "mean only (no per-dimension KL)",
+            }[self._encoder_layout]
             rows.append(("Encoder", f"{self.encoder_runner.file.path.name}: {what}"))
-        rows.append(("Batch", f"fixed at {runner.fixed_batch} (run in batches of {runner.fixed_batch})"
-                     if runner.fixed_batch else "free"))
+        rows.append(
+            (
+                "Batch",
+                f"fixed at {runner.fixed_batch} (run in batches of {runner.fixed_batch})"
+                if runner.fixed_batch
+                else "free",
+            )
+        )
         rows.append(("Output range", f"{range_name(self.output_range)} ({self.range_source})"))
         for work, how in self.backends().items():
             rows.append((work.capitalize(), how))
@@ -465,5 +528,12 @@ def load_onnx(path: str | os.PathLike, device: str | torch.device = "cpu") -> Ch
     labels = sidecar.label_names if sidecar.label_names is not None else _KNOWN_LABELS.get(dataset.get("name"), [])
     model.to(torch.device(device))
     files = list(model.files) + ([sidecar.path] if sidecar.path else [])
-    return Checkpoint(model=model, path=path, dataset=dataset, label_names=list(labels), nonfinite=model.nonfinite(),
-                      format="onnx", files=files)
+    return Checkpoint(
+        model=model,
+        path=path,
+        dataset=dataset,
+        label_names=list(labels),
+        nonfinite=model.nonfinite(),
+        format="onnx",
+        files=files,
+    )

@@ -27,8 +27,16 @@ Tensor = torch.Tensor
 OpFn = Callable[[list[Any], dict[str, Any]], Any]
 
 _DTYPES = {
-    1: torch.float32, 2: torch.uint8, 3: torch.int8, 5: torch.int16, 6: torch.int32, 7: torch.int64, 9: torch.bool,
-    10: torch.float16, 11: torch.float64, 16: torch.bfloat16,
+    1: torch.float32,
+    2: torch.uint8,
+    3: torch.int8,
+    5: torch.int16,
+    6: torch.int32,
+    7: torch.int64,
+    9: torch.bool,
+    10: torch.float16,
+    11: torch.float64,
+    16: torch.bfloat16,
 }
 
 
@@ -41,8 +49,11 @@ def to_torch(tensor_proto) -> Tensor:
     from onnx import numpy_helper
 
     if tensor_proto.data_type == 16:  # bfloat16: numpy has no native type; go through the raw bits
-        bits = np.frombuffer(tensor_proto.raw_data, np.uint16).copy() if tensor_proto.raw_data else \
-            np.asarray(tensor_proto.int32_data, np.uint16)
+        bits = (
+            np.frombuffer(tensor_proto.raw_data, np.uint16).copy()
+            if tensor_proto.raw_data
+            else np.asarray(tensor_proto.int32_data, np.uint16)
+        )
         return torch.from_numpy(bits.view(np.int16)).view(torch.bfloat16).reshape(tuple(tensor_proto.dims))
     array = numpy_helper.to_array(tensor_proto)
     if tensor_proto.data_type not in _DTYPES:
@@ -60,8 +71,14 @@ def _attrs(node) -> dict[str, Any]:
             value = value.decode("utf-8", "replace")
         elif attr.type == attr.TENSOR:
             value = to_torch(value)
-        elif attr.type in (attr.GRAPH, attr.GRAPHS, attr.SPARSE_TENSOR, attr.SPARSE_TENSORS, attr.TYPE_PROTO,
-                           attr.TYPE_PROTOS):
+        elif attr.type in (
+            attr.GRAPH,
+            attr.GRAPHS,
+            attr.SPARSE_TENSOR,
+            attr.SPARSE_TENSORS,
+            attr.TYPE_PROTO,
+            attr.TYPE_PROTOS,
+        ):
             raise UnsupportedGraph(f"{node.op_type} with a {attr.name} attribute (subgraphs and sparse tensors)")
         out[attr.name] = value
     return out
@@ -103,6 +120,7 @@ def _variadic(fn: Callable[[Tensor, Tensor], Tensor]) -> OpFn:
         for t in x[1:]:
             out = fn(*_pair(out, t))
         return out
+
     return run
 
 
@@ -148,8 +166,9 @@ def _same_pads(size: int, kernel: int, stride: int, dilation: int, upper: bool) 
     return (small, total - small) if upper else (total - small, small)
 
 
-def _conv_pads(a: dict, spatial: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
-               dilations: Sequence[int]) -> list[tuple[int, int]]:
+def _conv_pads(
+    a: dict, spatial: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int]
+) -> list[tuple[int, int]]:
     auto = a.get("auto_pad", "NOTSET")
     n = len(spatial)
     if auto in ("SAME_UPPER", "SAME_LOWER"):
@@ -239,6 +258,7 @@ def _pool(kind: str) -> OpFn:
         total = fn(_pad_spatial(X, pads), kernel, strides, 0, ceil_mode=ceil)
         counts = fn(_pad_spatial(ones, pads), kernel, strides, 0, ceil_mode=ceil)
         return total / counts
+
     return run
 
 
@@ -333,7 +353,9 @@ def _split(x: list[Any], a: dict, outputs: int) -> tuple[Tensor, ...]:
     if sizes is None:
         parts = a.get("num_outputs", outputs)
         dim = X.shape[axis]
-        sizes = [math.ceil(dim / parts)] * (dim // math.ceil(dim / parts)) if "num_outputs" in a else [dim // parts] * parts
+        sizes = (
+            [math.ceil(dim / parts)] * (dim // math.ceil(dim / parts)) if "num_outputs" in a else [dim // parts] * parts
+        )
         if sum(sizes) < dim:
             sizes.append(dim - sum(sizes))
     return tuple(torch.split(X, list(sizes), dim=axis))
@@ -373,7 +395,7 @@ def _gather(x: list[Any], a: dict) -> Tensor:
     idx = idx.to(device=data.device, dtype=torch.int64)
     idx = torch.where(idx < 0, idx + data.shape[axis], idx)
     out = data.index_select(axis, idx.reshape(-1))
-    return out.reshape(*data.shape[:axis], *idx.shape, *data.shape[axis + 1:])
+    return out.reshape(*data.shape[:axis], *idx.shape, *data.shape[axis + 1 :])
 
 
 def _gather_elements(x: list[Any], a: dict) -> Tensor:
@@ -429,7 +451,9 @@ def _pad(x: list[Any], a: dict) -> Tensor:
     axes = [ax % X.dim() for ax in axes]
     n = len(axes)
     per_axis = dict(zip(axes, zip(pads[:n], pads[n:])))
-    mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}.get(a.get("mode", "constant"))
+    mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}.get(
+        a.get("mode", "constant")
+    )
     if mode is None:
         raise UnsupportedGraph(f"Pad mode {a.get('mode')!r}")
     last = max((ax for ax, p in per_axis.items() if any(p)), default=None)
@@ -458,8 +482,11 @@ def _resize(x: list[Any], a: dict, upsample: bool = False) -> Tensor:
         if a.get("antialias", 0) or a.get("exclude_outside", 0) or "axes" in a:
             raise UnsupportedGraph("Resize with antialias, exclude_outside or axes")
     mode = a.get("mode", "nearest")
-    if spatial not in (1, 2, 3) or (scales is not None and list(scales[:2]) != [1.0, 1.0]) or \
-            (sizes is not None and list(sizes[:2]) != list(X.shape[:2])):
+    if (
+        spatial not in (1, 2, 3)
+        or (scales is not None and list(scales[:2]) != [1.0, 1.0])
+        or (sizes is not None and list(sizes[:2]) != list(X.shape[:2]))
+    ):
         raise UnsupportedGraph("Resize of the batch or channel dimension")
     size = [int(s) for s in sizes[2:]] if sizes is not None else None
     factors = [float(s) for s in scales[2:]] if size is None and scales is not None else None
@@ -492,7 +519,9 @@ def _depth_to_space(x: list[Any], a: dict) -> Tensor:
     if a.get("mode", "DCR") == "CRD":
         return F.pixel_shuffle(X, bs)
     b, c, h, w = X.shape
-    return X.reshape(b, bs, bs, c // (bs * bs), h, w).permute(0, 3, 4, 1, 5, 2).reshape(b, c // (bs * bs), h * bs, w * bs)
+    return (
+        X.reshape(b, bs, bs, c // (bs * bs), h, w).permute(0, 3, 4, 1, 5, 2).reshape(b, c // (bs * bs), h * bs, w * bs)
+    )
 
 
 def _softmax(fn: Callable[..., Tensor]) -> OpFn:
@@ -503,19 +532,25 @@ def _softmax(fn: Callable[..., Tensor]) -> OpFn:
         axis = a.get("axis", 1) % X.dim()  # before opset 13: over the flattened trailing dimensions
         flat = X.reshape(math.prod(X.shape[:axis]), -1)
         return fn(flat, dim=1).reshape(X.shape)
+
     return run
 
 
 def _reduce(fn: Callable[[Tensor, tuple[int, ...], bool], Tensor], attr_axes_before: int) -> OpFn:
     def run(x: list[Any], a: dict) -> Tensor:
         X = x[0]
-        axes = a.get("axes") if a["_opset"] < attr_axes_before else (_ints(x[1]) if len(x) > 1 and x[1] is not None else None)
+        axes = (
+            a.get("axes")
+            if a["_opset"] < attr_axes_before
+            else (_ints(x[1]) if len(x) > 1 and x[1] is not None else None)
+        )
         keep = bool(a.get("keepdims", 1))
         if not axes:
             if a.get("noop_with_empty_axes", 0):
                 return X
             axes = list(range(X.dim()))
         return fn(X, tuple(ax % X.dim() for ax in axes), keep)
+
     return run
 
 
@@ -567,39 +602,99 @@ def _where(x: list[Any], a: dict) -> Tensor:
 
 
 OPS: dict[str, OpFn] = {
-    "Add": _binary(torch.add), "Sub": _binary(torch.sub), "Mul": _binary(torch.mul), "Div": _div,
-    "Pow": _binary(lambda p, q: torch.pow(p, q).to(p.dtype)), "MatMul": _binary(torch.matmul), "Gemm": _gemm,
-    "Min": _variadic(torch.minimum), "Max": _variadic(torch.maximum), "Sum": _variadic(torch.add), "Mean": _mean,
-    "Equal": _binary(torch.eq), "Less": _binary(torch.lt), "LessOrEqual": _binary(torch.le),
-    "Greater": _binary(torch.gt), "GreaterOrEqual": _binary(torch.ge), "And": _binary(torch.logical_and),
-    "Or": _binary(torch.logical_or), "Xor": _binary(torch.logical_xor), "Not": _unary(torch.logical_not),
-    "Where": _where, "Mod": _binary(torch.fmod),
-    "Relu": _unary(torch.relu), "Sigmoid": _unary(torch.sigmoid), "Tanh": _unary(torch.tanh), "Exp": _unary(torch.exp),
-    "Log": _unary(torch.log), "Sqrt": _unary(torch.sqrt), "Neg": _unary(torch.neg), "Abs": _unary(torch.abs),
-    "Erf": _unary(torch.erf), "Reciprocal": _unary(torch.reciprocal), "Floor": _unary(torch.floor),
-    "Ceil": _unary(torch.ceil), "Round": _unary(torch.round), "Sign": _unary(torch.sign), "Sin": _unary(torch.sin),
-    "Cos": _unary(torch.cos), "Softplus": _unary(F.softplus), "Softsign": _unary(F.softsign), "Mish": _unary(F.mish),
-    "HardSwish": _unary(F.hardswish), "IsNaN": _unary(torch.isnan), "IsInf": _unary(torch.isinf),
+    "Add": _binary(torch.add),
+    "Sub": _binary(torch.sub),
+    "Mul": _binary(torch.mul),
+    "Div": _div,
+    "Pow": _binary(lambda p, q: torch.pow(p, q).to(p.dtype)),
+    "MatMul": _binary(torch.matmul),
+    "Gemm": _gemm,
+    "Min": _variadic(torch.minimum),
+    "Max": _variadic(torch.maximum),
+    "Sum": _variadic(torch.add),
+    "Mean": _mean,
+    "Equal": _binary(torch.eq),
+    "Less": _binary(torch.lt),
+    "LessOrEqual": _binary(torch.le),
+    "Greater": _binary(torch.gt),
+    "GreaterOrEqual": _binary(torch.ge),
+    "And": _binary(torch.logical_and),
+    "Or": _binary(torch.logical_or),
+    "Xor": _binary(torch.logical_xor),
+    "Not": _unary(torch.logical_not),
+    "Where": _where,
+    "Mod": _binary(torch.fmod),
+    "Relu": _unary(torch.relu),
+    "Sigmoid": _unary(torch.sigmoid),
+    "Tanh": _unary(torch.tanh),
+    "Exp": _unary(torch.exp),
+    "Log": _unary(torch.log),
+    "Sqrt": _unary(torch.sqrt),
+    "Neg": _unary(torch.neg),
+    "Abs": _unary(torch.abs),
+    "Erf": _unary(torch.erf),
+    "Reciprocal": _unary(torch.reciprocal),
+    "Floor": _unary(torch.floor),
+    "Ceil": _unary(torch.ceil),
+    "Round": _unary(torch.round),
+    "Sign": _unary(torch.sign),
+    "Sin": _unary(torch.sin),
+    "Cos": _unary(torch.cos),
+    "Softplus": _unary(F.softplus),
+    "Softsign": _unary(F.softsign),
+    "Mish": _unary(F.mish),
+    "HardSwish": _unary(F.hardswish),
+    "IsNaN": _unary(torch.isnan),
+    "IsInf": _unary(torch.isinf),
     "Identity": _unary(lambda t: t),
     "LeakyRelu": lambda x, a: F.leaky_relu(x[0], a.get("alpha", 0.01)),
-    "Elu": lambda x, a: F.elu(x[0], a.get("alpha", 1.0)), "Celu": lambda x, a: F.celu(x[0], a.get("alpha", 1.0)),
+    "Elu": lambda x, a: F.elu(x[0], a.get("alpha", 1.0)),
+    "Celu": lambda x, a: F.celu(x[0], a.get("alpha", 1.0)),
     "ThresholdedRelu": lambda x, a: torch.where(x[0] > a.get("alpha", 1.0), x[0], torch.zeros_like(x[0])),
-    "Selu": _selu, "HardSigmoid": _hard_sigmoid, "Gelu": _gelu, "PRelu": _prelu, "Clip": _clip,
-    "Cast": _cast, "CastLike": lambda x, a: x[0].to(x[1].dtype),
-    "Conv": _conv, "ConvTranspose": _conv_transpose, "MaxPool": _pool("max"), "AveragePool": _pool("average"),
+    "Selu": _selu,
+    "HardSigmoid": _hard_sigmoid,
+    "Gelu": _gelu,
+    "PRelu": _prelu,
+    "Clip": _clip,
+    "Cast": _cast,
+    "CastLike": lambda x, a: x[0].to(x[1].dtype),
+    "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
+    "MaxPool": _pool("max"),
+    "AveragePool": _pool("average"),
     "GlobalAveragePool": lambda x, a: x[0].mean(dim=tuple(range(2, x[0].dim())), keepdim=True),
     "GlobalMaxPool": lambda x, a: x[0].amax(dim=tuple(range(2, x[0].dim())), keepdim=True),
-    "BatchNormalization": _batch_norm, "InstanceNormalization": _instance_norm,
-    "LayerNormalization": _layer_norm, "GroupNormalization": _group_norm,
-    "Reshape": _reshape, "Flatten": _flatten, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze, "Transpose": _transpose,
-    "Concat": _concat, "Slice": _slice, "Gather": _gather, "GatherElements": _gather_elements, "Shape": _shape,
-    "Size": lambda x, a: torch.tensor(x[0].numel(), dtype=torch.int64), "Expand": _expand,
-    "Tile": lambda x, a: x[0].repeat(_ints(x[1])), "Constant": _constant, "ConstantOfShape": _constant_of_shape,
-    "Range": _range, "Pad": _pad, "Resize": _resize, "Upsample": lambda x, a: _resize(x, a, upsample=True),
-    "DepthToSpace": _depth_to_space, "Softmax": _softmax(torch.softmax), "LogSoftmax": _softmax(torch.log_softmax),
+    "BatchNormalization": _batch_norm,
+    "InstanceNormalization": _instance_norm,
+    "LayerNormalization": _layer_norm,
+    "GroupNormalization": _group_norm,
+    "Reshape": _reshape,
+    "Flatten": _flatten,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
+    "Transpose": _transpose,
+    "Concat": _concat,
+    "Slice": _slice,
+    "Gather": _gather,
+    "GatherElements": _gather_elements,
+    "Shape": _shape,
+    "Size": lambda x, a: torch.tensor(x[0].numel(), dtype=torch.int64),
+    "Expand": _expand,
+    "Tile": lambda x, a: x[0].repeat(_ints(x[1])),
+    "Constant": _constant,
+    "ConstantOfShape": _constant_of_shape,
+    "Range": _range,
+    "Pad": _pad,
+    "Resize": _resize,
+    "Upsample": lambda x, a: _resize(x, a, upsample=True),
+    "DepthToSpace": _depth_to_space,
+    "Softmax": _softmax(torch.softmax),
+    "LogSoftmax": _softmax(torch.log_softmax),
     "ReduceMean": _reduce(lambda X, d, k: X.mean(dim=d, keepdim=k), 18),
     "ReduceSum": _reduce(lambda X, d, k: X.sum(dim=d, keepdim=k), 13),
-    "ReduceMax": _reduce(_amax, 18), "ReduceMin": _reduce(_amin, 18), "ReduceProd": _reduce(_prod, 18),
+    "ReduceMax": _reduce(_amax, 18),
+    "ReduceMin": _reduce(_amin, 18),
+    "ReduceProd": _reduce(_prod, 18),
     "ReduceSumSquare": _reduce(lambda X, d, k: X.pow(2).sum(dim=d, keepdim=k), 18),
     "ReduceL2": _reduce(lambda X, d, k: X.pow(2).sum(dim=d, keepdim=k).sqrt(), 18),
     "Einsum": lambda x, a: torch.einsum(a["equation"], *x),

@@ -66,8 +66,9 @@ class Plugin:
             try:
                 self._loader = ep.load()
             except Exception as error:  # noqa: BLE001 - a broken plugin must not take the app down
-                raise PluginError(f"the plugin {self.name} ({self.value}) failed to import: "
-                                  f"{type(error).__name__}: {error}") from error
+                raise PluginError(
+                    f"the plugin {self.name} ({self.value}) failed to import: {type(error).__name__}: {error}"
+                ) from error
         return self._loader
 
     def suffixes(self) -> tuple[str, ...]:
@@ -125,16 +126,22 @@ class PluginModel(ForeignModel):
         name = plugin.title
         for attr in ("latent_dim", "image_shape", "decode"):
             if not hasattr(inner, attr):
-                raise PluginError(f"the plugin {name} returned a {type(inner).__name__} without {attr} (see README: "
-                                  "Open your own model)")
+                raise PluginError(
+                    f"the plugin {name} returned a {type(inner).__name__} without {attr} (see README: "
+                    "Open your own model)"
+                )
         try:
             latent = int(inner.latent_dim)
             shape = tuple(int(v) for v in inner.image_shape)
         except (TypeError, ValueError) as error:
-            raise PluginError(f"the plugin {name}: latent_dim must be a whole number and image_shape (C, H, W)") from error
+            raise PluginError(
+                f"the plugin {name}: latent_dim must be a whole number and image_shape (C, H, W)"
+            ) from error
         if latent < 1 or len(shape) != 3 or shape[0] not in (1, 3) or min(shape) < 1:
-            raise PluginError(f"the plugin {name}: latent_dim {latent} and image_shape {shape} do not describe a "
-                              "latent model with (1 or 3, H, W) images")
+            raise PluginError(
+                f"the plugin {name}: latent_dim {latent} and image_shape {shape} do not describe a "
+                "latent model with (1 or 3, H, W) images"
+            )
         kind = getattr(inner, "kind", None)
         super().__init__(latent, shape, kind=kind if isinstance(kind, str) and kind else "gan")
         self.inner = inner if isinstance(inner, nn.Module) else None  # registered: .to() and parameters follow
@@ -151,11 +158,14 @@ class PluginModel(ForeignModel):
             try:
                 out = self.decode(torch.zeros((2, self.latent_dim)))
             except Exception as error:  # noqa: BLE001 - the plugin's own code
-                raise PluginError(f"the plugin {name}: decode failed on two latents ({type(error).__name__}: "
-                                  f"{error})") from error
+                raise PluginError(
+                    f"the plugin {name}: decode failed on two latents ({type(error).__name__}: {error})"
+                ) from error
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, *self.image_shape):
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise PluginError(f"the plugin {name}: decode gave {got} for 2 latents, not (2, {', '.join(map(str, self.image_shape))})")
+            raise PluginError(
+                f"the plugin {name}: decode gave {got} for 2 latents, not (2, {', '.join(map(str, self.image_shape))})"
+            )
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self._object.decode(z.to(self.device)).float()
@@ -175,8 +185,10 @@ class PluginModel(ForeignModel):
 
     def describe(self) -> list[tuple[str, str]]:
         where = f"{self.plugin.value}" + (f" (package {self.plugin.distribution})" if self.plugin.distribution else "")
-        rows = [("Format", f"plugin {self.plugin.title}" + (f" — {self.display_name}" if self.display_name else "")),
-                ("Loader", where)]
+        rows = [
+            ("Format", f"plugin {self.plugin.title}" + (f" — {self.display_name}" if self.display_name else "")),
+            ("Loader", where),
+        ]
         if not self.can_project:
             rows.append(("Projection", "unavailable (the plugin says its decode has no gradients)"))
         return rows
@@ -194,8 +206,9 @@ def load_plugin(plugin: Plugin, path: Path, device: str | torch.device = "cpu") 
         raise
     except Exception as error:  # noqa: BLE001 - the plugin's own code: its failure is one line here
         message = str(error).splitlines()[0] if str(error) else ""
-        raise PluginError(f"the plugin {plugin.title} could not open {path.name}: {type(error).__name__}: "
-                          f"{message[:200]}") from error
+        raise PluginError(
+            f"the plugin {plugin.title} could not open {path.name}: {type(error).__name__}: {message[:200]}"
+        ) from error
     if isinstance(inner, Checkpoint):
         ckpt = inner
     else:
@@ -210,8 +223,11 @@ def load_plugin(plugin: Plugin, path: Path, device: str | torch.device = "cpu") 
             except (DatasetError, TypeError) as error:
                 raise PluginError(f"the plugin {plugin.title}: its model's dataset is invalid ({error})") from error
         labels = getattr(inner, "label_names", None)
-        ckpt = Checkpoint(model=model, dataset=dict(dataset) if isinstance(dataset, dict) else {},
-                          label_names=list(labels) if isinstance(labels, (list, tuple)) else [])
+        ckpt = Checkpoint(
+            model=model,
+            dataset=dict(dataset) if isinstance(dataset, dict) else {},
+            label_names=list(labels) if isinstance(labels, (list, tuple)) else [],
+        )
     ckpt.path, ckpt.format = path, f"plugin:{plugin.name}"
     ckpt.files = ckpt.files or [path]
     ckpt.model.to(torch.device(device))

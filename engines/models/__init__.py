@@ -24,6 +24,18 @@ def build_model(kind: str, config: dict[str, Any]) -> ConfigModel:
 
 
 __all__ = [
-    "GAN", "VAE", "MODEL_CLASSES", "Classifier", "ClassifierConfig", "ConfigModel", "ELBOTerms", "GANConfig",
-    "GatedPixelCNN", "GenerativeModel", "PixelCNNConfig", "SampleStep", "VAEConfig", "build_model",
+    "GAN",
+    "VAE",
+    "MODEL_CLASSES",
+    "Classifier",
+    "ClassifierConfig",
+    "ConfigModel",
+    "ELBOTerms",
+    "GANConfig",
+    "GatedPixelCNN",
+    "GenerativeModel",
+    "PixelCNNConfig",
+    "SampleStep",
+    "VAEConfig",
+    "build_model",
 ]

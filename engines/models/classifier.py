@@ -99,8 +99,12 @@ class Classifier(ConfigModel):
         self.heads = plan_heads(c)
         w = c.width
         layers: list[nn.Module] = [  # (B, C, S, S) -> (B, w, S/2, S/2) -> (B, 2w, S/4, S/4)
-            nn.Conv2d(c.channels, w, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(w, 2 * w, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c.channels, w, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(w, 2 * w, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         ]
         width, size = 2 * w, c.image_size // 4
         if c.image_size > 32:  # 64 px: one more stage, (B, 2w, 16, 16) -> (B, 4w, 8, 8)
@@ -108,7 +112,11 @@ class Classifier(ConfigModel):
             width, size = 2 * width, size // 2
         self.conv = nn.Sequential(*layers)
         self.fc = nn.Sequential(
-            nn.Flatten(), nn.Linear(width * size * size, c.hidden), nn.ReLU(), nn.Linear(c.hidden, c.feature_dim), nn.ReLU()
+            nn.Flatten(),
+            nn.Linear(width * size * size, c.hidden),
+            nn.ReLU(),
+            nn.Linear(c.hidden, c.feature_dim),
+            nn.ReLU(),
         )
         self.head = nn.Linear(c.feature_dim, self.heads[-1].stop)
 
@@ -137,14 +145,14 @@ class Classifier(ConfigModel):
         head = self.class_head
         if head is None:
             raise ValueError("this classifier predicts no classes (only binary or continuous attributes)")
-        return F.softmax(self(images)[:, head.start:head.stop], dim=1)
+        return F.softmax(self(images)[:, head.start : head.stop], dim=1)
 
     def to_labels(self, outputs: torch.Tensor) -> torch.Tensor:
         """Raw outputs -> (B, L) predictions laid out like the dataset's labels: one-hot classes,
         category indices, binary 0/1, continuous values."""
         labels = torch.zeros(outputs.shape[0], len(self.config.label_names), device=outputs.device)
         for h in self.heads:
-            out = outputs[:, h.start:h.stop]
+            out = outputs[:, h.start : h.stop]
             if h.kind == "class":
                 labels[:, list(h.columns)] = F.one_hot(out.argmax(1), len(h.columns)).to(labels.dtype)
             elif h.kind == "categorical":
@@ -166,7 +174,7 @@ class Classifier(ConfigModel):
         outputs = self(images)
         result: dict[str, torch.Tensor] = {}
         for h in self.heads:
-            out = outputs[:, h.start:h.stop]
+            out = outputs[:, h.start : h.stop]
             if h.kind == "class":
                 probs = F.softmax(out, dim=1)
                 result.update({self.config.label_names[j]: probs[:, i] for i, j in enumerate(h.columns)})
@@ -184,13 +192,15 @@ class Classifier(ConfigModel):
         REGRESSION_WEIGHT x squared error per continuous label, summed over heads."""
         total = outputs.new_zeros(())
         for h in self.heads:
-            out = outputs[:, h.start:h.stop]
+            out = outputs[:, h.start : h.stop]
             if h.kind == "class":
                 total = total + F.cross_entropy(out, labels[:, list(h.columns)].argmax(1))
             elif h.kind == "categorical":
                 total = total + F.cross_entropy(out, labels[:, h.columns[0]].round().long())
             elif h.kind == "binary":
-                total = total + F.binary_cross_entropy_with_logits(out[:, 0], (labels[:, h.columns[0]] > 0.5).to(out.dtype))
+                total = total + F.binary_cross_entropy_with_logits(
+                    out[:, 0], (labels[:, h.columns[0]] > 0.5).to(out.dtype)
+                )
             else:
                 total = total + REGRESSION_WEIGHT * F.mse_loss(out[:, 0], labels[:, h.columns[0]])
         return total
@@ -234,6 +244,11 @@ def config_for_dataset(dataset, **overrides: Any) -> dict[str, Any]:
                 _, labels = dataset.get_batch(np.arange(min(len(dataset), 2000)))
                 count = int(labels[:, j].max().item()) + 1
             categories.append(max(count, 2))
-    config = {"image_size": dataset.spec.image_size, "channels": dataset.spec.channels, "label_names": names,
-              "label_kinds": kinds, "categories": categories}
+    config = {
+        "image_size": dataset.spec.image_size,
+        "channels": dataset.spec.channels,
+        "label_names": names,
+        "label_kinds": kinds,
+        "categories": categories,
+    }
     return {**config, **overrides}

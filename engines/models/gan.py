@@ -25,8 +25,16 @@ class GANConfig:
     gp_lambda: float = 10.0
 
     def __post_init__(self) -> None:
-        check_fields(self, {"latent_dim": (1, 1024), "g_width": (1, 512), "d_width": (1, 512), "d_steps": (0, 100),
-                            "gp_lambda": (0, 1e4)})
+        check_fields(
+            self,
+            {
+                "latent_dim": (1, 1024),
+                "g_width": (1, 512),
+                "d_width": (1, 512),
+                "d_steps": (0, 100),
+                "gp_lambda": (0, 1e4),
+            },
+        )
         check_image_config(self.image_size, self.channels)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")
@@ -50,7 +58,9 @@ def build_generator(c: GANConfig) -> nn.Sequential:
     widths = [c.g_width * 2**i for i in reversed(range(stages))]  # e.g. 28px: [128, 64]
     # z (B, latent, 1, 1) -> (B, widths[0], base, base): a fractionally-strided conv, no fully connected layer
     layers: list[nn.Module] = [
-        nn.ConvTranspose2d(c.latent_dim, widths[0], base, 1, 0, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(True)
+        nn.ConvTranspose2d(c.latent_dim, widths[0], base, 1, 0, bias=False),
+        nn.BatchNorm2d(widths[0]),
+        nn.ReLU(True),
     ]
     for w_in, w_out in zip(widths, widths[1:]):  # (B, w_in, s, s) -> (B, w_out, 2s, 2s)
         layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
@@ -98,7 +108,9 @@ class GAN(GenerativeModel):
         """D's logit (or WGAN critic value) per image (B,), for images in [0, 1]."""
         return self.discriminator(images * 2 - 1).squeeze(1)
 
-    def random_latents(self, n: int, generator: torch.Generator | None = None, truncation: float | None = None) -> torch.Tensor:
+    def random_latents(
+        self, n: int, generator: torch.Generator | None = None, truncation: float | None = None
+    ) -> torch.Tensor:
         """z ~ N(0, I); with `truncation` t, values with |z| > t are redrawn (the truncation trick)."""
         z = torch.randn((n, self.config.latent_dim), generator=generator)
         if truncation is not None:
@@ -115,15 +127,17 @@ class GAN(GenerativeModel):
     # --- objectives ----------------------------------------------------------------------------
     # `g` and `d` default to this model's networks; a trainer may pass DistributedDataParallel
     # wrappers of them so that gradients are synchronised across processes.
-    def discriminator_loss(self, real: torch.Tensor, z: torch.Tensor, g: nn.Module | None = None,
-                           d: nn.Module | None = None) -> torch.Tensor:
+    def discriminator_loss(
+        self, real: torch.Tensor, z: torch.Tensor, g: nn.Module | None = None, d: nn.Module | None = None
+    ) -> torch.Tensor:
         g, d = g or self.generator, d or self.discriminator
         with torch.no_grad():
             fake = (g(z.view(*z.shape, 1, 1)) + 1) / 2
         d_real, d_fake = d(real * 2 - 1).squeeze(1), d(fake * 2 - 1).squeeze(1)
         if self.config.loss == "ns":
-            return F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
-                F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+            return F.binary_cross_entropy_with_logits(
+                d_real, torch.ones_like(d_real)
+            ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
         return d_fake.mean() - d_real.mean() + self.config.gp_lambda * self.gradient_penalty(real, fake)
 
     def generator_loss(self, z: torch.Tensor, g: nn.Module | None = None) -> torch.Tensor:

@@ -31,8 +31,10 @@ class PixelCNNConfig:
     kernel: int = 3
 
     def __post_init__(self) -> None:
-        check_fields(self, {"levels": (2, 256), "hidden": (1, 512), "n_layers": (1, 64), "first_kernel": (1, 15),
-                            "kernel": (1, 15)})
+        check_fields(
+            self,
+            {"levels": (2, 256), "hidden": (1, 512), "n_layers": (1, 64), "first_kernel": (1, 15), "kernel": (1, 15)},
+        )
         check_image_config(self.image_size, self.channels)
         if self.hidden % self.channels:
             raise ValueError(f"hidden ({self.hidden}) must be a multiple of channels ({self.channels})")
@@ -63,7 +65,9 @@ def _groups(n: int, colours: int, copies: int = 1) -> torch.Tensor:
     return (torch.arange(n) % block) // (block // colours)
 
 
-def _colour_mask(n_in: int, n_out: int, colours: int, mask_type: str, out_copies: int = 1, in_copies: int = 1) -> torch.Tensor:
+def _colour_mask(
+    n_in: int, n_out: int, colours: int, mask_type: str, out_copies: int = 1, in_copies: int = 1
+) -> torch.Tensor:
     """(n_out, n_in) connectivity at the current pixel: out group g sees in groups < g (A) or <= g (B)."""
     g_in, g_out = _groups(n_in, colours, in_copies), _groups(n_out, colours, out_copies)
     allowed = g_in[None, :] < g_out[:, None] if mask_type == "A" else g_in[None, :] <= g_out[:, None]
@@ -84,14 +88,14 @@ class MaskedConv2d(nn.Conv2d):
 def vertical_conv(n_in: int, n_out: int, k: int, exclude_centre_row: bool) -> MaskedConv2d:
     """k x k conv that sees rows above (and the current row unless excluded), any column."""
     mask = torch.ones(k, k)
-    mask[k // 2 + (0 if exclude_centre_row else 1):, :] = 0
+    mask[k // 2 + (0 if exclude_centre_row else 1) :, :] = 0
     return MaskedConv2d(n_in, n_out, (k, k), mask)
 
 
 def horizontal_conv(n_in: int, n_out: int, k: int, colours: int, mask_type: str, out_copies: int = 1) -> MaskedConv2d:
     """1 x k conv over the pixels to the left; the current pixel is seen through the colour mask."""
     mask = torch.ones(n_out, n_in, 1, k)
-    mask[:, :, :, k // 2 + 1:] = 0
+    mask[:, :, :, k // 2 + 1 :] = 0
     mask[:, :, 0, k // 2] = _colour_mask(n_in, n_out, colours, mask_type, out_copies)
     return MaskedConv2d(n_in, n_out, (1, k), mask)
 
@@ -122,8 +126,9 @@ class GatedLayer(nn.Module):
         return _gate(v_feat), h + self.h_out(h_gated)
 
 
-def draw_level(logits: torch.Tensor, temperature: float, levels: int,
-               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_level(
+    logits: torch.Tensor, temperature: float, levels: int, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One draw per row of CPU `logits` (B, K): (probs after temperature (B, K), chosen levels (B,)).
 
     Temperature 0 is greedy (a one-hot distribution). Both samplers draw through here, so the same
@@ -255,6 +260,7 @@ class GatedPixelCNN(GenerativeModel):
             levels[:, step.channel, step.row, step.col] = torch.from_numpy(step.value)
         return levels
 
-    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
-               cached: bool = True) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0, cached: bool = True
+    ) -> torch.Tensor:
         return self.dequantize(self.sample_levels(n, generator=generator, temperature=temperature, cached=cached))

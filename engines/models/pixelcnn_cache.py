@@ -74,18 +74,32 @@ class _Cache:
         # Weights in the shape each incremental step uses (once per run: the masks are fixed).
         # Vertical stack: the first layer sees rows r - k1 .. r - 1 (mask A), the others r - k .. r.
         self.v_in = (_patch_matrix(model.v_in, slice(0, k1), slice(None)), model.v_in.bias.detach())
-        self.v_layers = [(_patch_matrix(layer.v_conv, slice(0, k + 1), slice(None)), layer.v_conv.bias.detach(),
-                          layer.v_to_h.weight.detach()[:, :, 0, 0].t().contiguous(),
-                          layer.v_to_h.bias.detach() + layer.h_conv.bias.detach())  # both biases, added once
-                         for layer in model.layers]
+        self.v_layers = [
+            (
+                _patch_matrix(layer.v_conv, slice(0, k + 1), slice(None)),
+                layer.v_conv.bias.detach(),
+                layer.v_to_h.weight.detach()[:, :, 0, 0].t().contiguous(),
+                layer.v_to_h.bias.detach() + layer.h_conv.bias.detach(),
+            )  # both biases, added once
+            for layer in model.layers
+        ]
         # Horizontal stack: columns c - k1 .. c (first layer) or c - k .. c of the current row.
         self.h_in = (_patch_matrix(model.h_in, slice(None), slice(0, k1 + 1)), model.h_in.bias.detach())
-        self.h_layers = [(_patch_matrix(layer.h_conv, slice(None), slice(0, k + 1)),
-                          _patch_matrix(layer.h_out, slice(None), slice(None)), layer.h_out.bias.detach())
-                         for layer in model.layers]
+        self.h_layers = [
+            (
+                _patch_matrix(layer.h_conv, slice(None), slice(0, k + 1)),
+                _patch_matrix(layer.h_out, slice(None), slice(None)),
+                layer.h_out.bias.detach(),
+            )
+            for layer in model.layers
+        ]
         head = model.head  # ELU, pointwise, ELU, pointwise
-        self.head = (_patch_matrix(head[1], slice(None), slice(None)), head[1].bias.detach(),
-                     _patch_matrix(head[3], slice(None), slice(None)), head[3].bias.detach())
+        self.head = (
+            _patch_matrix(head[1], slice(None), slice(None)),
+            head[1].bias.detach(),
+            _patch_matrix(head[3], slice(None), slice(None)),
+            head[3].bias.detach(),
+        )
 
         # Vertical stack input: the scaled canvas, k1 zero rows above and k1 zero columns each side
         # (the convolution's zero padding); a row is copied in once it is final.
@@ -116,17 +130,17 @@ class _Cache:
         """The vertical stack at row r (rows < r of the canvas are final)."""
         n, S, k1, k, h = self.n, self.S, self.k1, self.k, self.hidden
         if r > 0 and k1 > 0:
-            self.x_rows[:, k1 + r - 1, k1:k1 + S] = self._scaled(self.canvas[:, :, r - 1]).transpose(1, 2)
+            self.x_rows[:, k1 + r - 1, k1 : k1 + S] = self._scaled(self.canvas[:, :, r - 1]).transpose(1, 2)
         w, b = self.v_in
         if k1 > 0:
-            v = torch.addmm(b, self._patches(self.x_rows[:, r:r + k1], self.w1), w)  # (n * S, h)
+            v = torch.addmm(b, self._patches(self.x_rows[:, r : r + k1], self.w1), w)  # (n * S, h)
         else:  # a 1 x 1 first kernel sees nothing above: only its bias is left
             v = b.expand(n * S, h)
         self.vh = []
         for rows, (w_v, b_v, w_vh, b_vh) in zip(self.v_rows, self.v_layers):
             if k > 0:
                 rows[:, :k] = rows[:, 1:].clone()  # move up a row
-            rows[:, k, k:k + S] = v.view(n, S, h)
+            rows[:, k, k : k + S] = v.view(n, S, h)
             feat = torch.addmm(b_v, self._patches(rows, self.w), w_v)  # (n * S, 2h)
             self.vh.append(torch.addmm(b_vh, feat, w_vh).view(n, S, 2 * h))
             v = _gated(feat, h)
@@ -136,17 +150,17 @@ class _Cache:
     def _start_row(self, r: int) -> None:
         while self.v_row < r:
             self._vertical_row(self.v_row + 1)
-        self.x_row[:, self.k1:] = self._scaled(self.canvas[:, :, r]).transpose(1, 2)
+        self.x_row[:, self.k1 :] = self._scaled(self.canvas[:, :, r]).transpose(1, 2)
         self.h_row, self.h_ready = r, 0
 
     def _column(self, c: int) -> torch.Tensor:
         """Horizontal stack and head at (current row, c) from the canvas as it is: (n, C * K) logits."""
         n, k, k1, hidden = self.n, self.k, self.k1, self.hidden
         w, b = self.h_in
-        h = torch.addmm(b, self.x_row[:, c:c + k1 + 1].reshape(n, -1), w)
+        h = torch.addmm(b, self.x_row[:, c : c + k1 + 1].reshape(n, -1), w)
         self.h_rows[0][:, k + c] = h
         for i, (w_h, w_out, b_out) in enumerate(self.h_layers):
-            window = self.h_rows[i][:, c:c + k + 1].reshape(n, -1)  # columns c - k .. c: a view
+            window = self.h_rows[i][:, c : c + k + 1].reshape(n, -1)  # columns c - k .. c: a view
             gated = _gated(torch.addmm(self.vh[i][:, c], window, w_h), hidden)
             h = torch.addmm(h, gated, w_out).add_(b_out)
             self.h_rows[i + 1][:, k + c] = h
@@ -163,7 +177,7 @@ class _Cache:
         out = self._column(c)
         if ch == self.C - 1:  # no hidden unit at (r, c) sees the last colour of (r, c): now final
             self.h_ready = c + 1
-        return out[:, ch * self.levels:(ch + 1) * self.levels]
+        return out[:, ch * self.levels : (ch + 1) * self.levels]
 
     def written(self, r: int, c: int, ch: int, value: torch.Tensor) -> None:
         """Level `value` (n,) was drawn for channel ch at (r, c): refresh the current row's input."""
@@ -172,8 +186,13 @@ class _Cache:
 
 
 @torch.no_grad()
-def cached_sample_steps(model: GatedPixelCNN, canvas: torch.Tensor, mask: torch.Tensor, temperature: float,
-                        generator: torch.Generator | None) -> Iterator[SampleStep]:
+def cached_sample_steps(
+    model: GatedPixelCNN,
+    canvas: torch.Tensor,
+    mask: torch.Tensor,
+    temperature: float,
+    generator: torch.Generator | None,
+) -> Iterator[SampleStep]:
     """The raster-order sampling loop of `GatedPixelCNN.sample_steps`, with cached activations.
 
     `canvas` (B, C, H, W) levels (known values filled in) and `mask` (B, C, H, W) bool are the

@@ -87,7 +87,9 @@ class VAE(GenerativeModel):
         return mu, logvar.clamp(-30.0, 20.0)
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def reparameterize(
+        mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
         return mu + eps * torch.exp(0.5 * logvar)
 
@@ -121,7 +123,9 @@ class VAE(GenerativeModel):
         return self.elbo(x)
 
     @torch.no_grad()
-    def iw_nll(self, x: torch.Tensor, k: int = 100, chunk: int = 100, generator: torch.Generator | None = None) -> torch.Tensor:
+    def iw_nll(
+        self, x: torch.Tensor, k: int = 100, chunk: int = 100, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Importance-weighted estimate of -log p(x) with k samples (Burda et al. 2016), (B,) nats.
 
         log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log k, z_k ~ q(z|x).

@@ -17,6 +17,20 @@ from .recipes import RECIPES
 from .trainer import PRECISIONS, TrainConfig, Trainer, create_model
 
 __all__ = [
-    "PRECISIONS", "RECIPES", "distributed", "CheckpointSaved", "Diverged", "EpochEnd", "Event", "Finished", "Paused", "Resumed", "SampleGrid",
-    "Started", "StepDone", "TrainConfig", "Trainer", "create_model",
+    "PRECISIONS",
+    "RECIPES",
+    "distributed",
+    "CheckpointSaved",
+    "Diverged",
+    "EpochEnd",
+    "Event",
+    "Finished",
+    "Paused",
+    "Resumed",
+    "SampleGrid",
+    "Started",
+    "StepDone",
+    "TrainConfig",
+    "Trainer",
+    "create_model",
 ]

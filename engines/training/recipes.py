@@ -36,7 +36,9 @@ class Recipe:
         """The modules whose forward the step calls, wrapped (e.g. in DDP) by `wrap`."""
         return {"model": wrap(model)}
 
-    def step(self, model: GenerativeModel, nets: Nets, images: torch.Tensor, optimizers: Optimizers, step: int) -> dict[str, float]:
+    def step(
+        self, model: GenerativeModel, nets: Nets, images: torch.Tensor, optimizers: Optimizers, step: int
+    ) -> dict[str, float]:
         raise NotImplementedError
 
     def lr_scale(self, step: int, total_steps: int) -> float | None:
@@ -169,8 +171,12 @@ class ClassifierRecipe(Recipe):
         return model(images).mean()  # the heads' raw outputs: the loss itself needs labels
 
 
-RECIPES: dict[str, Recipe] = {"vae": VAERecipe(), "gan": GANRecipe(), "pixelcnn": PixelCNNRecipe(),
-                              "classifier": ClassifierRecipe()}
+RECIPES: dict[str, Recipe] = {
+    "vae": VAERecipe(),
+    "gan": GANRecipe(),
+    "pixelcnn": PixelCNNRecipe(),
+    "classifier": ClassifierRecipe(),
+}
 
 
 def finite(losses: dict[str, float]) -> bool:

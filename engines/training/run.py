@@ -20,20 +20,42 @@ from ..models.pixelcnn import default_levels
 from .trainer import TrainConfig
 
 __all__ = [
-    "ARCHITECTURE", "CHANNEL_COUNTS", "GAN_LOSSES", "IMAGE_SIZES", "STEERING", "TRAIN_DEFAULTS", "RunSettings",
-    "applies", "config_default", "default_latent_dim", "default_levels", "kinds_for", "run_data_spec",
+    "ARCHITECTURE",
+    "CHANNEL_COUNTS",
+    "GAN_LOSSES",
+    "IMAGE_SIZES",
+    "STEERING",
+    "TRAIN_DEFAULTS",
+    "RunSettings",
+    "applies",
+    "config_default",
+    "default_latent_dim",
+    "default_levels",
+    "kinds_for",
+    "run_data_spec",
     "run_model_config",
 ]
 
 # Settings that fix a run's model (a resumed run cannot change them): RunSettings field -> config key.
-ARCHITECTURE: dict[str, str] = {"latent_dim": "latent_dim", "gan_loss": "loss", "levels": "levels",
-                                "hidden": "hidden", "layers": "n_layers"}
+ARCHITECTURE: dict[str, str] = {
+    "latent_dim": "latent_dim",
+    "gan_loss": "loss",
+    "levels": "levels",
+    "hidden": "hidden",
+    "layers": "n_layers",
+}
 # Model settings that only steer training (a resumed run may change them): RunSettings field -> config key.
 STEERING: dict[str, str] = {"beta": "beta", "d_steps": "d_steps"}
 # The TrainConfig settings of a run, with a new run's defaults (a resumed run keeps its own).
 TRAIN_DEFAULTS: dict[str, Any] = {
-    "epochs": 10, "max_steps": None, "batch_size": 128, "lr": None, "seed": 0, "precision": "fp32",
-    "sample_every": 0, "checkpoint_every": 0,
+    "epochs": 10,
+    "max_steps": None,
+    "batch_size": 128,
+    "lr": None,
+    "seed": 0,
+    "precision": "fp32",
+    "sample_every": 0,
+    "checkpoint_every": 0,
 }
 
 
@@ -64,8 +86,15 @@ def default_latent_dim(kind: str) -> int | None:
     return config_default(kind, "latent_dim")
 
 
-def run_data_spec(kind: str, dataset: str, root: str | None = None, image_size: int | None = None,
-                  channels: int | None = None, levels: int | None = None, binarize: str | None = None) -> DataSpec:
+def run_data_spec(
+    kind: str,
+    dataset: str,
+    root: str | None = None,
+    image_size: int | None = None,
+    channels: int | None = None,
+    levels: int | None = None,
+    binarize: str | None = None,
+) -> DataSpec:
     """The dataset's own shape unless overridden; a model reading 2 intensity levels (a binarizing
     PixelCNN) trains on stochastically binarized data unless `binarize` says otherwise."""
     size, natural_channels = default_shape(dataset)
@@ -83,9 +112,12 @@ def run_model_config(kind: str, spec: DataSpec, **settings: Any) -> dict[str, An
     """A model's whole config for `spec`: the config class's defaults, the data's shape, the model's
     defaults for that data, and the ARCHITECTURE/STEERING settings given (not None) that apply to
     `kind` (others are ignored). Not checked: building the config class checks it."""
-    config: dict[str, Any] = {name: f.default for name, f in _config_fields(kind).items()
-                              if f.default is not dataclasses.MISSING}
-    config.update(image_size=spec.image_size, channels=spec.channels, **MODEL_CLASSES[kind].data_defaults(spec.channels))
+    config: dict[str, Any] = {
+        name: f.default for name, f in _config_fields(kind).items() if f.default is not dataclasses.MISSING
+    }
+    config.update(
+        image_size=spec.image_size, channels=spec.channels, **MODEL_CLASSES[kind].data_defaults(spec.channels)
+    )
     for name, value in settings.items():
         key = ARCHITECTURE.get(name) or STEERING.get(name)
         if key is None:
@@ -133,8 +165,9 @@ class RunSettings:
         """The run's DataSpec; raises DatasetError for a folder run without its folder."""
         if self.dataset == "folder" and not self.root:
             raise DatasetError("Choose the folder of images to train on.")
-        return run_data_spec(self.kind, self.dataset, self.root, self.image_size, self.channels, self.levels,
-                             self.binarize)
+        return run_data_spec(
+            self.kind, self.dataset, self.root, self.image_size, self.channels, self.levels, self.binarize
+        )
 
     def model_settings(self) -> dict[str, Any]:
         """The ARCHITECTURE and STEERING settings, by field name."""

@@ -75,9 +75,16 @@ class Trainer:
     a non-finite loss ends the run with a Diverged event and leaves the last good checkpoint alone.
     """
 
-    def __init__(self, model: GenerativeModel, train_data, config: TrainConfig = TrainConfig(), test_data=None,
-                 train_state: dict[str, Any] | None = None, summary: dict[str, Any] | None = None,
-                 dist: DistContext = SINGLE) -> None:
+    def __init__(
+        self,
+        model: GenerativeModel,
+        train_data,
+        config: TrainConfig = TrainConfig(),
+        test_data=None,
+        train_state: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
+        dist: DistContext = SINGLE,
+    ) -> None:
         self.config = config
         self.dist = dist
         self.device = pick_device(config.device)
@@ -86,8 +93,9 @@ class Trainer:
         self.train_data, self.test_data = train_data, test_data
         # Each process sees its own shard of every epoch (one shard when not distributed); the order
         # depends only on (seed, epoch), so a resumed run sees the same batches.
-        self.sampler = DistributedSampler(train_data, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
-                                          seed=config.seed, drop_last=True)
+        self.sampler = DistributedSampler(
+            train_data, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=config.seed, drop_last=True
+        )
         self.batch_size = max(1, min(config.batch_size, len(self.sampler)))
         self.steps_per_epoch = len(self.sampler) // self.batch_size
         self.total_steps = config.max_steps if config.max_steps is not None else config.epochs * self.steps_per_epoch
@@ -132,17 +140,27 @@ class Trainer:
 
     # --- resuming -----------------------------------------------------------------------------
     @classmethod
-    def from_checkpoint(cls, path: str | Path, train_data, config: TrainConfig, test_data=None,
-                        dist: DistContext = SINGLE) -> Trainer:
+    def from_checkpoint(
+        cls, path: str | Path, train_data, config: TrainConfig, test_data=None, dist: DistContext = SINGLE
+    ) -> Trainer:
         """Continue a run from a resumable checkpoint: same weights, optimizer state, step and RNG."""
         ckpt: Checkpoint = load_checkpoint(path, with_train_state=True)
         if ckpt.train_state is None:
             raise CheckpointError(f"{Path(path).name} holds no training state to resume from")
         try:
-            return cls(ckpt.model, train_data, config, test_data, train_state=ckpt.train_state, summary=ckpt.training,
-                       dist=dist)
+            return cls(
+                ckpt.model,
+                train_data,
+                config,
+                test_data,
+                train_state=ckpt.train_state,
+                summary=ckpt.training,
+                dist=dist,
+            )
         except (KeyError, ValueError, TypeError, RuntimeError) as error:  # optimizer state that does not fit
-            raise CheckpointError(f"{Path(path).name}: its resumable state does not fit the model ({error!r:.100})") from error
+            raise CheckpointError(
+                f"{Path(path).name}: its resumable state does not fit the model ({error!r:.100})"
+            ) from error
 
     def _load_train_state(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
@@ -160,15 +178,19 @@ class Trainer:
         self._resume_rng = state.get("rng", {}).get("torch")
         self._resume_cuda_rng = state.get("rng", {}).get("cuda")  # the GPU's own generator (GAN noise on CUDA)
         reference = torch.get_rng_state()
-        if self._resume_rng is not None and (self._resume_rng.dtype != reference.dtype or self._resume_rng.shape != reference.shape):
+        if self._resume_rng is not None and (
+            self._resume_rng.dtype != reference.dtype or self._resume_rng.shape != reference.shape
+        ):
             raise ValueError("the stored random-number state is not a CPU generator state")
 
     def _train_state(self, epoch_sums: dict[str, float]) -> dict[str, Any]:
         return {
             "step": self.step,
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-            "rng": {"torch": torch.get_rng_state(),
-                    **({"cuda": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {})},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                **({"cuda": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}),
+            },
             "extra": {"history": self.history, "seconds": self.seconds, "epoch_sums": epoch_sums},
         }
 
@@ -195,8 +217,11 @@ class Trainer:
         self.model.eval()
         try:
             return save_checkpoint(
-                path, self.model, dataset=spec.to_dict() if spec is not None else {},
-                label_names=list(getattr(data, "label_names", [])), training=training,
+                path,
+                self.model,
+                dataset=spec.to_dict() if spec is not None else {},
+                label_names=list(getattr(data, "label_names", [])),
+                training=training,
                 train_state=self._train_state(epoch_sums or {}),
             )
         finally:
@@ -245,7 +270,9 @@ class Trainer:
             if self._fixed_z is not None:
                 images = self.model.decode(self._fixed_z.to(self.device))
             else:  # PixelCNN: a fixed sampling seed stands in for fixed noise
-                images = self.model.sample(self.grid_size, generator=torch.Generator().manual_seed(self.config.seed + 1))
+                images = self.model.sample(
+                    self.grid_size, generator=torch.Generator().manual_seed(self.config.seed + 1)
+                )
             return to_grid(images)
         finally:
             self.model.train(was_training)
@@ -269,7 +296,7 @@ class Trainer:
                 if self._stop.is_set():
                     log.info("held-out evaluation skipped: stop requested")
                     return {}
-                images, extra = self._batch(self.test_data, order[start:start + self.batch_size])
+                images, extra = self._batch(self.test_data, order[start : start + self.batch_size])
                 for k, v in self.recipe.evaluate(self.model, images, gen, **extra).items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += images.shape[0]
@@ -315,7 +342,7 @@ class Trainer:
             epoch, offset = divmod(self.step, self.steps_per_epoch)
             t0 = time.perf_counter()
             start = offset * self.batch_size
-            images, extra = self._batch(self.train_data, self._epoch_order(epoch)[start:start + self.batch_size])
+            images, extra = self._batch(self.train_data, self._epoch_order(epoch)[start : start + self.batch_size])
             self._schedule_lr()
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 losses = self.recipe.step(self.model, self.nets, images, self.optimizers, self.step, **extra)

@@ -258,15 +258,24 @@ class ArithmeticPanel(Tab):
         if not self.usable:
             return
         by_labels = self.state.has_encoder and self.state.has_labels
-        for w in (self.count_spin, self.encode_button, self.attribute_combo, self.label_name_edit,
-                  self.save_label_button):
+        for w in (
+            self.count_spin,
+            self.encode_button,
+            self.attribute_combo,
+            self.label_name_edit,
+            self.save_label_button,
+        ):
             w.setEnabled(by_labels)
         self.labels_note.setText(
             "Encode held-out images and take (mean latent with the attribute) − (mean latent without)."
-            if by_labels else
-            ("This model has no encoder (a GAN), so dataset images cannot be mapped to latents and labels cannot "
-             if not self.state.has_encoder else "The model's dataset has no labels, so they cannot ")
-            + "give a vector. Build it from exemplars instead (right): pick samples into A and B and save A − B.")
+            if by_labels
+            else (
+                "This model has no encoder (a GAN), so dataset images cannot be mapped to latents and labels cannot "
+                if not self.state.has_encoder
+                else "The model's dataset has no labels, so they cannot "
+            )
+            + "give a vector. Build it from exemplars instead (right): pick samples into A and B and save A − B."
+        )
         self._fill_vectors()
         self._update_operands()
 
@@ -296,8 +305,11 @@ class ArithmeticPanel(Tab):
             self.attribute_combo.addItems([a.name for a in self._attributes])
             if previous:
                 self.attribute_combo.setCurrentText(previous)
-        self.labels_status.setText(f"{describe(data.dataset, len(data.latents))} encoded." if self._attributes else
-                                   "This dataset has no labels; use exemplars.")
+        self.labels_status.setText(
+            f"{describe(data.dataset, len(data.latents))} encoded."
+            if self._attributes
+            else "This dataset has no labels; use exemplars."
+        )
         self._attribute_picked()
 
     def _attribute_picked(self) -> None:
@@ -323,8 +335,9 @@ class ArithmeticPanel(Tab):
         name = self.label_name_edit.text().strip() or attribute.name
         self.label_vector = vector
         self.state.set_vector(name, vector)
-        self.labels_status.setText(f"Saved '{name}': {int(has.sum())} with, {int((~has).sum())} without; "
-                                   f"length {np.linalg.norm(vector):.2f}.")
+        self.labels_status.setText(
+            f"Saved '{name}': {int(has.sum())} with, {int((~has).sum())} without; length {np.linalg.norm(vector):.2f}."
+        )
         self.vector_combo.setCurrentText(name)
         return vector
 
@@ -391,8 +404,9 @@ class ArithmeticPanel(Tab):
             self._operands_shown = key if have else None
             return
         self._operands_shown = key
-        self._operands_job.start(decode_job, self.state.model, latents,
-                                 on_result=lambda images: self._show_operands(list(have), images))
+        self._operands_job.start(
+            decode_job, self.state.model, latents, on_result=lambda images: self._show_operands(list(have), images)
+        )
 
     def _show_operands(self, names: list[str], images: np.ndarray) -> None:
         for name, image in zip(names, images, strict=True):
@@ -488,8 +502,12 @@ class ArithmeticPanel(Tab):
         if z.tobytes() == self._preview_shown:
             return
         self._preview_shown = z.tobytes()
-        self._preview_job.start(decode_job, self.state.model, z[None],
-                                on_result=lambda images: self.apply_preview.setPixmap(to_pixmap(images[0], OPERAND_PX - 4)))
+        self._preview_job.start(
+            decode_job,
+            self.state.model,
+            z[None],
+            on_result=lambda images: self.apply_preview.setPixmap(to_pixmap(images[0], OPERAND_PX - 4)),
+        )
 
     def _remove_vector(self) -> None:
         name = self.vector_combo.currentText()
@@ -519,8 +537,9 @@ class ArithmeticPanel(Tab):
         for name, v in fits.items():
             self.state.set_vector(name, v)
         skipped = len(vectors) - len(fits)
-        self.vectors_status.setText(f"Loaded {len(fits)} vectors" +
-                                    (f"; skipped {skipped} that are not {dim}-D." if skipped else "."))
+        self.vectors_status.setText(
+            f"Loaded {len(fits)} vectors" + (f"; skipped {skipped} that are not {dim}-D." if skipped else ".")
+        )
         return list(fits)
 
     # --- sessions -------------------------------------------------------------------------------
@@ -533,8 +552,9 @@ class ArithmeticPanel(Tab):
 
     def load_session_data(self, d: dict) -> None:
         dim = self.state.latent_dim
-        self.slots = {s: [np.asarray(z, np.float32) for z in d.get("slots", {}).get(s, []) if len(z) == dim]
-                      for s in SLOTS}
+        self.slots = {
+            s: [np.asarray(z, np.float32) for z in d.get("slots", {}).get(s, []) if len(z) == dim] for s in SLOTS
+        }
         if "gallery_seed" in d:
             self.seed_spin.setValue(int(d["gallery_seed"]))
         if d.get("vector") in self.state.vectors:

@@ -22,11 +22,18 @@ log = logging.getLogger(__name__)
 DEFAULT_COUNT = 2000
 ENCODE_SEED = 0
 
+
 def _encode(job, state: ExplorerState, model, n: int) -> EncodedData:
     # The state loads (and caches) the checkpoint's held-out split; it raises DatasetError when the
     # files are missing, and RuntimeError when another checkpoint was opened meanwhile.
-    data = encode_labelled(model, state.dataset(train=False), n, seed=ENCODE_SEED, should_stop=lambda: job.cancelled,
-                           progress=lambda done, total: job.report((done, total)))
+    data = encode_labelled(
+        model,
+        state.dataset(train=False),
+        n,
+        seed=ENCODE_SEED,
+        should_stop=lambda: job.cancelled,
+        progress=lambda done, total: job.report((done, total)),
+    )
     require_finite(data.latents, what="the encoder's output")
     return data
 
@@ -72,8 +79,15 @@ class EncodedSet(QObject):
         if self._job.busy() and self._pending >= n:
             return None
         self._pending, self.error = n, None
-        self._job.start(_encode, self.state, self.state.model, n, on_result=self._done,
-                        on_failed=self._failed, on_progress=lambda p: self.progress.emit(*p))
+        self._job.start(
+            _encode,
+            self.state,
+            self.state.model,
+            n,
+            on_result=self._done,
+            on_failed=self._failed,
+            on_progress=lambda p: self.progress.emit(*p),
+        )
         return None
 
     def busy(self) -> bool:

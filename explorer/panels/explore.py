@@ -45,16 +45,18 @@ PROJECTION_STEPS = 200
 # One slider unit along a principal direction is its standard deviation, but at least this much:
 # prior draws lie far out along the near-zero-variance directions of a VAE's means (collapsed dims).
 MIN_DIRECTION_SCALE = 0.1
-NO_MODEL = ("No model is open.\n\nFile > Open a checkpoint or ONNX model (Ctrl+O), or drop a .safetensors or .onnx "
-            "file here.")
+NO_MODEL = (
+    "No model is open.\n\nFile > Open a checkpoint or ONNX model (Ctrl+O), or drop a .safetensors or .onnx file here."
+)
 
 
 # --- work functions (run in worker threads; numpy out) ---------------------------------------------
 def latent_statistics(job: Job, state: ExplorerState, model, with_pca: bool) -> dict:
     """Per-dimension KL over KL_IMAGES dataset images and PCA of the encoder means of STATS_IMAGES."""
     data = state.dataset(train=False)
-    encoded = encode_dataset(model, data, STATS_IMAGES if with_pca else KL_IMAGES, batch=250, seed=0,
-                             should_stop=lambda: job.cancelled)
+    encoded = encode_dataset(
+        model, data, STATS_IMAGES if with_pca else KL_IMAGES, batch=250, seed=0, should_stop=lambda: job.cancelled
+    )
     if job.cancelled:
         return {}
     mu, logvar, n = encoded.latents, encoded.logvars, len(encoded.indices)
@@ -84,15 +86,31 @@ def encode_dataset_image(job: Job, state: ExplorerState, model, seed: int) -> di
     return encode_image(job, model, dataset_image(job, state, seed))
 
 
-def project_image(job: Job, model, image: torch.Tensor | None, state: ExplorerState | None = None,
-                  seed: int = 0, steps: int | None = None) -> dict:
+def project_image(
+    job: Job,
+    model,
+    image: torch.Tensor | None,
+    state: ExplorerState | None = None,
+    seed: int = 0,
+    steps: int | None = None,
+) -> dict:
     steps = steps or PROJECTION_STEPS
     if image is None:
         image = dataset_image(job, state, seed)
-    result = _project(model, image, steps=steps, lr=0.05,
-                      callback=lambda step, loss: job.report((step, steps, loss)), should_stop=lambda: job.cancelled)
+    result = _project(
+        model,
+        image,
+        steps=steps,
+        lr=0.05,
+        callback=lambda step, loss: job.report((step, steps, loss)),
+        should_stop=lambda: job.cancelled,
+    )
     require_finite(result.z, what="the projected latent")
-    return {"model": model, "z": result.z, "message": f"Projected the image: MSE {result.mse:.4f} after {result.steps} steps"}
+    return {
+        "model": model,
+        "z": result.z,
+        "message": f"Projected the image: MSE {result.mse:.4f} after {result.steps} steps",
+    }
 
 
 def sample_pixelcnn(job: Job, model, seed: int, temperature: float) -> np.ndarray | None:
@@ -115,7 +133,9 @@ class ExplorePanel(Tab):
     statusMessage = Signal(str)
     errorOccurred = Signal(str)
 
-    def __init__(self, state: ExplorerState, decoder: LatentDecoder | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, state: ExplorerState, decoder: LatentDecoder | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(state, parent)
         self.decoder = decoder if decoder is not None else LatentDecoder(self)
         self.last_decoded_z: np.ndarray | None = None
@@ -241,8 +261,15 @@ class ExplorePanel(Tab):
         self.pixel_cancel.hide()
         self.pixel_cancel.clicked.connect(lambda: self._sample_job.cancel() if self._sample_job else None)
         row = QHBoxLayout()
-        for widget in (QLabel("Seed"), self.pixel_seed, QLabel("Temperature"), self.pixel_temperature,
-                       self.sample_button, self.pixel_progress, self.pixel_cancel):
+        for widget in (
+            QLabel("Seed"),
+            self.pixel_seed,
+            QLabel("Temperature"),
+            self.pixel_temperature,
+            self.sample_button,
+            self.pixel_progress,
+            self.pixel_cancel,
+        ):
             row.addWidget(widget)
         row.addStretch(1)
         layout = QVBoxLayout(page)
@@ -269,29 +296,47 @@ class ExplorePanel(Tab):
         encodes = self.state.has_encoder  # else images are projected (a GAN)
         truncates = "truncation" in self.state.model.sample_options
         self.temperature_label.setText("Truncation ψ" if truncates else "Temperature")
-        self.temperature_spin.setToolTip("Random z is scaled by ψ < 1 towards the mean: more typical, less varied images"
-                                         if truncates else "Random z is drawn from N(0, T²I)")
+        self.temperature_spin.setToolTip(
+            "Random z is scaled by ψ < 1 towards the mean: more typical, less varied images"
+            if truncates
+            else "Random z is drawn from N(0, T²I)"
+        )
         self.encode_button.setText("Encode image…" if encodes else "Project image…")
         self.encode_button.setToolTip(
-            "z = the encoder's mean for an image file" if encodes else
-            f"Find z whose image matches an image file ({PROJECTION_STEPS} steps of Adam on z)")
+            "z = the encoder's mean for an image file"
+            if encodes
+            else f"Find z whose image matches an image file ({PROJECTION_STEPS} steps of Adam on z)"
+        )
         self.encode_button.setEnabled(encodes or self.state.can_project)
         self.dataset_button.setEnabled(encodes or self.state.can_project)
         self.dataset_button.setToolTip(("Encode" if encodes else "Project") + " a random image of the model's dataset")
         with signals_blocked(self.mode_combo):
             self.mode_combo.setCurrentIndex(0)
-        self._set_pca_available(False, "Principal directions are offered for latents of more than 8 dimensions"
-                                if dim < PCA_MIN_DIM else "computing the principal directions…")
+        self._set_pca_available(
+            False,
+            "Principal directions are offered for latents of more than 8 dimensions"
+            if dim < PCA_MIN_DIM
+            else "computing the principal directions…",
+        )
         if not encodes and dim >= PCA_MIN_DIM:
-            self._set_pca_available(False, "Without an encoder there are only prior draws, and the prior N(0, I) is "
-                                           "isotropic: its principal directions are the latent axes themselves, so the "
-                                           "sliders use the raw axes")
+            self._set_pca_available(
+                False,
+                "Without an encoder there are only prior draws, and the prior N(0, I) is "
+                "isotropic: its principal directions are the latent axes themselves, so the "
+                "sliders use the raw axes",
+            )
         self.sliders.set_raw_axes(dim)
         self.stats_label.setText("")
         if encodes:
             self.stats_label.setText("Measuring each dimension's KL on the dataset…")
-            self._stats_slot.start(latent_statistics, self.state, self.state.model, dim >= PCA_MIN_DIM,
-                                   on_result=self._on_stats, on_failed=self._on_stats_failed)
+            self._stats_slot.start(
+                latent_statistics,
+                self.state,
+                self.state.model,
+                dim >= PCA_MIN_DIM,
+                on_result=self._on_stats,
+                on_failed=self._on_stats_failed,
+            )
         self._on_latent_changed()
 
     def _set_pca_available(self, available: bool, tooltip: str) -> None:
@@ -331,12 +376,16 @@ class ExplorePanel(Tab):
             active = kl > ACTIVE_KL_NATS
             self.stats_label.setText(
                 f"{int(active.sum())} of {kl.size} dimensions active (mean KL > {ACTIVE_KL_NATS} nats over "
-                f"{min(stats['images'], 500)} images); greyed dimensions are ignored by the encoder.")
+                f"{min(stats['images'], 500)} images); greyed dimensions are ignored by the encoder."
+            )
         else:
             self.stats_label.setText("The encoder gives means only (no variances), so there is no per-dimension KL.")
         if "pca" in stats:
-            self._set_pca_available(True, f"Sliders along the principal directions of the encoder means of "
-                                          f"{stats['images']} dataset images, in standard deviations")
+            self._set_pca_available(
+                True,
+                f"Sliders along the principal directions of the encoder means of "
+                f"{stats['images']} dataset images, in standard deviations",
+            )
         self._apply_basis()
 
     def _on_stats_failed(self, message: str) -> None:
@@ -354,16 +403,21 @@ class ExplorePanel(Tab):
             mean, directions, std = stats["pca"]
             total = float((std**2).sum()) or 1.0
             names = [f"PC{k + 1}" for k in range(dim)]
-            tips = [f"Principal direction {k + 1}: σ = {std[k]:.3f}, {100 * std[k] ** 2 / total:.1f}% of the variance"
-                    for k in range(dim)]
+            tips = [
+                f"Principal direction {k + 1}: σ = {std[k]:.3f}, {100 * std[k] ** 2 / total:.1f}% of the variance"
+                for k in range(dim)
+            ]
             self.sliders.set_basis(mean, directions, np.maximum(std, MIN_DIRECTION_SCALE), names, tips)
             self.sliders.set_indicators(std**2 / max(float((std**2).max()), 1e-12), None, tips)
         else:
             self.sliders.set_raw_axes(dim)
             if "kl" in stats:
                 kl = stats["kl"]
-                tips = [f"z{d}: mean KL {kl[d]:.3f} nats " + ("(active)" if kl[d] > ACTIVE_KL_NATS else "(inactive: collapsed)")
-                        for d in range(dim)]
+                tips = [
+                    f"z{d}: mean KL {kl[d]:.3f} nats "
+                    + ("(active)" if kl[d] > ACTIVE_KL_NATS else "(inactive: collapsed)")
+                    for d in range(dim)
+                ]
                 self.sliders.set_indicators(kl / max(float(kl.max()), 1e-12), kl > ACTIVE_KL_NATS, tips)
         self.sliders.set_z(self.state.z)
 
@@ -404,8 +458,9 @@ class ExplorePanel(Tab):
         model = self.state.model
         encodes = self.state.has_encoder
         if not (encodes or self.state.can_project):
-            self.errorOccurred.emit("Only models with an encoder (VAEs) or a differentiable decoder (GANs) map images "
-                                    "to latents")
+            self.errorOccurred.emit(
+                "Only models with an encoder (VAEs) or a differentiable decoder (GANs) map images to latents"
+            )
             return
         try:
             channels, size, _width = model.image_shape
@@ -421,9 +476,13 @@ class ExplorePanel(Tab):
 
     def _start_image_job(self, fn, *args, progress: bool = False) -> None:
         """One image job at a time (encode or project): a new one replaces the one running."""
-        job = self._image_job = self._image_slot.start(fn, *args, on_result=self._on_image_result,
-                                                       on_failed=self.errorOccurred.emit,
-                                                       on_progress=self._on_image_progress)
+        job = self._image_job = self._image_slot.start(
+            fn,
+            *args,
+            on_result=self._on_image_result,
+            on_failed=self.errorOccurred.emit,
+            on_progress=self._on_image_progress,
+        )
         if progress:
             self.progress.setRange(0, max(1, PROJECTION_STEPS))
             self.progress.setValue(0)
@@ -464,8 +523,14 @@ class ExplorePanel(Tab):
             return
         self.state.set_seed(seed)
         job = self._sample_job = self._sample_slot.start(
-            sample_pixelcnn, self.state.model, seed, self.pixel_temperature.value(), on_result=self._on_sample_result,
-            on_failed=self.errorOccurred.emit, on_progress=self._on_sample_progress)
+            sample_pixelcnn,
+            self.state.model,
+            seed,
+            self.pixel_temperature.value(),
+            on_result=self._on_sample_result,
+            on_failed=self.errorOccurred.emit,
+            on_progress=self._on_sample_progress,
+        )
         self.pixel_progress.setRange(0, 1)
         self.pixel_progress.setValue(0)
         self.pixel_progress.show()

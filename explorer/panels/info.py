@@ -60,7 +60,7 @@ def _metric_rows(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, s
 
 
 def nonfinite_warning(ckpt: Checkpoint | None) -> str | None:
-    """"N of M weight tensors hold NaN/inf values: images will be wrong", or None when all are finite."""
+    """ "N of M weight tensors hold NaN/inf values: images will be wrong", or None when all are finite."""
     bad = list(ckpt.nonfinite) if ckpt is not None else []
     if not bad:
         return None
@@ -78,9 +78,16 @@ def describe(state: ExplorerState) -> str:
     channels, height, width = model.image_shape
     rows: list[tuple[str, str]] = [
         ("File", html.escape(ckpt.path.name if ckpt.path else "—")),
-        ("Kind", html.escape({"vae": "VAE", "gan": "GAN", "pixelcnn": "Gated PixelCNN"}.get(ckpt.kind, str(ckpt.kind)))),
-        ("Dataset", html.escape(str(ckpt.dataset.get("name", "unknown"))) if ckpt.dataset else
-         "none named" + (" (a sidecar can name one)" if ckpt.format == "onnx" else "")),
+        (
+            "Kind",
+            html.escape({"vae": "VAE", "gan": "GAN", "pixelcnn": "Gated PixelCNN"}.get(ckpt.kind, str(ckpt.kind))),
+        ),
+        (
+            "Dataset",
+            html.escape(str(ckpt.dataset.get("name", "unknown")))
+            if ckpt.dataset
+            else "none named" + (" (a sidecar can name one)" if ckpt.format == "onnx" else ""),
+        ),
         ("Image", f"{height} × {width} × {channels}"),
     ]
     if state.latent_dim:
@@ -124,14 +131,17 @@ def describe(state: ExplorerState) -> str:
     if ckpt.vectors:
         rows.append(("Vectors", html.escape(", ".join(sorted(ckpt.vectors)))))
     body = "".join(
-        f"<tr><td style='color:#888;padding-right:10px;vertical-align:top;white-space:nowrap'>{k}</td><td>{v}</td></tr>" for k, v in rows
+        f"<tr><td style='color:#888;padding-right:10px;vertical-align:top;white-space:nowrap'>{k}</td><td>{v}</td></tr>"
+        for k, v in rows
     )
     warning = nonfinite_warning(ckpt)
     head = ""
     if warning:
         names = ", ".join(ckpt.nonfinite[:MAX_NAMES]) + (", …" if len(ckpt.nonfinite) > MAX_NAMES else "")
-        head = (f"<table width='100%' cellpadding='6' style='background:{WARNING_BACKGROUND}'><tr><td style='color:white'>"
-                f"<b>⚠ {html.escape(warning)}.</b><br><small>{html.escape(names)}</small></td></tr></table>")
+        head = (
+            f"<table width='100%' cellpadding='6' style='background:{WARNING_BACKGROUND}'><tr><td style='color:white'>"
+            f"<b>⚠ {html.escape(warning)}.</b><br><small>{html.escape(names)}</small></td></tr></table>"
+        )
     return f"{head}<table cellspacing='2'>{body}</table>"
 
 
@@ -151,8 +161,10 @@ class InfoPanel(QWidget):
         row.addWidget(QLabel("Output range"))
         self.range_combo = QComboBox()
         self.range_combo.addItems(list(RANGES))
-        self.range_combo.setToolTip("The range of the model's output pixels: [0, 1] (sigmoid) or [-1, 1] (tanh). "
-                                    "Images are shown, encoded and exported through it")
+        self.range_combo.setToolTip(
+            "The range of the model's output pixels: [0, 1] (sigmoid) or [-1, 1] (tanh). "
+            "Images are shown, encoded and exported through it"
+        )
         self.range_combo.textActivated.connect(self._on_range)
         row.addWidget(self.range_combo, 1)
         layout = QVBoxLayout(self)

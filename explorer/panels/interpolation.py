@@ -123,7 +123,11 @@ class InterpolationPanel(Tab):
         grid.addWidget(self.add_image_button, 3, 1)
         keys.addLayout(grid)
         edit_row = QHBoxLayout()
-        self.remove_button, self.up_button, self.down_button = QPushButton("Remove"), QPushButton("Up"), QPushButton("Down")
+        self.remove_button, self.up_button, self.down_button = (
+            QPushButton("Remove"),
+            QPushButton("Up"),
+            QPushButton("Down"),
+        )
         for button in (self.remove_button, self.up_button, self.down_button):
             edit_row.addWidget(button)
         keys.addLayout(edit_row)
@@ -213,8 +217,11 @@ class InterpolationPanel(Tab):
         encodes = self.state.has_encoder
         self.add_image_button.setEnabled(encodes)
         self.index_spin.setEnabled(encodes)
-        self.add_image_button.setToolTip("Encoder mean of this held-out image" if encodes else
-                                         "This model has no encoder (a GAN), so dataset images have no latent")
+        self.add_image_button.setToolTip(
+            "Encoder mean of this held-out image"
+            if encodes
+            else "This model has no encoder (a GAN), so dataset images have no latent"
+        )
         self._fill_bookmarks()
         for seed in (1, 2):  # something to look at straight away
             self.keyframes.append(Keyframe(f"random (seed {seed})", self._random_z(seed)))
@@ -255,9 +262,14 @@ class InterpolationPanel(Tab):
         if ckpt is None or not self.state.has_encoder:
             return None
         self.status.setText(f"Encoding dataset image #{self.index_spin.value()}…")
-        return self._encode_job.start(_encode_index, self.state, ckpt.model, self.index_spin.value(),
-                                      on_result=self._dataset_image_encoded,
-                                      on_failed=lambda msg: self.status.setText(f"Could not encode: {msg}"))
+        return self._encode_job.start(
+            _encode_index,
+            self.state,
+            ckpt.model,
+            self.index_spin.value(),
+            on_result=self._dataset_image_encoded,
+            on_failed=lambda msg: self.status.setText(f"Could not encode: {msg}"),
+        )
 
     def _dataset_image_encoded(self, result: tuple[int, np.ndarray]) -> None:
         index, z = result
@@ -314,8 +326,15 @@ class InterpolationPanel(Tab):
             return
         keys = np.stack([k.z for k in self.keyframes])
         self.status.setText("Decoding frames…")
-        self._job.start(_decode_path, self.state.model, keys, self.frames_spin.value(), self.mode,
-                        on_result=self._show_path, on_failed=lambda msg: self.status.setText(f"Decoding failed: {msg}"))
+        self._job.start(
+            _decode_path,
+            self.state.model,
+            keys,
+            self.frames_spin.value(),
+            self.mode,
+            on_result=self._show_path,
+            on_failed=lambda msg: self.status.setText(f"Decoding failed: {msg}"),
+        )
 
     @property
     def mode(self) -> str:
@@ -393,14 +412,17 @@ class InterpolationPanel(Tab):
         path_latents = latent.interpolate_path(keys, frames, self.mode)
         ckpt = self.state.checkpoint
         meta = {
-            "mode": self.mode, "frames": frames,
+            "mode": self.mode,
+            "frames": frames,
             "keyframes": [{"label": k.label, "z": k.z.tolist()} for k in self.keyframes],
             "keyframe_frames": latent.keyframe_positions(len(keys), frames).tolist(),
-            "checkpoint": str(ckpt.path) if ckpt.path else None, "model": ckpt.kind,
+            "checkpoint": str(ckpt.path) if ckpt.path else None,
+            "model": ckpt.kind,
         }
         self.status.setText(f"Exporting {kind.upper()}…")
-        job = self.export_job = start_job(_export_job, self.state.model, path_latents, kind, str(path),
-                                          self.fps_spin.value(), meta)
+        job = self.export_job = start_job(
+            _export_job, self.state.model, path_latents, kind, str(path), self.fps_spin.value(), meta
+        )
         job.result.connect(lambda files: self.status.setText("Wrote " + ", ".join(Path(f).name for f in files)))
         job.failed.connect(lambda msg: self.status.setText(f"Export failed: {msg}"))
         return job
@@ -409,16 +431,24 @@ class InterpolationPanel(Tab):
     def session_data(self) -> dict:
         return {
             "keyframes": [{"label": k.label, "z": k.z.tolist()} for k in self.keyframes],
-            "mode": self.mode, "frames": self.frames_spin.value(), "fps": self.fps_spin.value(),
+            "mode": self.mode,
+            "frames": self.frames_spin.value(),
+            "fps": self.fps_spin.value(),
         }
 
     def load_session_data(self, d: dict) -> None:
         dim = self.state.latent_dim
-        keys = [Keyframe(str(k.get("label", "keyframe")), np.asarray(k["z"], np.float32))
-                for k in d.get("keyframes", []) if len(k.get("z", [])) == dim]
+        keys = [
+            Keyframe(str(k.get("label", "keyframe")), np.asarray(k["z"], np.float32))
+            for k in d.get("keyframes", [])
+            if len(k.get("z", [])) == dim
+        ]
         if len(keys) != len(d.get("keyframes", [])):
-            log.warning("dropped %d keyframes that do not fit this model's %d-D latent",
-                        len(d.get("keyframes", [])) - len(keys), dim)
+            log.warning(
+                "dropped %d keyframes that do not fit this model's %d-D latent",
+                len(d.get("keyframes", [])) - len(keys),
+                dim,
+            )
         self.keyframes = keys
         with signals_blocked(self.mode_combo), signals_blocked(self.frames_spin):
             if d.get("mode") in latent.PATH_MODES:

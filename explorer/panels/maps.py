@@ -51,8 +51,18 @@ if pg.getConfigOption("imageAxisOrder") != "row-major":
 
 MODES = ("raw", "pca", "three")
 MODE_TITLES = ("Two raw dimensions", "Two principal directions", "Plane through three latents")
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]  # matplotlib's tab10
+PALETTE = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]  # matplotlib's tab10
 CLICK_RADIUS_PX = 6.0
 PREVIEW_PX = 112
 
@@ -138,14 +148,26 @@ class MapPanel(Tab):
         self.plot_item.showGrid(x=False, y=False)
         self.image_item = pg.ImageItem()
         self.image_item.setZValue(-10)
-        self.scatter = pg.ScatterPlotItem(size=6, pen=pg.mkPen(0, 0, 0, 160), hoverable=True, tip=None,
-                                          hoverSize=10, hoverPen=pg.mkPen("w", width=1.5))
+        self.scatter = pg.ScatterPlotItem(
+            size=6,
+            pen=pg.mkPen(0, 0, 0, 160),
+            hoverable=True,
+            tip=None,
+            hoverSize=10,
+            hoverPen=pg.mkPen("w", width=1.5),
+        )
         self.scatter.setZValue(5)
         self.points_item = pg.ScatterPlotItem(size=20, symbol="star", pen=pg.mkPen("k"), brush=pg.mkBrush("#ffd60a"))
         self.points_item.setZValue(8)
         self.point_labels: list[pg.TextItem] = []
-        self.marker = LatentMarker(pos=(0, 0), size=18, symbol="crosshair", pen=pg.mkPen("#ff3b30", width=3),
-                                   brush=pg.mkBrush(255, 59, 48, 60), hoverPen=pg.mkPen("#ffd60a", width=3))
+        self.marker = LatentMarker(
+            pos=(0, 0),
+            size=18,
+            symbol="crosshair",
+            pen=pg.mkPen("#ff3b30", width=3),
+            brush=pg.mkBrush(255, 59, 48, 60),
+            hoverPen=pg.mkPen("#ffd60a", width=3),
+        )
         self.marker.setZValue(10)
         for item in (self.image_item, self.scatter, self.points_item, self.marker):
             self.plot_item.addItem(item)
@@ -176,8 +198,9 @@ class MapPanel(Tab):
         self.axes_stack.addWidget(three)
         fit_stack(self.axes_stack)
         form.addRow(self.axes_stack)
-        self.span_spin = spin_box(0.1, 50.0, 3.0, step=0.5,
-                                  tip="The grid covers -span..+span along both plane axes (latent units).")
+        self.span_spin = spin_box(
+            0.1, 50.0, 3.0, step=0.5, tip="The grid covers -span..+span along both plane axes (latent units)."
+        )
         form.addRow("Span ±", self.span_spin)
         self.res_spin = spin_box(2, 32, 12)
         form.addRow("Tiles per side", self.res_spin)
@@ -192,7 +215,9 @@ class MapPanel(Tab):
         show_form.addRow(self.scatter_check)
         self.colour_combo = QComboBox()
         show_form.addRow("Colour by", self.colour_combo)
-        self.count_spin = spin_box(50, 20000, DEFAULT_COUNT, step=500, tip="How many held-out images to encode (encoder means).")
+        self.count_spin = spin_box(
+            50, 20000, DEFAULT_COUNT, step=500, tip="How many held-out images to encode (encoder means)."
+        )
         show_form.addRow("Images", self.count_spin)
         self.scatter_status = QLabel()
         self.scatter_status.setWordWrap(True)
@@ -256,8 +281,9 @@ class MapPanel(Tab):
         self.scatter_check.setEnabled(encodes)
         self.colour_combo.setEnabled(encodes and self.state.has_labels)
         self.count_spin.setEnabled(encodes)
-        self.scatter_check.setToolTip("" if encodes else "This model has no encoder (a GAN): dataset images have no "
-                                                         "latents to plot.")
+        self.scatter_check.setToolTip(
+            "" if encodes else "This model has no encoder (a GAN): dataset images have no latents to plot."
+        )
         self._fill_point_choices()
 
     def _reset_axes(self) -> None:
@@ -290,8 +316,10 @@ class MapPanel(Tab):
             self._clear_plane()
             return
         basis_changed = self.plane is None or not (
-            np.array_equal(plane.u, self.plane.u) and np.array_equal(plane.v, self.plane.v)
-            and (plane.anchor is not None or np.array_equal(plane.center, self.plane.center)))
+            np.array_equal(plane.u, self.plane.u)
+            and np.array_equal(plane.v, self.plane.v)
+            and (plane.anchor is not None or np.array_equal(plane.center, self.plane.center))
+        )
         self.plane = plane
         self.plot_item.setLabel("bottom", plane.x_label)
         self.plot_item.setLabel("left", plane.y_label)
@@ -327,20 +355,31 @@ class MapPanel(Tab):
                 i, j = i - 1, j - 1
             eye = np.eye(dim, dtype=np.float32)
             anchor, u, v = np.zeros(dim, np.float32), eye[i], eye[j]
-            xl, yl = (f"PC{i + 1} = z[{i}] (prior)", f"PC{j + 1} = z[{j}] (prior)") if self.mode == "pca" \
+            xl, yl = (
+                (f"PC{i + 1} = z[{i}] (prior)", f"PC{j + 1} = z[{j}] (prior)")
+                if self.mode == "pca"
                 else (f"z[{i}]", f"z[{j}]")
+            )
         else:
             if self.pca is None:
-                self.status.setText(f"No principal directions: {self.encoded.error}" if self.encoded.error
-                                    else "Encoding the dataset for its principal directions…")
+                self.status.setText(
+                    f"No principal directions: {self.encoded.error}"
+                    if self.encoded.error
+                    else "Encoding the dataset for its principal directions…"
+                )
                 return None
             mean, comps, var = self.pca
             share = var / max(float(var.sum()), 1e-12)
             anchor, u, v = mean, comps[i - 1], comps[j - 1]
             xl, yl = f"PC{i} ({share[i - 1]:.0%} of variance)", f"PC{j} ({share[j - 1]:.0%} of variance)"
         center = latent.plane_origin(z, anchor, u, v)
-        if self.plane is not None and self.plane.anchor is not None and np.array_equal(self.plane.u, u) \
-                and np.array_equal(self.plane.v, v) and np.allclose(self.plane.center, center, atol=1e-5):
+        if (
+            self.plane is not None
+            and self.plane.anchor is not None
+            and np.array_equal(self.plane.u, u)
+            and np.array_equal(self.plane.v, v)
+            and np.allclose(self.plane.center, center, atol=1e-5)
+        ):
             center = self.plane.center  # z moved within the plane: keep the tiles
         return Plane(center, u, v, xl, yl, anchor=anchor)
 
@@ -355,9 +394,13 @@ class MapPanel(Tab):
         self._requested = key
         grid = latent.plane_grid(plane.center, plane.u, plane.v, span, res)
         self.status.setText(f"Decoding {res}×{res} tiles…")
-        self._job.start(decode_job, self.state.model, grid,
-                        on_result=lambda images: self._show_tiles(Tiles(grid, span, res), images),
-                        on_failed=self._job_failed)
+        self._job.start(
+            decode_job,
+            self.state.model,
+            grid,
+            on_result=lambda images: self._show_tiles(Tiles(grid, span, res), images),
+            on_failed=self._job_failed,
+        )
 
     def _job_failed(self, message: str) -> None:
         self._requested = None
@@ -415,8 +458,13 @@ class MapPanel(Tab):
 
     def _position_scatter(self) -> None:
         data = self.encoded.data
-        if self.plane is None or data is None or not self.scatter_check.isChecked() or not self.state.has_encoder \
-                or data.latents.shape[1] != self.state.latent_dim:
+        if (
+            self.plane is None
+            or data is None
+            or not self.scatter_check.isChecked()
+            or not self.state.has_encoder
+            or data.latents.shape[1] != self.state.latent_dim
+        ):
             self.scatter.clear()
             self.scatter_rows = np.zeros((0, 2), np.float32)
             self.legend.clear()
@@ -430,8 +478,9 @@ class MapPanel(Tab):
             return
         if not self._colourings:  # an unlabelled dataset: one colour
             self.legend.clear()
-            self.scatter.setData(pos=self.scatter_rows, brush=pg.mkBrush(*PALETTE[0], 210),
-                                 data=np.arange(len(self.scatter_rows)))
+            self.scatter.setData(
+                pos=self.scatter_rows, brush=pg.mkBrush(*PALETTE[0], 210), data=np.arange(len(self.scatter_rows))
+            )
             return
         colouring = self._colourings[self.colour_combo.currentIndex()]
         values = colouring.values(data.labels)
@@ -464,7 +513,7 @@ class MapPanel(Tab):
         colouring = self._colourings[self.colour_combo.currentIndex()] if self.colour_combo.count() else None
         label = ""
         if colouring is not None:
-            value = colouring.values(data.labels[row:row + 1])[0]
+            value = colouring.values(data.labels[row : row + 1])[0]
             label = colouring.class_names[int(value)] if colouring.class_names else f"{colouring.name} {value:.2f}"
         self.preview_caption.setText(f"Dataset image #{int(data.indices[row])}  {label}\nClick the point to go there.")
 
@@ -556,7 +605,9 @@ class MapPanel(Tab):
             center, u, v, coords = latent.plane_through(*(self._point_latent(c) for c in choices))
         except ValueError as error:
             self._three = None
-            self.status.setText(f"No plane: {error}. Add bookmarks (in the Explore tab) and pick three different latents.")
+            self.status.setText(
+                f"No plane: {error}. Add bookmarks (in the Explore tab) and pick three different latents."
+            )
             return
         names = tuple(self.point_combos[k].currentText().removeprefix("bookmark ") for k in range(3))
         self._three = Plane(center, u, v, "u (from z0 towards z1)", "v (towards z2)", points=coords, point_names=names)
@@ -590,15 +641,28 @@ class MapPanel(Tab):
     # --- sessions -------------------------------------------------------------------------------
     def session_data(self) -> dict:
         return {
-            "mode": self.mode, "x": self.x_spin.value(), "y": self.y_spin.value(),
-            "span": self.span_spin.value(), "resolution": self.res_spin.value(),
-            "tiles": self.tiles_check.isChecked(), "scatter": self.scatter_check.isChecked(),
-            "colour_by": self.colour_combo.currentText(), "images": self.count_spin.value(),
+            "mode": self.mode,
+            "x": self.x_spin.value(),
+            "y": self.y_spin.value(),
+            "span": self.span_spin.value(),
+            "resolution": self.res_spin.value(),
+            "tiles": self.tiles_check.isChecked(),
+            "scatter": self.scatter_check.isChecked(),
+            "colour_by": self.colour_combo.currentText(),
+            "images": self.count_spin.value(),
         }
 
     def load_session_data(self, d: dict) -> None:
-        widgets = (self.mode_combo, self.x_spin, self.y_spin, self.span_spin, self.res_spin, self.tiles_check,
-                   self.scatter_check, self.count_spin)
+        widgets = (
+            self.mode_combo,
+            self.x_spin,
+            self.y_spin,
+            self.span_spin,
+            self.res_spin,
+            self.tiles_check,
+            self.scatter_check,
+            self.count_spin,
+        )
         for w in widgets:
             w.blockSignals(True)
         try:
@@ -608,8 +672,13 @@ class MapPanel(Tab):
                 fit_stack(self.axes_stack)
                 if self.state.latent_dim:
                     self._set_axis_ranges(self.state.latent_dim)
-            for key, spin in (("x", self.x_spin), ("y", self.y_spin), ("span", self.span_spin),
-                              ("resolution", self.res_spin), ("images", self.count_spin)):
+            for key, spin in (
+                ("x", self.x_spin),
+                ("y", self.y_spin),
+                ("span", self.span_spin),
+                ("resolution", self.res_spin),
+                ("images", self.count_spin),
+            ):
                 if key in d:
                     spin.setValue(d[key])
             self.tiles_check.setChecked(bool(d.get("tiles", True)))

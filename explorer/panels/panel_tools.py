@@ -32,8 +32,13 @@ def decode_job(job: Job, model, latents: np.ndarray) -> np.ndarray:
     return latent.decode_latents(model, latents, batch=DECODE_BATCH, should_stop=lambda: job.cancelled)
 
 
-def laid_out(layout_class: type[QLayout], widget: QWidget | None = None, *, width: int | None = None,
-             margins: tuple[int, int, int, int] | None = (0, 0, 0, 0)) -> tuple:
+def laid_out(
+    layout_class: type[QLayout],
+    widget: QWidget | None = None,
+    *,
+    width: int | None = None,
+    margins: tuple[int, int, int, int] | None = (0, 0, 0, 0),
+) -> tuple:
     """`widget` (a new QWidget when None) with a new layout of `layout_class` and these margins (None:
     the style's), at a fixed `width` when given; returns (widget, layout). The tabs' columns, rows and
     group boxes: `left, col = laid_out(QVBoxLayout, width=300, margins=(0, 0, 4, 0))`."""
@@ -46,8 +51,16 @@ def laid_out(layout_class: type[QLayout], widget: QWidget | None = None, *, widt
     return widget, layout
 
 
-def spin_box(low: float, high: float, value: float | None = None, *, step: float | None = None, prefix: str = "",
-             suffix: str = "", tip: str = "") -> QSpinBox | QDoubleSpinBox:
+def spin_box(
+    low: float,
+    high: float,
+    value: float | None = None,
+    *,
+    step: float | None = None,
+    prefix: str = "",
+    suffix: str = "",
+    tip: str = "",
+) -> QSpinBox | QDoubleSpinBox:
     """A spin box over [low, high] (a QDoubleSpinBox when any number given is a float), at `value`."""
     double = any(isinstance(x, float) for x in (low, high, value, step))
     spin = QDoubleSpinBox() if double else QSpinBox()

@@ -71,8 +71,9 @@ def sample_worker(job, model, temperature: float, seed: int, given: Given) -> in
     return drawn
 
 
-def complete_worker(job, state: ExplorerState | None, checkpoint, index: int, rows: int, temperature: float,
-                    seed: int) -> int:
+def complete_worker(
+    job, state: ExplorerState | None, checkpoint, index: int, rows: int, temperature: float, seed: int
+) -> int:
     """Give rows < `rows` of held-out image `index` and sample the rest (reports the Given first). The
     image comes through the state's cached dataset when the checkpoint is the state's."""
     if state is not None and state.checkpoint is checkpoint:
@@ -108,10 +109,12 @@ class ReplayPanel(Tab):
         if self.state.is_autoregressive:
             return None
         kind = self.state.kind  # only named in the message
-        return ("Replay shows how a PixelCNN draws an image, pixel by pixel. "
-                + ("Open a PixelCNN checkpoint to use it." if kind is None else
-                   f"This is a {kind.upper()}, which draws the whole image at once: "
-                   "open a PixelCNN checkpoint to use this tab."))
+        return "Replay shows how a PixelCNN draws an image, pixel by pixel. " + (
+            "Open a PixelCNN checkpoint to use it."
+            if kind is None
+            else f"This is a {kind.upper()}, which draws the whole image at once: "
+            "open a PixelCNN checkpoint to use this tab."
+        )
 
     # --- layout ------------------------------------------------------------------------------------
     def _build_ui(self) -> QWidget:
@@ -119,7 +122,9 @@ class ReplayPanel(Tab):
         sample_box, form = laid_out(QFormLayout, QGroupBox("Sample a new image"), margins=None)
         self.seed_spin = spin_box(0, MAX_SEED)
         form.addRow("Seed", self.seed_spin)
-        self.temperature_spin = spin_box(0.0, 3.0, 1.0, step=0.1, tip="Softmax temperature: 0 always takes the most likely level")
+        self.temperature_spin = spin_box(
+            0.0, 3.0, 1.0, step=0.1, tip="Softmax temperature: 0 always takes the most likely level"
+        )
         form.addRow("Temperature", self.temperature_spin)
         self.sample_button = QPushButton("Sample")
         form.addRow(self.sample_button)
@@ -141,8 +146,10 @@ class ReplayPanel(Tab):
         self.cancel_button = QPushButton("Cancel")
         col.addWidget(self.cancel_button)
         self.field_check = QCheckBox("Show receptive field")
-        self.field_check.setToolTip("Tint the pixels the current pixel's distribution depends on (exact: from the "
-                                    "gradient of its logits with respect to the input)")
+        self.field_check.setToolTip(
+            "Tint the pixels the current pixel's distribution depends on (exact: from the "
+            "gradient of its logits with respect to the input)"
+        )
         col.addWidget(self.field_check)
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -220,15 +227,18 @@ class ReplayPanel(Tab):
         self.plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(0, config.levels, every)], []])
         self.rows_spin.setRange(0, config.image_size)
         self.rows_spin.setValue(config.image_size // 2)
-        self.status.setText(f"{config.image_size}x{config.image_size}x{config.channels}, {config.levels} levels: "
-                            "Sample or Complete to record a generation.")
+        self.status.setText(
+            f"{config.image_size}x{config.image_size}x{config.channels}, {config.levels} levels: "
+            "Sample or Complete to record a generation."
+        )
         self._show_recording()
 
     # --- generation ---------------------------------------------------------------------------------
     def _start(self, fn, *args) -> Job:
         self.play_button.setChecked(False)
-        job = self._job.start(fn, *args, on_result=self._on_done, on_failed=self._on_failed,
-                              on_progress=self._on_progress)
+        job = self._job.start(
+            fn, *args, on_result=self._on_done, on_failed=self._on_failed, on_progress=self._on_progress
+        )
         self._current_job = job
         job.finished.connect(lambda j=job: self._job_ended(j))
         self._update_buttons()
@@ -253,8 +263,9 @@ class ReplayPanel(Tab):
         self.recording = Recording(config.channels, config.image_size, config.levels)
         self._show_recording()
         self.status.setText(f"Sampling with seed {self.seed_spin.value()}…")
-        return self._start(sample_worker, model, self.temperature_spin.value(), self.seed_spin.value(),
-                           self.recording.given)
+        return self._start(
+            sample_worker, model, self.temperature_spin.value(), self.seed_spin.value(), self.recording.given
+        )
 
     def complete(self, index: int | None = None, rows: int | None = None) -> Job | None:
         """Give rows < `rows` of held-out image `index` and record the sampling of the rest."""
@@ -267,22 +278,39 @@ class ReplayPanel(Tab):
         self.recording = None
         self._show_recording()
         self.status.setText(f"Loading image #{self.index_spin.value()}…")
-        return self._start(complete_worker, self.state, self.state.checkpoint, self.index_spin.value(),
-                           self.rows_spin.value(), self.temperature_spin.value(), self.seed_spin.value())
+        return self._start(
+            complete_worker,
+            self.state,
+            self.state.checkpoint,
+            self.index_spin.value(),
+            self.rows_spin.value(),
+            self.temperature_spin.value(),
+            self.seed_spin.value(),
+        )
 
     def resample_from(self, k: int) -> Job | None:
         """Keep the canvas of step k (given pixels and steps < k) and draw the rest with the next seed."""
         recording = self.recording
-        if recording is None or not self.state.is_autoregressive or not 0 <= k <= len(recording) or k >= recording.expected \
-                or self.generating():
+        if (
+            recording is None
+            or not self.state.is_autoregressive
+            or not 0 <= k <= len(recording)
+            or k >= recording.expected
+            or self.generating()
+        ):
             return None
         levels, mask = recording.canvas(k)
         recording.truncate(k)
         self.seed_spin.setValue(self.seed_spin.value() + 1)
         self._show_recording()
         self.status.setText(f"Resampling from step {k} with seed {self.seed_spin.value()}…")
-        return self._start(sample_worker, self.state.model, self.temperature_spin.value(), self.seed_spin.value(),
-                           Given(levels, mask, f"canvas of step {k}"))
+        return self._start(
+            sample_worker,
+            self.state.model,
+            self.temperature_spin.value(),
+            self.seed_spin.value(),
+            Given(levels, mask, f"canvas of step {k}"),
+        )
 
     def cancel(self) -> None:
         self._job.cancel()
@@ -304,8 +332,10 @@ class ReplayPanel(Tab):
 
     def _on_done(self, drawn: int) -> None:
         if self.recording is not None:
-            self.status.setText(f"Recorded {len(self.recording)} steps ({self.recording.given.label}). "
-                                "Scrub the timeline or press Play.")
+            self.status.setText(
+                f"Recorded {len(self.recording)} steps ({self.recording.given.label}). "
+                "Scrub the timeline or press Play."
+            )
         self._show_recording()
 
     def _on_failed(self, message: str) -> None:
@@ -357,13 +387,16 @@ class ReplayPanel(Tab):
             self.bars.setOpts(x=np.arange(r.levels), height=probs.copy(), width=0.8, brushes=brushes)
             self.plot.setXRange(-0.6, r.levels - 0.4, padding=0)
             colour = f", channel {'RGB'[channel]}" if r.channels == 3 else ""
-            self.dist_caption.setText(f"Step {k}: pixel (row {row}, column {col}){colour} drew level {value} "
-                                      f"(p = {probs[value]:.3f}; most likely {int(np.argmax(probs))})")
+            self.dist_caption.setText(
+                f"Step {k}: pixel (row {row}, column {col}){colour} drew level {value} "
+                f"(p = {probs[value]:.3f}; most likely {int(np.argmax(probs))})"
+            )
             self.canvas.set_marks((row, col), self._field_for((channel, row, col)))
         else:
             self.bars.setOpts(x=np.zeros(0), height=np.zeros(0))
-            self.dist_caption.setText("The end of the recording: every pixel drawn." if len(r) >= r.expected
-                                      else "Generating…")
+            self.dist_caption.setText(
+                "The end of the recording: every pixel drawn." if len(r) >= r.expected else "Generating…"
+            )
             self.current_field = None
             self.canvas.set_marks(None, None)
         self._update_buttons()
@@ -406,8 +439,13 @@ class ReplayPanel(Tab):
         if self._field_model is None:
             self._field_model = field_model(self.state.model)
         self._field_wanted = key
-        self._field_job.start(_field_job, self._field_model, key, on_result=self._on_field,
-                              on_failed=lambda msg: self.status.setText(f"Receptive field failed: {msg}"))
+        self._field_job.start(
+            _field_job,
+            self._field_model,
+            key,
+            on_result=self._on_field,
+            on_failed=lambda msg: self.status.setText(f"Receptive field failed: {msg}"),
+        )
         return None
 
     def _on_field(self, result: tuple[tuple[int, int, int], np.ndarray]) -> None:

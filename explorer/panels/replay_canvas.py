@@ -30,7 +30,9 @@ class ReplayCanvas(ImageView):
             rgba[field] = FIELD_RGBA
             h, w = field.shape
             # Premultiplied-free RGBA8888: one translucent image, scaled like the picture (crisp pixels).
-            self._field_image = QImage(np.ascontiguousarray(rgba).data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+            self._field_image = QImage(
+                np.ascontiguousarray(rgba).data, w, h, 4 * w, QImage.Format.Format_RGBA8888
+            ).copy()
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:

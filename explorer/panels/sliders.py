@@ -40,8 +40,13 @@ class IndicatorBar(QWidget):
         try:
             painter.fillRect(self.rect(), QColor(70, 70, 76))
             width = int(round(fraction * self.width()))
-            painter.fillRect(0, 0, max(width, 1 if fraction > 0 else 0), self.height(),
-                             QColor(80, 150, 230) if self.active else QColor(130, 130, 130))
+            painter.fillRect(
+                0,
+                0,
+                max(width, 1 if fraction > 0 else 0),
+                self.height(),
+                QColor(80, 150, 230) if self.active else QColor(130, 130, 130),
+            )
         finally:
             painter.end()
 
@@ -87,8 +92,14 @@ class LatentSliders(QScrollArea):
     def set_raw_axes(self, dim: int) -> None:
         self.set_basis(np.zeros(dim), np.eye(dim), np.ones(dim), [f"z{i}" for i in range(dim)])
 
-    def set_basis(self, mean: np.ndarray, directions: np.ndarray, scale: np.ndarray, names: list[str],
-                  tooltips: list[str] | None = None) -> None:
+    def set_basis(
+        self,
+        mean: np.ndarray,
+        directions: np.ndarray,
+        scale: np.ndarray,
+        names: list[str],
+        tooltips: list[str] | None = None,
+    ) -> None:
         """Directions are the columns of `directions` (D, K); `scale` (K,) is one slider unit along each."""
         self._mean = np.asarray(mean, dtype=np.float32).reshape(-1)
         self._directions = np.asarray(directions, dtype=np.float32)
@@ -161,8 +172,9 @@ class LatentSliders(QScrollArea):
         self.zEdited.emit(self._z.copy())
 
     # --- indicators ----------------------------------------------------------------------------------
-    def set_indicators(self, fractions: np.ndarray | None, active: np.ndarray | None = None,
-                       tooltips: list[str] | None = None) -> None:
+    def set_indicators(
+        self, fractions: np.ndarray | None, active: np.ndarray | None = None, tooltips: list[str] | None = None
+    ) -> None:
         """A bar per row (None hides them); inactive rows are greyed out (still movable)."""
         count = len(self._sliders)
         self._active = np.ones(count, dtype=bool) if active is None else np.asarray(active, dtype=bool)

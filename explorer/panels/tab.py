@@ -66,8 +66,10 @@ def latent_model_problem(state: ExplorerState) -> str | None:
     if state.model is None:
         return "Open a checkpoint or ONNX model to use this panel."
     if not state.has_latent:
-        return ("This panel needs a model with a latent space, such as a VAE or GAN: this one has no latent to map, "
-                "interpolate or do arithmetic in (a PixelCNN draws images pixel by pixel).")
+        return (
+            "This panel needs a model with a latent space, such as a VAE or GAN: this one has no latent to map, "
+            "interpolate or do arithmetic in (a PixelCNN draws images pixel by pixel)."
+        )
     return None
 
 

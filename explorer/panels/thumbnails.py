@@ -54,8 +54,13 @@ class Thumbnails:
         missing = {np.asarray(z, np.float32).tobytes(): z for z in latents}
         missing = {key: z for key, z in missing.items() if key not in self._icons}
         if missing and model is not None:
-            self._slot.start(decode_job, model, np.stack(list(missing.values())),
-                             on_result=lambda images: self._arrived(list(missing), images), on_failed=on_failed)
+            self._slot.start(
+                decode_job,
+                model,
+                np.stack(list(missing.values())),
+                on_result=lambda images: self._arrived(list(missing), images),
+                on_failed=on_failed,
+            )
 
     def forget(self) -> None:
         """Another model: drop the known thumbnails and the decode in progress."""

@@ -93,14 +93,26 @@ from .training_setup import (
 log = logging.getLogger(__name__)
 
 MODELS = (("vae", "VAE"), ("gan", "GAN (DCGAN)"), ("pixelcnn", "Gated PixelCNN"))
-DATASETS = (("shapes", "Shapes (procedural)"), ("faces", "Faces (procedural)"), ("mnist", "MNIST"),
-            ("fashion-mnist", "Fashion-MNIST"), ("cifar10", "CIFAR-10"), ("celeba", "CelebA"),
-            ("folder", "Folder of images"))
+DATASETS = (
+    ("shapes", "Shapes (procedural)"),
+    ("faces", "Faces (procedural)"),
+    ("mnist", "MNIST"),
+    ("fashion-mnist", "Fashion-MNIST"),
+    ("cifar10", "CIFAR-10"),
+    ("celeba", "CelebA"),
+    ("folder", "Folder of images"),
+)
 PROCEDURAL = ("shapes", "faces")
 MEMORY_DEBOUNCE_MS = 200  # the estimate follows the form this long after the last edit
 MEMORY_STYLE = {"ok": "", "high": "color: #e0b050;", "bad": "color: #ff6b6b;"}
-FIELD_LABELS = {"hidden": "Width", "n_layers": "Layers", "latent_dim": "Latent dim", "levels": "Levels",
-                "image_size": "Image size", "channels": "Channels"}  # config field -> the form's name for it
+FIELD_LABELS = {
+    "hidden": "Width",
+    "n_layers": "Layers",
+    "latent_dim": "Latent dim",
+    "levels": "Levels",
+    "image_size": "Image size",
+    "channels": "Channels",
+}  # config field -> the form's name for it
 STOPPING_TEXT = "Stopping training: waiting for the current step to finish, then saving a checkpoint…"
 REDRAW_MS = 100  # curves, progress and grid redraw at most 10 times a second
 
@@ -132,9 +144,16 @@ class TrainingPanel(Tab):
         self._memory_job = self.job_slot()
         self._memory_timer = debounce(self, self.refresh, MEMORY_DEBOUNCE_MS)
         self._handlers = {  # trainer event type -> what the panel does with it
-            events.StepDone: self._on_step, events.SampleGrid: self._on_grid, events.Started: self._on_started,
-            events.EpochEnd: self._on_epoch, events.CheckpointSaved: self._on_checkpoint, events.Paused: self._on_paused,
-            events.Resumed: self._on_resumed, events.Diverged: self._on_diverged, events.Finished: self._on_finished}
+            events.StepDone: self._on_step,
+            events.SampleGrid: self._on_grid,
+            events.Started: self._on_started,
+            events.EpochEnd: self._on_epoch,
+            events.CheckpointSaved: self._on_checkpoint,
+            events.Paused: self._on_paused,
+            events.Resumed: self._on_resumed,
+            events.Diverged: self._on_diverged,
+            events.Finished: self._on_finished,
+        }
         content = self._build_ui()
         self._on_model_kind()
         self._on_dataset()
@@ -217,19 +236,24 @@ class TrainingPanel(Tab):
         self.memory_label = QLabel("estimating…")
         self.memory_label.setWordWrap(True)
         self.memory_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.memory_label.setToolTip("Peak memory of a training run with these settings, estimated without allocating\n"
-                                     "anything (weights, optimizer state, activations), against what the device has free")
+        self.memory_label.setToolTip(
+            "Peak memory of a training run with these settings, estimated without allocating\n"
+            "anything (weights, optimizer state, activations), against what the device has free"
+        )
         self.bf16_check = QCheckBox("bfloat16 (mixed precision)")
         self.bf16_check.setToolTip(
             "Run the training forward passes in bfloat16: about 2x faster on CPUs with bf16 units (AVX512-BF16,\n"
-            "AMX) and on recent GPUs, slower elsewhere. Weights, evaluation and checkpoints stay float32.")
+            "AMX) and on recent GPUs, slower elsewhere. Weights, evaluation and checkpoints stay float32."
+        )
         hform.addRow("Precision", self.bf16_check)
         hform.addRow("Memory", self.memory_label)
         col.addWidget(hyper_box)
 
         out_box, out_col = laid_out(QVBoxLayout, QGroupBox("Checkpoint"), margins=None)
         self.out_edit = QLineEdit()
-        self.out_edit.setToolTip("Written at every epoch end, at stop and at the end (a diverging run keeps the last good one)")
+        self.out_edit.setToolTip(
+            "Written at every epoch end, at stop and at the end (a diverging run keeps the last good one)"
+        )
         self.out_button = QPushButton("Browse…")
         out_col.addWidget(self._with_button(self.out_edit, self.out_button))
         col.addWidget(out_box)
@@ -339,8 +363,13 @@ class TrainingPanel(Tab):
     def _on_model_kind(self) -> None:
         kind = self.kind()
         self.latent_spin.setValue(default_latent_dim(kind) or self.latent_spin.value())
-        for setting, widget in (("latent_dim", self.latent_spin), ("gan_loss", self.gan_loss_combo),
-                                ("levels", self.levels_spin), ("hidden", self.hidden_spin), ("layers", self.layers_spin)):
+        for setting, widget in (
+            ("latent_dim", self.latent_spin),
+            ("gan_loss", self.gan_loss_combo),
+            ("levels", self.levels_spin),
+            ("hidden", self.hidden_spin),
+            ("layers", self.layers_spin),
+        ):
             self.hyper_form.setRowVisible(widget, applies(setting, kind))
         self.lr_edit.setPlaceholderText(f"model default ({default_lr_text(kind)})")
         self.sample_every_spin.setValue(default_sample_every(kind))
@@ -356,8 +385,11 @@ class TrainingPanel(Tab):
         self._on_channels()
         self.data_form.setRowVisible(self.root_row, name not in PROCEDURAL)
         self.root_label.setText("Image folder" if name == "folder" else "Data root")
-        self.root_edit.setPlaceholderText("folder of images (searched recursively)" if name == "folder"
-                                          else "torchvision root folder (holding the downloaded files)")
+        self.root_edit.setPlaceholderText(
+            "folder of images (searched recursively)"
+            if name == "folder"
+            else "torchvision root folder (holding the downloaded files)"
+        )
         self._default_path()
 
     def _on_channels(self) -> None:
@@ -382,12 +414,23 @@ class TrainingPanel(Tab):
         """Set form fields by name: model, dataset, root, image_size, channels, epochs, max_steps,
         batch_size, lr (None: default), latent_dim, gan_loss, levels, hidden, layers (0: default), seed,
         sample_every, checkpoint_path."""
-        combos = {"model": self.model_combo, "dataset": self.dataset_combo, "image_size": self.size_combo,
-                  "channels": self.channels_combo}
-        spins = {"epochs": self.epochs_spin, "max_steps": self.max_steps_spin, "batch_size": self.batch_spin,
-                 "latent_dim": self.latent_spin, "levels": self.levels_spin, "seed": self.seed_spin,
-                 "hidden": self.hidden_spin, "layers": self.layers_spin,
-                 "sample_every": self.sample_every_spin}
+        combos = {
+            "model": self.model_combo,
+            "dataset": self.dataset_combo,
+            "image_size": self.size_combo,
+            "channels": self.channels_combo,
+        }
+        spins = {
+            "epochs": self.epochs_spin,
+            "max_steps": self.max_steps_spin,
+            "batch_size": self.batch_spin,
+            "latent_dim": self.latent_spin,
+            "levels": self.levels_spin,
+            "seed": self.seed_spin,
+            "hidden": self.hidden_spin,
+            "layers": self.layers_spin,
+            "sample_every": self.sample_every_spin,
+        }
         order = ["model", "dataset", "image_size", "channels"]  # these reset defaults of the others
         for name in sorted(values, key=lambda n: order.index(n) if n in order else len(order)):
             value = values[name]
@@ -416,7 +459,9 @@ class TrainingPanel(Tab):
         try:
             lr = float(lr_text) if lr_text else None
         except ValueError:
-            raise ValueError(f"The learning rate {lr_text!r} is not a number (leave it blank for the default)") from None
+            raise ValueError(
+                f"The learning rate {lr_text!r} is not a number (leave it blank for the default)"
+            ) from None
         if lr is not None and not (lr > 0 and math.isfinite(lr)):
             raise ValueError("The learning rate must be a positive number")
         out = self.out_edit.text().strip()
@@ -433,18 +478,27 @@ class TrainingPanel(Tab):
         """The form's settings without checking the learning rate or the output path (for the estimate)."""
         kind = self.kind()
         return RunSettings(
-            kind=kind, dataset=self.dataset_name(), root=self.root_edit.text().strip() or None,
-            image_size=self.size_combo.currentData(), channels=self.channels_combo.currentData(),
-            epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(), lr=lr,
+            kind=kind,
+            dataset=self.dataset_name(),
+            root=self.root_edit.text().strip() or None,
+            image_size=self.size_combo.currentData(),
+            channels=self.channels_combo.currentData(),
+            epochs=self.epochs_spin.value(),
+            batch_size=self.batch_spin.value(),
+            lr=lr,
             latent_dim=self.latent_spin.value() if applies("latent_dim", kind) else None,
             gan_loss=self.gan_loss_combo.currentText() if applies("gan_loss", kind) else None,
-            levels=self.levels_spin.value() if applies("levels", kind) else None, seed=self.seed_spin.value(),
+            levels=self.levels_spin.value() if applies("levels", kind) else None,
+            seed=self.seed_spin.value(),
             hidden=self.hidden_spin.value() or None if applies("hidden", kind) else None,
             layers=self.layers_spin.value() or None if applies("layers", kind) else None,
-            max_steps=self.max_steps_spin.value() or None, sample_every=self.sample_every_spin.value(),
-            checkpoint_path=checkpoint_path, device=str(self.state.device),
+            max_steps=self.max_steps_spin.value() or None,
+            sample_every=self.sample_every_spin.value(),
+            checkpoint_path=checkpoint_path,
+            device=str(self.state.device),
             precision="bf16" if self.bf16_check.isChecked() else "fp32",
-            model_overrides=dict(self.config_overrides), train_overrides=dict(self.train_overrides),
+            model_overrides=dict(self.config_overrides),
+            train_overrides=dict(self.train_overrides),
         )
 
     # --- the memory estimate ---------------------------------------------------------------------------
@@ -460,8 +514,9 @@ class TrainingPanel(Tab):
         self._memory_for = None
         self.memory_label.setText("estimating…")
         self.memory_label.setStyleSheet(MEMORY_STYLE["ok"])
-        self._memory_job.start(lambda _job: estimate_memory(settings),
-                               on_result=lambda estimate: self._show_memory(key, estimate))
+        self._memory_job.start(
+            lambda _job: estimate_memory(settings), on_result=lambda estimate: self._show_memory(key, estimate)
+        )
 
     def _show_memory(self, key: tuple, estimate: MemoryEstimate) -> None:
         self.memory, self._memory_for = estimate, key
@@ -479,7 +534,7 @@ class TrainingPanel(Tab):
         """A config class's message in the form's words ("hidden must be ..." -> "Width must be ...")."""
         for field, label in FIELD_LABELS.items():
             if message.startswith(field + " ") or message.startswith(f"{field} ("):
-                return label + message[len(field):]
+                return label + message[len(field) :]
         return message[:1].upper() + message[1:]
 
     def memory_text(self) -> str:
@@ -488,10 +543,13 @@ class TrainingPanel(Tab):
     def confirm_memory(self, message: str) -> bool:
         """Ask whether to start a run that may not fit in memory; No is the default (tests replace this)."""
         answer = QMessageBox.warning(
-            self, "Not enough memory",
+            self,
+            "Not enough memory",
             f"{message}.\n\nThe estimate errs high, but a run that exhausts memory can make the whole machine "
             "unresponsive. Start anyway?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def _check_memory(self, settings: RunSettings) -> bool:
@@ -500,8 +558,10 @@ class TrainingPanel(Tab):
         estimate = self.memory if key == self._memory_for and self.memory is not None else estimate_memory(settings)
         if estimate.need is None or estimate.fits:
             return True
-        message = (f"This run needs about {format_bytes(estimate.need)} of memory but "
-                   f"{format_bytes(estimate.available)} is available; use a smaller batch size, image size or model")
+        message = (
+            f"This run needs about {format_bytes(estimate.need)} of memory but "
+            f"{format_bytes(estimate.available)} is available; use a smaller batch size, image size or model"
+        )
         if self.confirm_memory(message):
             log.warning("starting a run the memory estimate says will not fit: %s", message)
             return True
@@ -551,7 +611,9 @@ class TrainingPanel(Tab):
         self.progress.setRange(0, 0)  # busy until Started says how many steps
         self.progress.setFormat("loading data…")
         self.status_label.setText(f"Loading {self.dataset_combo.currentText()}…")
-        self.log_view.appendPlainText(f"--- {settings.kind} on {settings.dataset}, checkpoint {settings.checkpoint_path}")
+        self.log_view.appendPlainText(
+            f"--- {settings.kind} on {settings.dataset}, checkpoint {settings.checkpoint_path}"
+        )
         job = start_job(train_worker, settings)
         job.progress.connect(self._on_progress)
         job.failed.connect(self._on_failed)
@@ -574,7 +636,6 @@ class TrainingPanel(Tab):
             self._set_phase("running")
             self.status_label.setText("Training…")
 
-
     def is_training(self) -> bool:
         return self.job is not None and self.job.is_running()
 
@@ -588,10 +649,24 @@ class TrainingPanel(Tab):
         self.pause_button.setEnabled(self.phase == "running")
         self.resume_button.setEnabled(self.phase == "paused")
         self.stop_button.setEnabled(self.phase in ("running", "paused"))
-        for widget in (self.model_combo, self.dataset_combo, self.root_row, self.size_combo, self.channels_combo,
-                       self.epochs_spin, self.max_steps_spin, self.batch_spin, self.lr_edit, self.latent_spin,
-                       self.gan_loss_combo, self.levels_spin, self.seed_spin, self.sample_every_spin, self.out_edit,
-                       self.out_button):
+        for widget in (
+            self.model_combo,
+            self.dataset_combo,
+            self.root_row,
+            self.size_combo,
+            self.channels_combo,
+            self.epochs_spin,
+            self.max_steps_spin,
+            self.batch_spin,
+            self.lr_edit,
+            self.latent_spin,
+            self.gan_loss_combo,
+            self.levels_spin,
+            self.seed_spin,
+            self.sample_every_spin,
+            self.out_edit,
+            self.out_button,
+        ):
             widget.setEnabled(idle)
         self.open_button.setEnabled(self.checkpoint_path is not None and Path(self.checkpoint_path).is_file())
 
@@ -613,8 +688,9 @@ class TrainingPanel(Tab):
         if info.skipped:
             total = sum(info.skipped.values())
             why = ", ".join(f"{n} {reason}" for reason, n in sorted(info.skipped.items()))
-            self.skipped_label.setText(f"Skipped {total} of {info.images + total} files ({why}); "
-                                       f"training on the other {info.images}.")
+            self.skipped_label.setText(
+                f"Skipped {total} of {info.images + total} files ({why}); training on the other {info.images}."
+            )
             self.skipped_label.setToolTip("\n".join(f"{path}: {reason}" for path, reason in info.skipped_files))
             self.skipped_label.show()
             self.log_view.appendPlainText(f"skipped {total} file(s): {why}")
@@ -635,12 +711,15 @@ class TrainingPanel(Tab):
         self.total_steps, self.steps_per_epoch, self._device = event.total_steps, event.steps_per_epoch, event.device
         self._t0 = time.monotonic()
         self.progress.setRange(0, max(1, event.total_steps))
-        self.status_label.setText(f"Training on {event.device}: {event.total_steps} steps, "
-                                  f"{event.steps_per_epoch} per epoch")
+        self.status_label.setText(
+            f"Training on {event.device}: {event.total_steps} steps, {event.steps_per_epoch} per epoch"
+        )
 
     def _on_epoch(self, event: events.EpochEnd) -> None:
-        line = (f"epoch {event.epoch + 1}: train {format_losses(event.train_losses)} | "
-                f"test {format_losses(event.test_losses)} | {event.seconds / 60:.2f} min")
+        line = (
+            f"epoch {event.epoch + 1}: train {format_losses(event.train_losses)} | "
+            f"test {format_losses(event.test_losses)} | {event.seconds / 60:.2f} min"
+        )
         self.log_view.appendPlainText(line)
         for name, value in event.test_losses.items():
             self.curves.add_point(f"test {name}", event.step, value, marker=True)
@@ -662,8 +741,11 @@ class TrainingPanel(Tab):
 
     def _on_diverged(self, event: events.Diverged) -> None:
         head = event.message.split(";")[0]
-        kept = (f"The last good checkpoint (step {self.checkpoint_step}) was kept: {self.checkpoint_path}"
-                if self.checkpoint_path else "No checkpoint was written: it diverged before the first one.")
+        kept = (
+            f"The last good checkpoint (step {self.checkpoint_step}) was kept: {self.checkpoint_path}"
+            if self.checkpoint_path
+            else "No checkpoint was written: it diverged before the first one."
+        )
         text = f"{head[:1].upper()}{head[1:]}: the run stopped. {kept} Try a lower learning rate."
         self.show_banner("error", text)
         self.log_view.appendPlainText(text)
@@ -713,7 +795,9 @@ class TrainingPanel(Tab):
     def _progress_text(self) -> str:
         text = f"step {self.step} / {self.total_steps}"
         if self.steps_per_epoch:
-            text += f" · epoch {min(self.step // self.steps_per_epoch + 1, -(-self.total_steps // self.steps_per_epoch))}"
+            text += (
+                f" · epoch {min(self.step // self.steps_per_epoch + 1, -(-self.total_steps // self.steps_per_epoch))}"
+            )
         now = time.monotonic()
         paused = self._paused_total + (now - self._paused_since if self._paused_since is not None else 0.0)
         running = now - self._t0 - paused
@@ -756,9 +840,12 @@ class TrainingPanel(Tab):
     def confirm_close(self) -> bool:
         """Ask whether to stop the run and close (tests replace this)."""
         answer = QMessageBox.question(
-            self, "Training in progress",
+            self,
+            "Training in progress",
             "A model is still training. Stop it and close? Its checkpoint is saved first.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def stopping_message(self) -> str | None:

@@ -38,9 +38,12 @@ class LossCurves(pg.PlotWidget):
     def add_point(self, name: str, step: float, value: float, marker: bool = False) -> None:
         if name not in self.curves:
             colour = COLOURS[len(self.curves) % len(COLOURS)]
-            pen = pg.mkPen(colour, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine if marker else pg.QtCore.Qt.PenStyle.SolidLine)
-            curve = self.plot([], [], name=name, pen=pen,
-                              symbol="o" if marker else None, symbolSize=6, symbolBrush=colour)
+            pen = pg.mkPen(
+                colour, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine if marker else pg.QtCore.Qt.PenStyle.SolidLine
+            )
+            curve = self.plot(
+                [], [], name=name, pen=pen, symbol="o" if marker else None, symbolSize=6, symbolBrush=colour
+            )
             curve.setDownsampling(auto=True, method="peak")  # long runs: draw at most ~2 points per pixel
             curve.setClipToView(True)
             self.curves[name] = curve

@@ -93,9 +93,20 @@ def estimate_memory(settings: RunSettings) -> MemoryEstimate:
 
 def memory_key(settings: RunSettings) -> tuple:
     """What the estimate depends on: two settings with the same key have the same estimate."""
-    return (settings.kind, settings.dataset, settings.image_size, settings.channels, settings.latent_dim,
-            settings.gan_loss, settings.levels, settings.hidden, settings.layers, settings.batch_size,
-            settings.device, repr(sorted(settings.model_overrides.items())))
+    return (
+        settings.kind,
+        settings.dataset,
+        settings.image_size,
+        settings.channels,
+        settings.latent_dim,
+        settings.gan_loss,
+        settings.levels,
+        settings.hidden,
+        settings.layers,
+        settings.batch_size,
+        settings.device,
+        repr(sorted(settings.model_overrides.items())),
+    )
 
 
 @dataclass(frozen=True)
@@ -116,8 +127,9 @@ def train_worker(job, settings: RunSettings) -> str:
         test = None if spec.name == "folder" else load_dataset(spec, train=False)  # a folder has no split
     except DatasetError as error:
         raise DatasetError(f"Cannot load the dataset: {error}") from error
-    job.report(DatasetInfo(len(train), dict(getattr(train, "skipped", {})),
-                           list(getattr(train, "skipped_files", []))[:20]))
+    job.report(
+        DatasetInfo(len(train), dict(getattr(train, "skipped", {})), list(getattr(train, "skipped_files", []))[:20])
+    )
     config = settings.train_config()
     if config.checkpoint_path:
         Path(config.checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
