@@ -300,10 +300,12 @@ def test_info_panel_shows_nested_metrics_one_per_row(make_window, vae_checkpoint
     cells = window.info.plain_text().splitlines()  # a table's plain text: one cell a line
     pairs = set(zip(cells, cells[1:]))
     for row in (
-        ("eval.iw_nll", "87.39"),
-        ("eval.split", "test"),
-        ("eval.classifier_test.acc", "0.99"),
-        ("eval.per_epoch", "9 entries"),
+        ("eval", "iw_nll"),
+        ("iw_nll", "87.39"),
+        ("split", "test"),
+        ("eval › classifier_test", "acc"),
+        ("acc", "0.99"),
+        ("per_epoch", "9 entries"),
     ):
         assert row in pairs, (row, cells)
 

@@ -42,20 +42,25 @@ def _losses(values: dict[str, Any]) -> str:
 MAX_METRIC_ROWS = 60  # a file can hold any JSON: the table stays readable
 
 
-def _metric_rows(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """One row per metric, nested groups (eval -> classifier_test -> ...) as dotted names; lists by length."""
+def _metric_rows(metrics: dict[str, Any], group: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """One row per metric under a heading per group (eval › attribute_arithmetic › smiling), so that the
+    names stay short and the values stay in view; long lists are shown by their length."""
     rows: list[tuple[str, str]] = []
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows += _metric_rows(value, f"{name}.") if value else [(html.escape(name), "—")]
-        elif isinstance(value, list):
+    leaves = [(k, v) for k, v in metrics.items() if not isinstance(v, dict)]
+    groups = [(k, v) for k, v in metrics.items() if isinstance(v, dict)]
+    if group and leaves:
+        rows.append(("", f"<i>{html.escape(' › '.join(group))}</i>"))
+    for key, value in leaves:
+        if isinstance(value, list):
             short = len(value) <= 4 and all(not isinstance(v, (dict, list)) for v in value)
-            rows.append((html.escape(name), ", ".join(_number(v) for v in value) if short else f"{len(value)} entries"))
+            shown = ", ".join(_number(v) for v in value) if short else f"{len(value)} entries"
         else:
-            rows.append((html.escape(name), _number(value)))
-        if len(rows) >= MAX_METRIC_ROWS:
-            return rows[:MAX_METRIC_ROWS] + [("…", f"more in the file ({len(metrics)} groups)")]
+            shown = _number(value)
+        rows.append((html.escape(str(key)), shown))
+    for key, value in groups:
+        rows += _metric_rows(value, (*group, str(key))) if value else [(html.escape(str(key)), "—")]
+    if len(rows) > MAX_METRIC_ROWS:
+        return rows[:MAX_METRIC_ROWS] + [("…", "more in the file")]
     return rows
 
 
@@ -131,7 +136,7 @@ def describe(state: ExplorerState) -> str:
     if ckpt.vectors:
         rows.append(("Vectors", html.escape(", ".join(sorted(ckpt.vectors)))))
     body = "".join(
-        f"<tr><td style='color:#888;padding-right:10px;vertical-align:top;white-space:nowrap'>{k}</td><td>{v}</td></tr>"
+        f"<tr><td width='42%' style='color:#888;padding-right:10px;vertical-align:top'>{k}</td><td>{v}</td></tr>"
         for k, v in rows
     )
     warning = nonfinite_warning(ckpt)
