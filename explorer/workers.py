@@ -16,17 +16,23 @@ Payloads crossing threads should already be numpy (`.detach().cpu().numpy()`).
 Every job is registered until its thread has ended, so quitting can cancel them all (`cancel_all_jobs`)
 and wait for every thread (`running_jobs`, explorer.threads): a QThread destroyed while it runs aborts
 the process ("QThread: Destroyed while thread is still running").
+
+Once jobs run, Python's cyclic garbage collector runs only in the GUI thread (`collect_in_gui_thread`):
+left automatic, it runs in whichever thread allocates, and a worker thread freeing a garbage window's Qt
+objects deadlocks with the GUI thread (both wait on a Qt mutex and the GIL; seen in the test suite).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from engines.checkpoint import CheckpointError
 from engines.data import DatasetError
@@ -40,6 +46,38 @@ class WorkError(Exception):
 
 
 _live: set[Job] = set()  # jobs not yet over (pending or running); kept referenced until their thread ends
+GC_INTERVAL_MS = 500
+
+
+class _GuiThreadCollector(QObject):
+    """Automatic garbage collection off; a timer in the GUI thread collects each generation that has
+    passed its threshold (the pattern of pyqtgraph.util.garbage_collector)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thresholds = gc.get_threshold()
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.check)
+        gc.disable()
+        self.timer.start(GC_INTERVAL_MS)
+
+    def check(self) -> None:
+        for generation, (count, threshold) in enumerate(zip(gc.get_count(), self.thresholds, strict=True)):
+            if count <= threshold:
+                break
+            gc.collect(generation)
+
+
+_collector: _GuiThreadCollector | None = None
+
+
+def collect_in_gui_thread() -> None:
+    """From now on, collect cyclic garbage in the GUI thread only (idempotent; call it from that thread,
+    with a QCoreApplication). Job.start calls it."""
+    global _collector
+    app = QCoreApplication.instance()
+    if _collector is None and app is not None and QThread.currentThread() is app.thread():
+        _collector = _GuiThreadCollector()
 
 
 class _Runner(QObject):
@@ -118,6 +156,7 @@ class Job(QObject):
             self._over = True
             _live.discard(self)
             self.finished.emit()
+            self._disconnect_all()
 
     def pause(self) -> None:
         """Pause the steered target (now, or as soon as the work hands it over)."""
@@ -159,6 +198,7 @@ class Job(QObject):
         """Start the thread (once; a cancelled job is not started)."""
         if self._started or self._over:
             return
+        collect_in_gui_thread()
         self._started = True
         runner, thread = self._runner, self.thread
         runner.moveToThread(thread)
@@ -178,6 +218,16 @@ class Job(QObject):
         self.thread.wait()  # QThread.finished comes from the thread's last moments: let it end
         self._over = True
         _live.discard(self)
+        self._disconnect_all()
+
+    def _disconnect_all(self) -> None:
+        """Drop the slots connected to this job, once it is over: a slot that refers to its job (a
+        lambda) makes a cycle, and a QObject freed by the cyclic garbage collector is destroyed at a
+        random moment (here, right away, in the event loop)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # PySide warns about a signal with no slot
+            for signal in (self.progress, self.result, self.failed, self.finished):
+                signal.disconnect()
 
 
 def start_job(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
@@ -229,9 +279,14 @@ class Latest(QObject):
                 self._running.cancel()
         epoch = self._epoch
         job = Job(fn, *args)
-        job.result.connect(lambda value: epoch == self._epoch and on_result(value))
-        if on_failed is not None:
-            job.failed.connect(lambda message: epoch == self._epoch and on_failed(message))
+
+        def delivered(value: Any, callback: Callable[[Any], None] | None) -> None:
+            self._ended(job)  # the next request may start (this job's thread is ending)
+            if callback is not None and epoch == self._epoch:
+                callback(value)
+
+        job.result.connect(lambda value: delivered(value, on_result))
+        job.failed.connect(lambda message: delivered(message, on_failed))
         if on_progress is not None:
             job.progress.connect(lambda value: epoch == self._epoch and on_progress(value))
         job.finished.connect(lambda: self._ended(job))
@@ -251,7 +306,8 @@ class Latest(QObject):
         self._waiting = None
 
     def busy(self) -> bool:
-        """True while a job of this slot runs or waits."""
+        """True while a job of this slot runs or waits (a job whose result or failure has been delivered
+        no longer counts)."""
         return self._running is not None or self._waiting is not None
 
     def wait(self, timeout_ms: int) -> bool:

@@ -3,7 +3,8 @@
 A tab is a view of the ExplorerState. `Tab` does the lifecycle every tab needs, once:
 
 - **Gate.** `model_problem()` says why the tab cannot work with the open model (default: it needs a
-  latent space, so no model or a PixelCNN gets a short message instead of the content).
+  latent space, `state.has_latent`; no model, or one without a latent such as a PixelCNN, gets a short
+  message instead of the content).
 - **Model change.** When another checkpoint opens (or the device changes) the tab's job slots are
   cancelled, the gate is updated and `reset_for_model()` runs, shown or not: forget what belonged to
   the old model and set the controls for the new one (`self.usable` says whether the gate let it in).
@@ -32,7 +33,7 @@ fill in the hooks, and list it in `explorer.panels.EXTRA_PANELS`. For example::
         def __init__(self, state, parent=None):
             super().__init__(state, parent)
             self.view = ImageView()
-            self.decodes = self.job_slot(interrupt=False)     # newest request wins
+            self.decodes = self.job_slot(interrupt=False)     # newest request wins (see workers.Latest)
             state.latentChanged.connect(self.refresh)        # now if shown, else when shown
             self.set_content(self.view)                      # last: applies the open model
 
