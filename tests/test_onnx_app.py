@@ -99,9 +99,7 @@ def test_every_tab_works_on_an_exported_plain_pytorch_vae(make_window, mlp, qtbo
     # Maps: tiles are the model's images of the plane's grid; the scatter is the encoder's means.
     maps = tab(window, "maps")
     maps.res_spin.setValue(4)
-    qtbot.waitUntil(
-        lambda: maps.tiles is not None and maps.tiles.resolution == 4 and not maps._job.busy(), timeout=WAIT
-    )
+    qtbot.waitUntil(lambda: maps.tiles is not None and maps.tiles.resolution == 4 and not maps.busy(), timeout=WAIT)
     qtbot.waitUntil(
         lambda: maps.encoded.data is not None and len(maps.scatter_rows) == len(maps.encoded.data.indices) > 0,
         timeout=WAIT,
