@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -279,6 +280,26 @@ def no_jobs_running() -> bool:
     from explorer.workers import running_jobs
 
     return not running_jobs()
+
+
+@contextmanager
+def shown_window(*argv: str):
+    """The main window as `latent-explorer *argv --device cpu` builds it (explorer.app.build_window), at
+    1280 x 860 and shown (offscreen), its settings kept from the user's; shut down (every thread waited
+    for) and closed afterwards."""
+    from explorer.app import build_window
+
+    qt_app()
+    isolated_settings()
+    window = build_window([*argv, "--device", "cpu"])
+    window.resize(1280, 860)
+    window.show()
+    try:
+        yield window
+    finally:
+        window.shutdown()
+        window.close()
+        window.deleteLater()
 
 
 def isolated_settings() -> None:

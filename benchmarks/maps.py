@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import Row, isolated_settings, models_of, module_main, no_jobs_running, p50_p95, percentile, qt_app, wait_for
+from . import Row, models_of, module_main, no_jobs_running, p50_p95, percentile, shown_window, wait_for
 
 TARGET = 0.050
 RESOLUTION = 16
@@ -65,15 +65,8 @@ def measure(path: Path, maps: int, warmup: int = 3) -> tuple[list[float], list[f
     from PySide6.QtCore import QEventLoop, QTimer
     from superqt.utils import signals_blocked
 
-    from explorer.app import build_window
-
-    qt_app()
-    isolated_settings()
-    window = build_window([str(path), "--device", "cpu"])
-    window.resize(1280, 860)
-    window.show()
-    panel = window.extra_panels["maps"]
-    try:
+    with shown_window(str(path)) as window:
+        panel = window.extra_panels["maps"]
         window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Maps"))
         with signals_blocked(panel.res_spin):
             panel.res_spin.setValue(RESOLUTION)
@@ -114,10 +107,6 @@ def measure(path: Path, maps: int, warmup: int = 3) -> tuple[list[float], list[f
                 gui.append(latency)
                 bare.append(decode)
         return gui, bare
-    finally:
-        window.shutdown()
-        window.close()
-        window.deleteLater()
 
 
 def run(paths: dict[str, Path], quick: bool) -> list[Row]:

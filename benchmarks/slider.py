@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Row, isolated_settings, models_of, module_main, no_jobs_running, p50_p95, percentile, qt_app, wait_for
+from . import Row, models_of, module_main, no_jobs_running, p50_p95, percentile, shown_window, wait_for
 
 TARGET_P95 = 0.016
 
@@ -62,15 +62,8 @@ def measure(path: Path, moves: int, warmup: int = 10) -> tuple[list[float], list
     import torch
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from explorer.app import build_window
-
-    qt_app()
-    isolated_settings()
-    window = build_window([str(path), "--device", "cpu"])
-    window.resize(1280, 860)
-    window.show()
-    panel, state = window.explore, window.state
-    try:
+    with shown_window(str(path)) as window:
+        panel, state = window.explore, window.state
         if not wait_for(lambda: panel.last_decoded_z is not None, 60) or not wait_for(no_jobs_running, 180):
             raise RuntimeError("the window did not settle (first image or dataset statistics)")
         probe = _probe_class()(panel.image_view, window.decoder, state)
@@ -108,10 +101,6 @@ def measure(path: Path, moves: int, warmup: int = 10) -> tuple[list[float], list
         size = panel.image_view.image_rect()
         where = f"{size.width()}x{size.height()} px"
         return gui, bare, where
-    finally:
-        window.shutdown()
-        window.close()
-        window.deleteLater()
 
 
 def run(paths: dict[str, Path], quick: bool) -> list[Row]:

@@ -35,12 +35,11 @@ from pathlib import Path
 from . import (
     MNIST_ROOT,
     Row,
-    isolated_settings,
     module_main,
     no_jobs_running,
     percentile,
-    qt_app,
     settle,
+    shown_window,
     wait_for,
 )
 
@@ -80,6 +79,19 @@ class _TickProbe:
         return self.gaps
 
 
+def _stall_row(benchmark: str, case: str, busy: list[float], idle: list[float]) -> Row:
+    """The longest gap (and p99) while busy against the same probe idle; the target is 50 ms."""
+    return Row(
+        benchmark,
+        case,
+        f"longest gap {max(busy) * 1e3:.1f} ms (p99 {percentile(busy, 99) * 1e3:.1f} ms)",
+        f"idle: longest {max(idle) * 1e3:.1f} ms (p99 {percentile(idle, 99) * 1e3:.1f} ms)",
+        f"{max(busy) / max(idle):.1f}x idle",
+        "longest <= 50 ms",
+        max(busy) <= TARGET_STALL,
+    )
+
+
 def _train_and_probe(panel, probe: _TickProbe, seconds: float, folder: Path, options: dict) -> tuple[list[float], int]:
     panel.configure(
         model="vae",
@@ -102,24 +114,16 @@ def _train_and_probe(panel, probe: _TickProbe, seconds: float, folder: Path, opt
 def stall_rows(quick: bool) -> list[Row]:
     """Two runs in one fresh window (no checkpoint named): the session's first training run, on the
     procedural shapes, then one on MNIST (shapes again without the files)."""
-    from explorer.app import build_window
-
-    qt_app()
-    isolated_settings()
     seconds = 4.0 if quick else 10.0
-    window = build_window(["--device", "cpu"])  # opens the first bundled checkpoint, if any
-    window.resize(1280, 860)
-    window.show()
-    panel = window.extra_panels["training"]
     folder = Path(tempfile.mkdtemp(prefix="latent-explorer-bench-train-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    try:
+    with shown_window() as window:  # opens the first bundled checkpoint, if any
+        panel = window.extra_panels["training"]
         window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Train"))
         wait_for(no_jobs_running, 180)
         settle(0.5)
         probe = _TickProbe()
         idle = probe.run_for(seconds)
-        baseline = f"idle: longest {max(idle) * 1e3:.1f} ms (p99 {percentile(idle, 99) * 1e3:.1f} ms)"
         fresh = "torch._dynamo" not in sys.modules  # torch.optim imports it on first use: seconds, in the worker
         shapes = {"dataset": "shapes", "image_size": 28, "channels": 1}
         mnist = (MNIST_ROOT / "MNIST" / "raw").is_dir()
@@ -135,22 +139,9 @@ def stall_rows(quick: bool) -> list[Row]:
         for what, dataset, options in runs:
             busy, steps = _train_and_probe(panel, probe, seconds, folder, options)
             settle(0.5)
-            rows.append(
-                Row(
-                    "GUI stall while training",
-                    f"Train panel, VAE on {dataset}, {what}: {seconds:.0f} s from start ({steps} steps), 1 ms timer",
-                    f"longest gap {max(busy) * 1e3:.1f} ms (p99 {percentile(busy, 99) * 1e3:.1f} ms)",
-                    baseline,
-                    f"{max(busy) / max(idle):.1f}x idle",
-                    "longest <= 50 ms",
-                    max(busy) <= TARGET_STALL,
-                )
-            )
+            case = f"Train panel, VAE on {dataset}, {what}: {seconds:.0f} s from start ({steps} steps), 1 ms timer"
+            rows.append(_stall_row("GUI stall while training", case, busy, idle))
         return rows
-    finally:
-        window.shutdown()
-        window.close()
-        window.deleteLater()
 
 
 def _latent_checkpoint(paths: dict[str, Path]) -> tuple[str, Path]:
@@ -284,16 +275,9 @@ def _probe_during_maps(
 
 def latent_tab_rows(paths: dict[str, Path], quick: bool) -> list[Row]:
     """Arithmetic, Interpolate and the Bookmarks strip used while a 32 x 32 map decodes."""
-    from explorer.app import build_window
-
-    qt_app()
-    isolated_settings()
     seconds = 4.0 if quick else 10.0
     name, path = _latent_checkpoint(paths)
-    window = build_window([str(path), "--device", "cpu"])
-    window.resize(1280, 860)
-    window.show()
-    try:
+    with shown_window(str(path)) as window:
         maps = window.extra_panels["maps"]
         maps.scatter_check.setChecked(False)
         maps.res_spin.setValue(MAP_RESOLUTION)
@@ -304,29 +288,17 @@ def latent_tab_rows(paths: dict[str, Path], quick: bool) -> list[Row]:
             wait_for(no_jobs_running, 180)
             settle(0.5)
             idle = probe.run_for(min(seconds, 4.0))
-            baseline = f"idle: longest {max(idle) * 1e3:.1f} ms (p99 {percentile(idle, 99) * 1e3:.1f} ms)"
             before()
             busy, count, display = _probe_during_maps(window, tab, driver, probe, seconds)
             after()
             wait_for(no_jobs_running, 60)
-            rows.append(
-                Row(
-                    "GUI stall, latent tabs",
-                    f"{title} on {name}: {what}, while a {MAP_RESOLUTION}x{MAP_RESOLUTION} map decodes "
-                    f"({count} maps, {driver.count} actions), 1 ms timer; the map's own display of its "
-                    f"tiles left out (longest {display * 1e3:.0f} ms)",
-                    f"longest gap {max(busy) * 1e3:.1f} ms (p99 {percentile(busy, 99) * 1e3:.1f} ms)",
-                    baseline,
-                    f"{max(busy) / max(idle):.1f}x idle",
-                    "longest <= 50 ms",
-                    max(busy) <= TARGET_STALL,
-                )
+            case = (
+                f"{title} on {name}: {what}, while a {MAP_RESOLUTION}x{MAP_RESOLUTION} map decodes "
+                f"({count} maps, {driver.count} actions), 1 ms timer; the map's own display of its "
+                f"tiles left out (longest {display * 1e3:.0f} ms)"
             )
+            rows.append(_stall_row("GUI stall, latent tabs", case, busy, idle))
         return rows
-    finally:
-        window.shutdown()
-        window.close()
-        window.deleteLater()
 
 
 def run(paths: dict[str, Path], quick: bool) -> list[Row]:
