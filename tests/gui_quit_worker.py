@@ -54,22 +54,12 @@ def slow_step(*args, **kwargs):
 vae_recipe.step = slow_step  # an instance attribute: Trainer looks the recipe up in RECIPES
 
 from explorer.app import build_window, run_window  # noqa: E402
+from tests.helpers import tiny_vae_run  # noqa: E402
 
 window = build_window([checkpoint, "--device", "cpu"])
 panel = window.extra_panels["training"]
 panel.confirm_close = lambda: True  # "Stop the run and close?" Yes
-panel.config_overrides = {"width": 8, "fc_dim": 32}
-panel.train_overrides = {"eval_batches": 1}
-panel.configure(
-    model="vae",
-    dataset="shapes",
-    image_size=28,
-    channels=1,
-    latent_dim=2,
-    batch_size=16,
-    max_steps=1000,
-    checkpoint_path=run_path,
-)
+tiny_vae_run(panel, run_path, max_steps=1000)
 
 heartbeat = {"last": None, "max_gap": 0.0, "closed_at": None, "messages": set()}
 

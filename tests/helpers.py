@@ -1,4 +1,4 @@
-"""Small shared helpers for the engine tests (tiny models, procedural data)."""
+"""Small shared helpers for the tests (tiny models, procedural data, a tiny Train-tab run); no Qt here."""
 
 from __future__ import annotations
 
@@ -14,3 +14,17 @@ TINY = {
 def shapes(n: int = 256, train: bool = True, binarize: str = "none") -> ShapesDataset:
     """A small grayscale 28x28 procedural dataset (no files needed)."""
     return ShapesDataset(DataSpec("shapes", image_size=28, channels=1, binarize=binarize), train, length=n)
+
+
+TINY_RUN = dict(model="vae", dataset="shapes", image_size=28, channels=1, latent_dim=2, batch_size=16)
+"""The Train tab's form for a tiny run: a VAE with latent 2 on 28x28 grey shapes, batch 16."""
+
+
+def tiny_vae_run(panel, path, **form):
+    """Fill a Train tab (explorer.panels.training.TrainingPanel) for TINY_RUN writing `path`, with the
+    tiny widths of TINY and one held-out batch per evaluation; `form` overrides fields, and
+    `train_overrides=` adds TrainConfig fields. Returns the panel."""
+    panel.config_overrides = {k: v for k, v in TINY["vae"].items() if k != "latent_dim"}
+    panel.train_overrides = {"eval_batches": 1, **form.pop("train_overrides", {})}
+    panel.configure(**{**TINY_RUN, "checkpoint_path": path, **form})
+    return panel

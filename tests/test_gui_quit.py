@@ -19,6 +19,7 @@ from PySide6.QtCore import QTimer  # noqa: E402
 
 from engines.checkpoint import load_checkpoint  # noqa: E402
 from engines.training import recipes  # noqa: E402
+from tests.helpers import tiny_vae_run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_GAP_MS = 200  # the longest the GUI thread may go without running its event loop while it waits
@@ -69,19 +70,8 @@ def test_stop_during_a_slow_step_keeps_the_window_responsive_and_keeps_the_check
     window = make_window(vae_checkpoint)
     window.show()
     panel = window.extra_panels["training"]
-    panel.config_overrides = {"width": 8, "fc_dim": 32}
-    panel.train_overrides = {"eval_batches": 1}
     path = tmp_path / "slow.safetensors"
-    panel.configure(
-        model="vae",
-        dataset="shapes",
-        image_size=28,
-        channels=1,
-        latent_dim=2,
-        batch_size=16,
-        max_steps=100,
-        checkpoint_path=path,
-    )
+    tiny_vae_run(panel, path, max_steps=100)
     panel.start_button.click()
     qtbot.waitUntil(slow_vae_steps.is_set, timeout=WAIT)  # step 1 is running (sleeping)
 
@@ -104,19 +94,8 @@ def test_closing_the_window_during_a_slow_step_waits_visibly_then_closes(
     window = make_window(vae_checkpoint)
     window.show()
     panel = window.extra_panels["training"]
-    panel.config_overrides = {"width": 8, "fc_dim": 32}
-    panel.train_overrides = {"eval_batches": 1}
     path = tmp_path / "closing.safetensors"
-    panel.configure(
-        model="vae",
-        dataset="shapes",
-        image_size=28,
-        channels=1,
-        latent_dim=2,
-        batch_size=16,
-        max_steps=100,
-        checkpoint_path=path,
-    )
+    tiny_vae_run(panel, path, max_steps=100)
     monkeypatch.setattr(panel, "confirm_close", lambda: True)
     panel.start()
     qtbot.waitUntil(slow_vae_steps.is_set, timeout=WAIT)

@@ -13,6 +13,7 @@ from engines.memory import training_bytes  # noqa: E402
 from explorer.panels import training_setup  # noqa: E402
 from explorer.panels.training import TrainingPanel  # noqa: E402
 from explorer.state import ExplorerState  # noqa: E402
+from tests.helpers import tiny_vae_run  # noqa: E402
 
 WAIT = 30_000
 GB = 2**30
@@ -72,19 +73,8 @@ def test_a_run_above_the_available_memory_asks_first_and_no_is_the_answer(panel,
 
 def test_a_run_above_the_estimate_starts_when_the_user_says_yes(panel, qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(training_setup, "available_bytes", lambda device="cpu": 1)
-    panel.config_overrides = {"width": 8, "fc_dim": 32}
-    edit(
-        qtbot,
-        panel,
-        model="vae",
-        dataset="shapes",
-        image_size=28,
-        channels=1,
-        latent_dim=2,
-        batch_size=16,
-        max_steps=2,
-        checkpoint_path=tmp_path / "yes.safetensors",
-    )
+    with qtbot.waitSignal(panel.memoryEstimated, timeout=WAIT):  # as edit() does
+        tiny_vae_run(panel, tmp_path / "yes.safetensors", max_steps=2)
     monkeypatch.setattr(panel, "confirm_memory", lambda message: True)
     with qtbot.waitSignal(panel.runFinished, timeout=WAIT) as finished:
         assert panel.start() is not None

@@ -15,20 +15,14 @@ from engines.checkpoint import load_checkpoint  # noqa: E402
 from engines.training import Paused, SampleGrid  # noqa: E402
 from explorer.panels.training import TrainingPanel  # noqa: E402
 from explorer.state import ExplorerState  # noqa: E402
+from tests.helpers import tiny_vae_run  # noqa: E402
 
 WAIT = 30_000
-TINY_VAE = {"width": 8, "fc_dim": 32}
 
 
 def setup(panel: TrainingPanel, path: Path, **form) -> TrainingPanel:
     """A tiny VAE (latent 2) on 28x28 grey shapes, one held-out batch per evaluation."""
-    panel.config_overrides = dict(TINY_VAE)
-    panel.train_overrides = {"eval_batches": 1, **form.pop("train_overrides", {})}
-    values = dict(
-        model="vae", dataset="shapes", image_size=28, channels=1, latent_dim=2, batch_size=16, checkpoint_path=path
-    )
-    panel.configure(**{**values, **form})
-    return panel
+    return tiny_vae_run(panel, path, **form)
 
 
 def new_panel(qtbot, path: Path, **form) -> TrainingPanel:
