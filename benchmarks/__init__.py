@@ -282,6 +282,46 @@ def no_jobs_running() -> bool:
     return not running_jobs()
 
 
+def paint_probe(widget, paint: Callable[[object], object]):
+    """A probe that times from an action to the end of `widget`'s first paint after the probe is made
+    `ready` (by whoever sees the new content set): its event filter runs `paint(event)`, the widget's own
+    painting, itself and stamps the time after it. `probe.time(action, timeout_s)` returns the seconds."""
+    from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
+
+    class PaintProbe(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ready = False
+            self.painted_at: float | None = None
+            self.loop = QEventLoop()
+            widget.installEventFilter(self)
+
+        def time(self, action: Callable[[], object], timeout_s: float) -> float:
+            self.ready, self.painted_at = False, None
+            watchdog = QTimer()
+            watchdog.setSingleShot(True)
+            watchdog.timeout.connect(self.loop.quit)
+            watchdog.start(int(timeout_s * 1000))
+            t0 = time.perf_counter()
+            action()
+            if self.painted_at is None:
+                self.loop.exec()
+            watchdog.stop()
+            if self.painted_at is None:
+                raise RuntimeError(f"nothing was painted within {timeout_s:.0f} s")
+            return self.painted_at - t0
+
+        def eventFilter(self, obj, event) -> bool:
+            if obj is widget and event.type() == QEvent.Type.Paint and self.ready and self.painted_at is None:
+                paint(event)
+                self.painted_at = time.perf_counter()
+                self.loop.quit()
+                return True
+            return False
+
+    return PaintProbe()
+
+
 @contextmanager
 def shown_window(*argv: str):
     """The main window as `latent-explorer *argv --device cpu` builds it (explorer.app.build_window), at

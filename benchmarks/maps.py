@@ -18,51 +18,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import Row, models_of, module_main, no_jobs_running, p50_p95, percentile, shown_window, wait_for
+from . import Row, models_of, module_main, no_jobs_running, p50_p95, paint_probe, percentile, shown_window, wait_for
 
 TARGET = 0.050
 RESOLUTION = 16
 
 
-def _probe_class():
-    from PySide6.QtCore import QEvent, QObject
-
-    class TilesProbe(QObject):
-        def __init__(self, panel) -> None:
-            super().__init__()
-            self.panel = panel
-            self.tiles_set = False
-            self.painted_at: float | None = None
-            self.on_painted = None
-            self.grid = None
-            show = panel._show_tiles
-
-            def show_tiles(tiles, images):  # the panel looks the method up when its job returns
-                show(tiles, images)
-                self.grid = tiles.grid
-                self.tiles_set = True
-
-            panel._show_tiles = show_tiles
-            panel.plot.viewport().installEventFilter(self)
-
-        def arm(self, on_painted) -> None:
-            self.tiles_set, self.painted_at, self.on_painted, self.grid = False, None, on_painted, None
-
-        def eventFilter(self, obj, event) -> bool:
-            if event.type() == QEvent.Type.Paint and self.tiles_set and self.painted_at is None:
-                self.panel.plot.viewportEvent(event)  # QGraphicsView paints its scene here
-                self.painted_at = time.perf_counter()
-                if self.on_painted is not None:
-                    self.on_painted()
-                return True
-            return False
-
-    return TilesProbe
-
-
 def measure(path: Path, maps: int, warmup: int = 3) -> tuple[list[float], list[float]]:
     import torch
-    from PySide6.QtCore import QEventLoop, QTimer
     from superqt.utils import signals_blocked
 
     with shown_window(str(path)) as window:
@@ -78,27 +41,27 @@ def measure(path: Path, maps: int, warmup: int = 3) -> tuple[list[float], list[f
             lambda: no_jobs_running() and (encoded.data is not None or encoded.error or window.state.kind != "vae"), 300
         ):
             raise RuntimeError("the encoded dataset never arrived")
-        probe = _probe_class()(panel)
+        viewport = panel.plot.viewport()
+        probe = paint_probe(viewport, panel.plot.viewportEvent)  # QGraphicsView paints its scene there
+        shown = {"grid": None}
+        show = panel._show_tiles
+
+        def show_tiles(tiles, images):  # the panel looks the method up when its job returns
+            show(tiles, images)
+            shown["grid"] = tiles.grid
+            probe.ready = True
+
+        panel._show_tiles = show_tiles
         model = window.state.model
-        loop = QEventLoop()
         gui, bare = [], []
         for i in range(warmup + maps):
             with signals_blocked(panel.span_spin):
                 panel.span_spin.setValue(2.0 + 0.01 * (i % 50) + (0.5 if i % 2 else 0.0))
-            probe.arm(loop.quit)
-            watchdog = QTimer()
-            watchdog.setSingleShot(True)
-            watchdog.timeout.connect(loop.quit)
-            watchdog.start(30_000)
-            t0 = time.perf_counter()
-            panel.refresh()
-            if probe.painted_at is None:
-                loop.exec()
-            watchdog.stop()
-            if probe.painted_at is None:
-                raise RuntimeError(f"map {i}: the tiles were not painted within 30 s")
-            latency = probe.painted_at - t0
-            z = torch.as_tensor(probe.grid)
+            try:
+                latency = probe.time(panel.refresh, 30)
+            except RuntimeError as error:
+                raise RuntimeError(f"map {i}: the tiles: {error}") from None
+            z = torch.as_tensor(shown["grid"])
             t0 = time.perf_counter()
             with torch.no_grad():
                 model.decode(z)

@@ -19,77 +19,36 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Row, models_of, module_main, no_jobs_running, p50_p95, percentile, shown_window, wait_for
+from . import Row, models_of, module_main, no_jobs_running, p50_p95, paint_probe, percentile, shown_window, wait_for
 
 TARGET_P95 = 0.016
 
 
-def _probe_class():
-    from PySide6.QtCore import QEvent, QObject
-
-    class PaintProbe(QObject):
-        """Stamps the end of the view's first paint after `expect(z)`'s image was set."""
-
-        def __init__(self, view, decoder, state) -> None:
-            super().__init__()
-            self.view, self.state = view, state
-            self.image_set = False
-            self.painted_at: float | None = None
-            self.on_painted = None
-            view.installEventFilter(self)
-            decoder.decoded.connect(self._on_decoded)  # connected after the panel's slot: runs after set_image
-
-        def arm(self, on_painted) -> None:
-            self.image_set, self.painted_at, self.on_painted = False, None, on_painted
-
-        def _on_decoded(self, z, _image) -> None:
-            if np.array_equal(z, self.state.z):
-                self.image_set = True
-
-        def eventFilter(self, obj, event) -> bool:
-            if obj is self.view and event.type() == QEvent.Type.Paint and self.image_set and self.painted_at is None:
-                self.view.paintEvent(event)  # the view's own painting, so the stamp is after it
-                self.painted_at = time.perf_counter()
-                if self.on_painted is not None:
-                    self.on_painted()
-                return True
-            return False
-
-    return PaintProbe
-
-
 def measure(path: Path, moves: int, warmup: int = 10) -> tuple[list[float], list[float], str]:
     import torch
-    from PySide6.QtCore import QEventLoop, QTimer
 
     with shown_window(str(path)) as window:
         panel, state = window.explore, window.state
         if not wait_for(lambda: panel.last_decoded_z is not None, 60) or not wait_for(no_jobs_running, 180):
             raise RuntimeError("the window did not settle (first image or dataset statistics)")
-        probe = _probe_class()(panel.image_view, window.decoder, state)
+        probe = paint_probe(panel.image_view, panel.image_view.paintEvent)
+        # Connected after the panel's slot, so it runs after set_image: the image of the z asked for is set.
+        window.decoder.decoded.connect(
+            lambda z, _image: setattr(probe, "ready", probe.ready or np.array_equal(z, state.z))
+        )
         model = state.model
         dim = state.latent_dim
         rng = np.random.default_rng(0)
         gui, bare = [], []
-        loop = QEventLoop()
         for i in range(warmup + moves):
             slider = panel.sliders.slider(i % dim)
             value = slider.value()
             while value == slider.value():
                 value = int(rng.integers(slider.minimum(), slider.maximum() + 1))
-            probe.arm(loop.quit)
-            watchdog = QTimer()
-            watchdog.setSingleShot(True)
-            watchdog.timeout.connect(loop.quit)
-            watchdog.start(10_000)
-            t0 = time.perf_counter()
-            slider.setValue(value)
-            if probe.painted_at is None:
-                loop.exec()
-            watchdog.stop()
-            if probe.painted_at is None:
-                raise RuntimeError(f"move {i}: no image painted within 10 s")
-            latency = probe.painted_at - t0
+            try:
+                latency = probe.time(lambda s=slider, v=value: s.setValue(v), 10)
+            except RuntimeError as error:
+                raise RuntimeError(f"move {i}: {error}") from None
             z = torch.as_tensor(state.z.copy()).reshape(1, -1)
             t0 = time.perf_counter()
             with torch.no_grad():
