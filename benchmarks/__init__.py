@@ -282,6 +282,18 @@ def no_jobs_running() -> bool:
     return not running_jobs()
 
 
+def decode_seconds(model, latents) -> float:
+    """One `model.decode` of `latents` (array-like, (N, D)) under no_grad on this thread, timed: the
+    baselines of the GUI latencies."""
+    import torch
+
+    z = torch.as_tensor(latents, dtype=torch.float32)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        model.decode(z)
+    return time.perf_counter() - t0
+
+
 def paint_probe(widget, paint: Callable[[object], object]):
     """A probe that times from an action to the end of `widget`'s first paint after the probe is made
     `ready` (by whoever sees the new content set): its event filter runs `paint(event)`, the widget's own

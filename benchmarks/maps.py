@@ -15,17 +15,26 @@ on the GUI thread.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from . import Row, models_of, module_main, no_jobs_running, p50_p95, paint_probe, percentile, shown_window, wait_for
+from . import (
+    Row,
+    decode_seconds,
+    models_of,
+    module_main,
+    no_jobs_running,
+    p50_p95,
+    paint_probe,
+    percentile,
+    shown_window,
+    wait_for,
+)
 
 TARGET = 0.050
 RESOLUTION = 16
 
 
 def measure(path: Path, maps: int, warmup: int = 3) -> tuple[list[float], list[float]]:
-    import torch
     from superqt.utils import signals_blocked
 
     with shown_window(str(path)) as window:
@@ -61,11 +70,7 @@ def measure(path: Path, maps: int, warmup: int = 3) -> tuple[list[float], list[f
                 latency = probe.time(panel.refresh, 30)
             except RuntimeError as error:
                 raise RuntimeError(f"map {i}: the tiles: {error}") from None
-            z = torch.as_tensor(shown["grid"])
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                model.decode(z)
-            decode = time.perf_counter() - t0
+            decode = decode_seconds(model, shown["grid"])
             if i >= warmup:
                 gui.append(latency)
                 bare.append(decode)

@@ -14,18 +14,27 @@ thread, with nothing else running: the part of the latency the model itself need
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from . import Row, models_of, module_main, no_jobs_running, p50_p95, paint_probe, percentile, shown_window, wait_for
+from . import (
+    Row,
+    decode_seconds,
+    models_of,
+    module_main,
+    no_jobs_running,
+    p50_p95,
+    paint_probe,
+    percentile,
+    shown_window,
+    wait_for,
+)
 
 TARGET_P95 = 0.016
 
 
 def measure(path: Path, moves: int, warmup: int = 10) -> tuple[list[float], list[float], str]:
-    import torch
 
     with shown_window(str(path)) as window:
         panel, state = window.explore, window.state
@@ -49,11 +58,7 @@ def measure(path: Path, moves: int, warmup: int = 10) -> tuple[list[float], list
                 latency = probe.time(lambda s=slider, v=value: s.setValue(v), 10)
             except RuntimeError as error:
                 raise RuntimeError(f"move {i}: {error}") from None
-            z = torch.as_tensor(state.z.copy()).reshape(1, -1)
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                model.decode(z)
-            decode = time.perf_counter() - t0
+            decode = decode_seconds(model, state.z.reshape(1, -1))
             if i >= warmup:
                 gui.append(latency)
                 bare.append(decode)
