@@ -103,6 +103,22 @@ def _unflatten_optimizer(skeleton: dict, tensors: dict[str, torch.Tensor]) -> di
     return {"state": state, "param_groups": skeleton["param_groups"]}
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, fsync, then rename over it: a crash at any moment leaves
+    the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the file unreadable to other users
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model: GenerativeModel,
@@ -169,17 +185,7 @@ def save_checkpoint(
     _validate(meta, header, path.name)
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make checkpoints unreadable to other users
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, payload)
     # Temp files of earlier writes that were killed (kill -9, power loss) are garbage now.
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         stale.unlink(missing_ok=True)

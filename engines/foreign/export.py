@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import Checkpoint, CheckpointError
+from ..checkpoint import Checkpoint, CheckpointError, write_atomically
 from .base import ForeignModel
 from .onnx_model import SIDECAR_FORMAT, load_onnx
 
@@ -100,20 +100,6 @@ def _graph(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs:
     return program.model_proto
 
 
-def _write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_onnx(ckpt: Checkpoint, folder: str | os.PathLike, stem: str | None = None) -> Exported:
     """Write the decoder (+ encoder) and sidecar of a VAE or GAN checkpoint into `folder` (see the module
     docstring); returns the files and the measured differences. Raises ExportError."""
@@ -156,7 +142,7 @@ def export_onnx(ckpt: Checkpoint, folder: str | os.PathLike, stem: str | None = 
         diff, encoder_diff = _verify(model, staged / decoder_path.name)
         for path in (decoder_path, encoder_path, sidecar_path):
             if path is not None:
-                _write(path, (staged / path.name).read_bytes())
+                write_atomically(path, (staged / path.name).read_bytes())
     return Exported(decoder_path, encoder_path, sidecar_path, diff, encoder_diff)
 
 
