@@ -16,6 +16,8 @@ def shapes(n: int = 256, train: bool = True, binarize: str = "none") -> ShapesDa
     return ShapesDataset(DataSpec("shapes", image_size=28, channels=1, binarize=binarize), train, length=n)
 
 
+# `latent-explorer train` arguments for a tiny VAE on the procedural shapes at 28x28x1 (callers add the rest)
+TINY_VAE_ARGS = ["--model", "vae", "--dataset", "shapes", "--image-size", "28", "--channels", "1", "--latent-dim", "2"]
 TINY_RUN = dict(model="vae", dataset="shapes", image_size=28, channels=1, latent_dim=2, batch_size=16)
 """The Train tab's form for a tiny run: a VAE with latent 2 on 28x28 grey shapes, batch 16."""
 

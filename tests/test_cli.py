@@ -20,6 +20,7 @@ from PIL import Image
 
 from engines.checkpoint import load_checkpoint
 from explorer.__main__ import main as program_main
+from tests.helpers import TINY_VAE_ARGS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -204,16 +205,7 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path: Path) -> None:
             "-m",
             "explorer",
             "train",
-            "--model",
-            "vae",
-            "--dataset",
-            "shapes",
-            "--image-size",
-            "28",
-            "--channels",
-            "1",
-            "--latent-dim",
-            "2",
+            *TINY_VAE_ARGS,
             "--batch-size",
             "16",
             "--epochs",
@@ -246,16 +238,7 @@ def test_a_resumed_run_records_its_first_command_and_each_resume(tmp_path: Path)
     out = tmp_path / "r.safetensors"
     first = [
         "train",
-        "--model",
-        "vae",
-        "--dataset",
-        "shapes",
-        "--image-size",
-        "28",
-        "--channels",
-        "1",
-        "--latent-dim",
-        "2",
+        *TINY_VAE_ARGS,
         "--batch-size",
         "8",
         "--max-steps",

@@ -27,21 +27,13 @@ from engines.data import DATA_ROOT_ENV, default_data_root
 from engines.training import create_model
 from explorer.__main__ import main as program_main
 from explorer.__main__ import unknown_command
+from tests.helpers import TINY_VAE_ARGS
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "checkpoints"
 MNIST_ROOT = REPO.parent / "shared" / "datasets"  # beside the checkout here and in CI; elsewhere those tests skip
 TINY_VAE = [
-    "--model",
-    "vae",
-    "--dataset",
-    "shapes",
-    "--image-size",
-    "28",
-    "--channels",
-    "1",
-    "--latent-dim",
-    "2",
+    *TINY_VAE_ARGS,
     "--batch-size",
     "8",
 ]

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from engines.checkpoint import load_checkpoint
+from tests.helpers import TINY_VAE_ARGS
 
 REPO = Path(__file__).resolve().parents[1]
 TORCHRUN = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
@@ -49,16 +50,7 @@ def test_distributed_cli_run_writes_one_checkpoint_that_resumes_and_opens(tmp_pa
     common = ["-m", "explorer", "train"]
     first = torchrun(
         *common,
-        "--model",
-        "vae",
-        "--dataset",
-        "shapes",
-        "--image-size",
-        "28",
-        "--channels",
-        "1",
-        "--latent-dim",
-        "2",
+        *TINY_VAE_ARGS,
         "--batch-size",
         "8",
         "--max-steps",
