@@ -36,6 +36,16 @@ PRECISION = {
 }
 
 
+def portable(command: str) -> str:
+    """The command with the training machine's absolute paths replaced: the dataset root by $DATA, any
+    other file by runs/NAME, so that a card names no machine's folders."""
+    words = command.split(" ")
+    for i, word in enumerate(words):
+        if word.startswith("/"):
+            words[i] = "$DATA" if i and words[i - 1] == "--data-root" else f"runs/{Path(word).name}"
+    return " ".join(words)
+
+
 def card(path: Path, notes: str = "") -> str:
     ckpt = load_checkpoint(path)
     t, d = ckpt.training, ckpt.dataset
@@ -60,8 +70,13 @@ def card(path: Path, notes: str = "") -> str:
         f"- pixels: {BINARIZE.get(d.get('binarize', 'none'), d.get('binarize')).format(colour='RGB' if d.get('channels') == 3 else 'grayscale')}",
         "",
         "## Training",
-        f"- command: `{t.get('command', 'n/a')}`",
-        *[f"- resumed with: `{c}`" for c in t.get("resumed_with", [])],
+        f"- command: `{portable(t.get('command', 'n/a'))}`",
+        *[f"- resumed with: `{portable(c)}`" for c in t.get("resumed_with", [])],
+        *(
+            ["- (absolute paths of the training machine are shown as `$DATA`, the dataset root, and `runs/NAME`)"]
+            if any(portable(c) != c for c in [t.get("command", ""), *t.get("resumed_with", [])])
+            else []
+        ),
         f"- steps: {t.get('step')} ({t.get('epoch', 0):.2f} epochs), batch {t.get('train_config', {}).get('batch_size')}, seed {t.get('train_config', {}).get('seed')}",
         f"- time: {t.get('seconds', 0) / 60:.1f} min on {t.get('machine', t.get('device', 'n/a'))}",
         f"- precision: {PRECISION.get(t.get('train_config', {}).get('precision', 'fp32'))}",
