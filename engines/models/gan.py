@@ -104,6 +104,12 @@ class GAN(GenerativeModel):
 
     decode = generate  # the explorer treats every latent model's z -> image map alike
 
+    def latent_weight(self) -> torch.Tensor:
+        """The first layer's weight as a matrix A (out_features, latent_dim): its output is A z (SeFa
+        factorizes it; engines.directions). The (D, C, k, k) transposed-conv kernel flattened per z unit."""
+        weight = self.generator[0].weight
+        return weight.reshape(weight.shape[0], -1).T
+
     def critic(self, images: torch.Tensor) -> torch.Tensor:
         """D's logit (or WGAN critic value) per image (B,), for images in [0, 1]."""
         return self.discriminator(images * 2 - 1).squeeze(1)

@@ -93,6 +93,11 @@ class VAE(GenerativeModel):
         eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
         return mu + eps * torch.exp(0.5 * logvar)
 
+    def latent_weight(self) -> torch.Tensor:
+        """The decoder's first layer weight A (fc_dim, latent_dim): its output is A z + b (SeFa
+        factorizes it; engines.directions)."""
+        return self.decoder_fc[0].weight
+
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         h = self.decoder_fc(z).view(-1, *self._base_shape)
         return self.decoder_conv(h)
