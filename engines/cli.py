@@ -929,8 +929,21 @@ def _print_judged(m: dict[str, Any], judge) -> None:
         a, b = e["first"], e["second"]
         print(
             f"  exemplar arithmetic {a} - neutral + {b} -> {a} with {b} ({e['k']} exemplars each, {e['trials']} trials): "
-            f"{e['rate']:.3f} ({a} {e[f'has_{a}']:.3f}, {b} {e[f'has_{b}']:.3f})"
+            f"{e['rate']:.3f} strict ({a} {e[f'has_{a}']:.3f}, {b} {e[f'has_{b}']:.3f}, both {e['attributes_rate']:.3f})"
         )
+    edits = m.get("clean_edits")
+    if edits:
+        attributes = list(edits["best"])
+        print(
+            "  clean edits        same latents, same strict rule; each method's setting tuned on other faces"
+            " (boundary accuracy on held-out latents: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in edits["boundaries"].items() if v is not None)
+            + ")"
+        )
+        print("    " + f"{'method':<22}" + "".join(f"{a:>18}" for a in attributes))
+        for method, rates in edits["methods"].items():
+            cells = "".join(f"{rates[a]['rate']:.3f} ({rates[a]['setting']:g})".rjust(18) for a in attributes)
+            print(f"    {method:<22}{cells}")
 
 
 def _grid_pixels(n: int, size: int, scale: int, padding: int = 2) -> tuple[int, int]:

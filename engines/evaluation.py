@@ -170,8 +170,9 @@ def classifier_metrics(
     Sample scores (`sample_scores`, default: for a model without held-out metrics, a GAN): metrics.gan_scores on n samples against the
     held-out set, with the real held-out set's own Inception Score and a train-vs-held-out Frechet
     distance for scale. On `faces`, for a VAE or GAN: attribute-vector success for "glasses" and
-    "smiling" on `edits` faces (strength 1, and a strength tuned on separate faces), and exemplar
-    arithmetic (smiling - neutral + glasses) over `trials` draws.
+    "smiling" on `edits` faces (strength 1, and a strength tuned on separate faces), exemplar
+    arithmetic (smiling - neutral + glasses) over `trials` draws, and the clean-edit rate of every
+    direction-lab method (metrics.clean_edit_rates: one key per method).
     `test` (optional) is the held-out dataset to use (e.g. the test images carried in the file, marked
     `is_sample`; then the train-vs-held-out distance is left out); default heldout_dataset(ckpt, data_root).
     """
@@ -210,5 +211,6 @@ def classifier_metrics(
             result["exemplar_arithmetic"] = M.exemplar_arithmetic_success(
                 model, clf, test, "smiling", "glasses", trials=trials, seed=seed
             )
+        result["clean_edits"] = M.clean_edit_rates(model, clf, test, attributes, n=edits, seed=seed)
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result
