@@ -279,8 +279,10 @@ class LiveControl(QObject):
 
     def send_osc_to(self, host: str | None, port: int = 9001) -> None:
         """Send z and the frame number to host:port on every frame z changes (None: stop sending)."""
-        if host is None:
+        if self._osc_out is not None:
+            self._osc_out.close()
             self._osc_out = None
+        if host is None:
             return
         from pythonosc.udp_client import SimpleUDPClient
 
@@ -292,6 +294,7 @@ class LiveControl(QObject):
         """Stop inputs, the walk and the clock (the panel's stop_work)."""
         self.stop_osc()
         self.close_midi()
+        self.send_osc_to(None)
         self.stop_walk()
         self.timer.stop()
         self._end_edit()
@@ -329,7 +332,7 @@ class LiveControl(QObject):
     def stop_walk(self) -> None:
         if self.player.playing:
             self.player.stop()
-            self._quiet.start()
+            self._end_edit()  # the walk, from play to stop, is one undo step
             self.walkChanged.emit()
 
     def set_speed(self, speed: float) -> None:
@@ -438,7 +441,7 @@ class LiveControl(QObject):
             self._osc_out.send_message(OSC_Z, [float(x) for x in z])
             self._osc_out.send_message(OSC_FRAME, self.frame)
         except OSError as error:
-            self._osc_out = None
+            self.send_osc_to(None)
             self.problem.emit(f"OSC out stopped: {error}")
 
     # --- undo: a burst of live edits is one step ----------------------------------------------------------------
