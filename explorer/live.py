@@ -5,7 +5,7 @@ Messages arrive off the GUI thread (the OSC server's thread, a MIDI port's callb
 an `Inbox`: per source only the newest value (and the peak since the last frame, for buttons) is kept,
 plus a short list of recent messages. The inbox wakes the GUI with one queued Qt signal when it goes
 from empty to non-empty, never once per message, so a flood cannot fill Qt's event queue. The frame
-clock (`LiveControl`, a ~60 Hz QTimer that runs only while there is something to do) drains the inbox
+clock (`LiveControl`, a 66.7 Hz QTimer that runs only while there is something to do) drains the inbox
 once per frame, maps each source to its target (newest value wins), advances a playing walk and sets
 z at most once per frame; then, when OSC out is on, it sends z and the frame number.
 
@@ -32,7 +32,7 @@ from explorer.state import ExplorerState
 
 log = logging.getLogger(__name__)
 
-FRAME_MS = 16  # the frame clock: at most one z per frame (~60 Hz)
+FRAME_MS = 15  # the frame clock: at most one z per frame; 66.7 Hz, so a late tick still leaves >= 60 fps
 EDIT_QUIET_MS = 400  # live edits separated by less than this are one undo step
 RECENT = 30  # recent messages kept for the panel's list
 BLEND_S = 0.6  # a walk starts from the current z and blends into the walk over this long

@@ -1,9 +1,10 @@
 """The presentation window (View > Present): borderless and full screen, only the live image.
 
 It shows decode(state.z) scaled to fill the screen (aspect kept, black around it) with nearest or smooth
-filtering, on a steady frame clock: every tick (60 Hz by default) it asks its own `LatentDecoder` for the
-newest z if z changed since the last request (decodes run in a worker; the newest wins, so a walk or a
-flood of control messages never queues stale frames) and paints whatever image is newest. The main
+filtering. Each change of z (a walk's frame, set at most once per frame by explorer.live's frame clock)
+asks its own `LatentDecoder` for the newest z, and a 60 Hz timer asks again for any z it missed; decodes
+run in a worker where the newest wins, so a walk or a flood of control messages never queues stale
+frames, and each decoded image is painted at once. The main
 window keeps every control; Esc (or closing) leaves.
 """
 
@@ -50,6 +51,7 @@ class PresentationWindow(QWidget):
         self.timer.setInterval(max(1, round(1000 / fps)))
         self.timer.timeout.connect(self.tick)
         state.modelChanged.connect(self._model_changed)
+        state.latentChanged.connect(self._z_changed)  # a walk's frame is asked for as soon as it is set
         self._model_changed()
 
     def present(self, screen: QScreen | None = None) -> None:
@@ -70,6 +72,10 @@ class PresentationWindow(QWidget):
         self._asked = None
         self.image = None
         self.update()
+
+    def _z_changed(self) -> None:
+        if self.isVisible():
+            self.tick()
 
     def tick(self) -> None:
         """One frame: ask for the newest z if it changed (the decode arrives later, in `_decoded`)."""
