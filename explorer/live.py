@@ -61,7 +61,7 @@ class Target:
             "dim": f"z[{self.index}] slider",
             "vector": f"vector {self.name!r} strength",
             "walk_speed": "walk speed",
-            "keyframe": "keyframe position (through the bookmarks)",
+            "keyframe": "keyframe position (bookmarks)",
             "randomize": "randomize",
         }[self.kind]
 
@@ -378,12 +378,12 @@ class LiveControl(QObject):
     def _apply(self, messages: dict[str, tuple[float, float]]) -> np.ndarray | None:
         """The z the messages ask for (None: unchanged); walk speed and randomize act at once."""
         z: np.ndarray | None = None
+        if self.learning and messages:
+            self.learning = False
+            self.learned.emit(next(reversed(messages)))  # the source heard last (the inbox keeps arrival order)
         for source, (value, peak) in messages.items():
             previous = self._last.get(source, 0.0)
             self._last[source] = value
-            if self.learning:
-                self.learning = False
-                self.learned.emit(source)
             target = self.mappings.get(source)
             if target is None:
                 continue

@@ -278,5 +278,7 @@ def test_closing_the_window_stops_every_tab(make_window, vae_checkpoint, qtbot):
     assert interpolation.play_button.isChecked()
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT)
-    assert set(stopped) == {type(tab).__name__ for tab in window.tab_views()} and len(window.tab_views()) == 1 + len(EXTRA_PANELS)
+    assert set(stopped) == {type(tab).__name__ for tab in window.tab_views()} and len(window.tab_views()) == 1 + len(
+        EXTRA_PANELS
+    )
     assert not interpolation.play_button.isChecked() and not running_jobs()

@@ -76,6 +76,13 @@ def test_an_osc_message_over_udp_moves_the_mapped_slider_and_the_image(
     assert source == "osc /knob/1"
     assert not panel.learn_button.isChecked() and "drives z[1] slider" in panel.learn_status.text()
     assert panel.mapping_table.rowCount() == 1 and panel.mapping_table.item(0, 0).text() == "osc /knob/1"
+    # learn catches the control heard last, even when others came in the same frame
+    panel.live.inbox.put("osc /other", 0.1)
+    source = learn(qtbot, panel, lambda: panel.live.inbox.put("osc /fader/3", 0.2), Target("randomize"))
+    assert source == "osc /fader/3" and "osc /other" not in panel.live.mappings
+    panel.mapping_table.selectRow(1)
+    panel.remove_mapping_button.click()
+    assert list(panel.live.mappings) == ["osc /knob/1"] and panel.mapping_table.rowCount() == 1
     client.send_message("/knob/1", 0.9)
     expected = RANGES["dim"][0] + 0.9 * (RANGES["dim"][1] - RANGES["dim"][0])  # 2.4
     qtbot.waitUntil(lambda: abs(state.z[1] - expected) < 1e-6, timeout=WAIT_MS)
