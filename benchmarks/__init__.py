@@ -12,6 +12,9 @@ Each module measures one thing the user feels, always next to a baseline measure
 - `stall`: the longest GUI event-loop stall while the Train panel trains; baseline the same probe idle.
 - `startup`: `python -m explorer CHECKPOINT` launched -> first decoded image painted; baseline
   `python -c "import torch, PySide6.QtWidgets"`.
+- `perform`: frames per second of a walk shown live in the presentation window (baseline: bare decodes
+  per second), a 10-second 512 px MP4 rendered (baseline: decoding its latents), and the longest GUI
+  stall under a flood of 10,000 OSC messages per second (baseline: idle).
 
 Every module runs on its own too (`python -m benchmarks.slider`) and, under `python -m benchmarks`,
 in its own process, so no Qt or torch state leaks from one to the next. They are benchmarks, not

@@ -1,4 +1,4 @@
-"""The command line: `latent-explorer train | eval | sample | export`. No Qt is imported here.
+"""The command line: `latent-explorer train | eval | sample | export | render`. No Qt is imported here.
 
 Every argument is checked before anything heavy runs (argparse `type=` functions for ranges and
 finite numbers, then the combinations, paths, devices and the model config), so a mistake costs a
@@ -17,10 +17,11 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .checkpoint import SUFFIX, CheckpointError, is_safetensors, load_checkpoint, read_metadata, update_checkpoint
@@ -37,7 +38,10 @@ from .data.sample import sample_dataset
 from .data.spec import CHANNEL_COUNTS, IMAGE_SIZES
 from .device import pick_device
 from .evaluation import classifier_filename
+from .export import FILTERS, MAX_SIDE, VideoSettings, mp4_writer, render_latents
+from .export import FORMATS as EXPORT_FORMATS
 from .images import save_png, to_grid
+from .latent import PATH_MODES, interpolate_path
 from .memory import MemoryEstimateError, check_training_memory
 from .models import MODEL_CLASSES
 from .models.classifier import config_for_dataset
@@ -67,6 +71,7 @@ from .training.run import (
     kinds_for,
 )
 from .training.tensorboard import TensorBoardLogger
+from .walks import WALK_KINDS, WalkSettings, closed_path, walk_latents
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +319,42 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="go on (with a warning) when the weights hold NaN or infinite values",
     )
+    r = sub.add_parser(
+        "render",
+        help="render a keyframe path or a walk as MP4, GIF or PNG strip, with every frame's latent beside it",
+        epilog="Input: --keyframes (.npy files of one latent (D,) or several (K, D)), --session (a saved "
+        "session: its Interpolate keyframes, else its bookmarks; its checkpoint unless one is named), or "
+        "--walk random|vector. Writes OUT and OUT's <stem>_latents.npy / .json.",
+    )
+    r.add_argument("file", nargs="?", help="checkpoint or ONNX model (default: the session's)")
+    r.add_argument("--out", required=True, help="the .mp4, .gif or .png file to write")
+    r.add_argument("--keyframes", nargs="+", metavar="NPY", help="keyframe latents, in order")
+    r.add_argument("--session", metavar="JSON", help="a session saved by the app")
+    r.add_argument("--walk", choices=WALK_KINDS, help="a random walk, or back and forth along --vector")
+    r.add_argument("--mode", choices=PATH_MODES, help="keyframe interpolation (default: the session's, else spherical)")
+    r.add_argument("--seconds", type=_float_in(0.0, 3600.0, low_inclusive=False), help="duration (default 10 s)")
+    r.add_argument("--fps", type=_float_in(1.0, 120.0), default=30.0, help="frames per second (default 30)")
+    r.add_argument("--size", type=_int_in(8, MAX_SIDE), default=512, help="frame side in pixels (default 512)")
+    r.add_argument("--filter", choices=FILTERS, default="nearest", help="how model pixels are scaled up")
+    r.add_argument("--loop", action="store_true", help="the last frame leads smoothly into the first")
+    r.add_argument("--speed", type=_float_in(0.0, 100.0, low_inclusive=False), default=0.5, help="walk speed")
+    r.add_argument("--smoothness", type=_float_in(0.0, 1.0), default=0.5, help="random walk smoothness, 0..1")
+    r.add_argument("--seed", type=_seed, default=0, help="random walk seed")
+    r.add_argument(
+        "--free",
+        action="store_true",
+        help="random walk: let |z| vary as under the prior (default: on the sphere of radius sqrt(D))",
+    )
+    r.add_argument("--vector", help="vector walk: an attribute vector saved in the checkpoint or session")
+    r.add_argument("--vector-file", metavar="NPY", help="vector walk: a (D,) vector from a .npy file")
+    r.add_argument(
+        "--amplitude",
+        type=_float_in(0.0, 100.0, low_inclusive=False),
+        default=2.0,
+        help="vector walk: strength at the ends",
+    )
+    r.add_argument("--device", default="auto")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     return parser
 
 
@@ -1041,7 +1082,135 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "export": cmd_export}
+# --- render ---------------------------------------------------------------------------------------------
+def _npy_latents(name: str, flag: str) -> np.ndarray:
+    try:
+        array = np.load(name, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"{flag} {name}: not a readable .npy file ({error})") from None
+    array = np.asarray(array, np.float32)
+    if array.ndim not in (1, 2) or array.size == 0 or not np.all(np.isfinite(array)):
+        raise UsageError(f"{flag} {name}: expected finite latents of shape (D,) or (K, D), not {array.shape}")
+    return np.atleast_2d(array)
+
+
+def _read_session(name: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(name).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UsageError(f"--session {name}: cannot read it ({error})") from None
+    if not isinstance(doc, dict) or not str(doc.get("format", "")).startswith("latent-explorer-session/"):
+        raise UsageError(f"--session {name}: not a Latent Explorer session")
+    return doc
+
+
+def _session_keyframes(doc: dict[str, Any]) -> tuple[np.ndarray | None, str | None]:
+    """The session's Interpolate keyframes (else its bookmarks) and path mode."""
+    panel = doc.get("interpolation") if isinstance(doc.get("interpolation"), dict) else {}
+    keys = [k.get("z") for k in panel.get("keyframes", []) if isinstance(k, dict)]
+    if len(keys) < 2:
+        keys = [m.get("z") for m in doc.get("bookmarks", []) if isinstance(m, dict)]
+    try:
+        array = np.asarray(keys, np.float32) if len(keys) >= 2 else None
+    except ValueError:
+        raise UsageError("--session: its keyframes are not latents of one size") from None
+    return array, panel.get("mode") if panel.get("mode") in PATH_MODES else None
+
+
+def _render_plan(args: argparse.Namespace, dim: int, vectors: dict[str, np.ndarray], doc: dict | None):
+    """(latents, meta) of what `render` was asked for, checked against the model's latent size."""
+    fps = args.fps
+    seconds = args.seconds if args.seconds is not None else 10.0
+    frames = max(2, round(seconds * fps))
+
+    def fits(array: np.ndarray, what: str) -> np.ndarray:
+        if array.shape[-1] != dim:
+            raise UsageError(f"{what} has {array.shape[-1]} values per latent; the model's latent has {dim}")
+        return array
+
+    if args.walk is not None:
+        settings = WalkSettings(
+            args.walk, args.speed, args.smoothness, args.seed, not args.free, args.vector, args.amplitude
+        )
+        vector = origin = None
+        if args.walk == "vector":
+            if args.vector_file:
+                vector = fits(_npy_latents(args.vector_file, "--vector-file")[0], "--vector-file")
+            elif args.vector:
+                if args.vector not in vectors:
+                    known = ", ".join(sorted(vectors)) or "none"
+                    raise UsageError(f"--vector {args.vector!r} is not saved in the model or session (saved: {known})")
+                vector = fits(vectors[args.vector], f"vector {args.vector!r}")
+            else:
+                raise UsageError("--walk vector needs --vector NAME or --vector-file NPY")
+            if doc is not None and isinstance(doc.get("z"), list):
+                origin = fits(np.asarray(doc["z"], np.float32), "the session's z")
+        walk = settings.build(dim, origin, vector)
+        latents = walk_latents(walk, frames, fps, args.speed, loop=args.loop)
+        meta = {"walk": asdict(settings), "loop": args.loop, "seconds": frames / fps}
+        return latents, meta
+    if args.keyframes:
+        keys = np.concatenate([_npy_latents(name, "--keyframes") for name in args.keyframes])
+        mode = args.mode or "spherical"
+    elif doc is not None:
+        keys, mode = _session_keyframes(doc)
+        if keys is None:
+            raise UsageError("--session has fewer than 2 keyframes or bookmarks; pass --walk or --keyframes")
+        mode = args.mode or mode or "spherical"
+    else:
+        raise UsageError("say what to render: --keyframes, --session or --walk")
+    keys = fits(keys, "a keyframe")
+    if len(keys) < 2:
+        raise UsageError("a keyframe path needs at least 2 keyframes")
+    frames = max(frames, len(keys))
+    latents = closed_path(keys, frames, mode) if args.loop else interpolate_path(keys, frames, mode)
+    meta = {
+        "mode": mode,
+        "loop": args.loop,
+        "seconds": frames / fps,
+        "keyframes": [{"label": f"keyframe {i + 1}", "z": k.tolist()} for i, k in enumerate(keys)],
+    }
+    return latents, meta
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    kind = out.suffix.lower().lstrip(".")
+    if kind not in EXPORT_FORMATS:
+        raise UsageError(f"--out must end in .mp4, .gif or .png, not {args.out}")
+    if kind == "mp4" and mp4_writer() is None:
+        raise CLIError("MP4 needs imageio-ffmpeg (pip install imageio-ffmpeg)")
+    if sum(x is not None and x is not False for x in (args.keyframes, args.walk)) > 1:
+        raise UsageError("--keyframes and --walk cannot be combined")
+    doc = _read_session(args.session) if args.session else None
+    name = args.file or (doc or {}).get("checkpoint")
+    if not name:
+        raise UsageError("name a checkpoint (or a --session that names one)")
+    path = _existing_checkpoint(str(name))
+    if out.exists() and not args.overwrite:
+        raise UsageError(f"--out {out} exists; pass --overwrite to replace it")
+    _writable_output(out, "--out")
+    settings = VideoSettings(fps=args.fps, size=args.size, filter=args.filter)
+    ckpt = load_checkpoint(path, device=_device(args.device))
+    if not ckpt.model.has_latent:
+        raise CLIError(f"{path.name} is a {ckpt.kind}: it has no latent space to walk through")
+    vectors = dict(ckpt.vectors)
+    if doc is not None and isinstance(doc.get("vectors"), dict):
+        vectors.update({k: np.asarray(v, np.float32) for k, v in doc["vectors"].items()})
+    latents, meta = _render_plan(args, ckpt.model.latent_dim, vectors, doc)
+    from tqdm import tqdm
+
+    meta = {**meta, "checkpoint": str(path), "model": ckpt.kind}
+    with tqdm(total=len(latents), unit="frame", desc=f"render {out.name}", disable=None, file=sys.stderr) as bar:
+        written = render_latents(
+            ckpt.model, latents, kind, out, meta, settings, progress=lambda done, total: bar.update(done - bar.n)
+        )
+    h, w = settings.frame_shape(*ckpt.model.image_shape[1:], kind)
+    print(f"wrote {len(latents)} frames ({w}x{h} px, {args.fps:g} fps) to {written[0]}, latents in {written[1].name}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "export": cmd_export, "render": cmd_render}
 
 
 def main(argv: list[str] | None = None) -> int:

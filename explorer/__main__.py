@@ -1,4 +1,4 @@
-"""`latent-explorer` and `python -m explorer`: the GUI, or the train/eval/sample/export commands.
+"""`latent-explorer` and `python -m explorer`: the GUI, or the train/eval/sample/export/render commands.
 
 The first argument decides: a command name runs the command line (no Qt is loaded); nothing, an
 option, an existing file or a .safetensors/.onnx path opens the app; anything else is an unknown
@@ -11,11 +11,11 @@ import difflib
 import sys
 from pathlib import Path
 
-COMMANDS = ("train", "eval", "sample", "export")
+COMMANDS = ("train", "eval", "sample", "export", "render")
 CHECKPOINT_SUFFIX = ".safetensors"  # engines.checkpoint.SUFFIX, without importing torch here
 MODEL_SUFFIXES = (CHECKPOINT_SUFFIX, ".onnx")  # what the app opens by name alone (plugins' files exist)
 GUI_OPTIONS_WITH_VALUE = ("--device",)  # the app's options that take a value (see explorer.app.parse_args)
-USAGE = "usage: latent-explorer [MODEL] [--device D]  |  latent-explorer {train,eval,sample,export} ..."
+USAGE = "usage: latent-explorer [MODEL] [--device D]  |  latent-explorer {train,eval,sample,export,render} ..."
 
 
 def _first_positional(argv: list[str]) -> str | None:

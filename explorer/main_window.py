@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence, QScreen
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -41,6 +41,7 @@ from .panels.explore import ExplorePanel
 from .panels.info import InfoPanel, nonfinite_warning
 from .panels.tab import Tab
 from .pixels import image_array
+from .present import PresentationWindow
 from .session import Session, SessionError, load_session, save_session
 from .state import ExplorerState
 from .workers import cancel_all_jobs, running_jobs
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.state = state if state is not None else ExplorerState(self)
         self.decoder = LatentDecoder(self)
         self.message_box: QMessageBox | None = None  # the last message dialog (non-modal)
+        self.presentation: PresentationWindow | None = None  # View > Present, while it is open
         self._shut_down = False
         self._closing = False  # the window was asked to close and waits for background threads
         self._close_timer = QTimer(self)
@@ -196,6 +198,16 @@ class MainWindow(QMainWindow):
         self.randomize_action = a("&Randomize", self.explore.randomize, "R", "Draw a random z with the next seed")
         self.reset_action = a("Re&set", self.state.reset, "0", "z = 0")
         self.bookmark_action = a("&Bookmark", self.bookmarks.add, "B", "Bookmark the current z")
+        self.present_action = a(
+            "&Present",
+            self.present,
+            "F5",
+            "Show the live image full screen on another screen if there is one (Esc leaves)",
+        )
+        self.smooth_present_action = a(
+            "Smooth Scaling in Presentation", self._smooth_presentation, tip="Off: crisp model pixels (nearest)"
+        )
+        self.smooth_present_action.setCheckable(True)
 
     def _build_menus_and_toolbar(self) -> None:
         menu = self.menuBar().addMenu("&File")
@@ -216,6 +228,11 @@ class MainWindow(QMainWindow):
         edit.addActions([self.randomize_action, self.reset_action, self.bookmark_action])
         view = self.menuBar().addMenu("&View")
         view.addActions([self.info_dock.toggleViewAction(), self.bookmarks_dock.toggleViewAction()])
+        view.addSeparator()
+        view.addAction(self.present_action)
+        self.present_on_menu = view.addMenu("Present &On")
+        self.present_on_menu.aboutToShow.connect(self._fill_present_on_menu)
+        view.addAction(self.smooth_present_action)
 
         self.toolbar = toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
@@ -297,6 +314,7 @@ class MainWindow(QMainWindow):
             self.encode_action,
             self.export_latent_action,
             self.save_session_action,
+            self.present_action,
         ):
             action.setEnabled(latent)
         self.randomize_action.setEnabled(has_model)
@@ -322,6 +340,38 @@ class MainWindow(QMainWindow):
             self.show_error(f"{path} no longer exists; removed from the recent files")
             return
         self.open_checkpoint(path)
+
+    # --- presentation ---------------------------------------------------------------------------------
+    def present(self, screen: QScreen | None = None) -> PresentationWindow:
+        """Open (or raise) the presentation window full screen on `screen`; by default on a screen other
+        than this window's when there are several (a projector), else on this one."""
+        if screen is None:
+            screens = QGuiApplication.screens()
+            here = self.screen()
+            screen = next((s for s in screens if s is not here), here) if len(screens) > 1 else here
+        if self.presentation is None:
+            self.presentation = PresentationWindow(self.state, smooth=self.smooth_present_action.isChecked())
+            self.presentation.closed.connect(self._presentation_closed)
+        self.presentation.present(screen)
+        self.presentation.raise_()
+        self.presentation.activateWindow()
+        return self.presentation
+
+    def _fill_present_on_menu(self) -> None:
+        self.present_on_menu.clear()
+        for index, screen in enumerate(QGuiApplication.screens()):
+            size = screen.geometry()
+            action = self.present_on_menu.addAction(f"&{index + 1} {screen.name()} ({size.width()}x{size.height()})")
+            action.triggered.connect(lambda checked=False, s=screen: self.present(s))
+
+    def _smooth_presentation(self) -> None:
+        if self.presentation is not None:
+            self.presentation.set_smooth(self.smooth_present_action.isChecked())
+
+    def _presentation_closed(self) -> None:
+        window, self.presentation = self.presentation, None
+        if window is not None:
+            window.deleteLater()
 
     # --- messages -------------------------------------------------------------------------------------
     def show_error(self, text: str) -> None:
@@ -580,6 +630,8 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
+        if self.presentation is not None:
+            self.presentation.close()
         self._close_timer.stop()  # a close waiting for the work: nothing is left to wait for after this
         self.request_stop()
         if self.background_work() is not None:

@@ -1,6 +1,7 @@
 """Regenerate README screenshots of each panel from the real app (offscreen).
 
     QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--checkpoint FILE] [--pixelcnn FILE] [--out docs/screenshots]
+        [--only explore maps interpolate arithmetic train control replay]
 
 Opens the main window on a checkpoint (default: the bundled one the app opens), shows every tab in
 turn, waits for its background work to finish, and saves `<tab>.png`. Panels that need another kind
@@ -76,6 +77,26 @@ def prepare(window, slug: str) -> None:
         )
         panel.start()
         wait_until(lambda: panel.step >= 120, timeout=240)
+    elif slug == "control":
+        from explorer.live import Target
+
+        panel = window.extra_panels["control"]
+        panel.osc_check.setChecked(True)  # port 9000 (the status says why if it is taken)
+        live = panel.live
+        live.assign("osc /knob/1", Target("dim", 0))
+        live.assign("osc /knob/2", Target("dim", 1))
+        live.assign("midi cc 1:7", Target("walk_speed"))
+        live.assign("osc /pad/1", Target("randomize"))
+        for source, value in [
+            ("osc /knob/1", 0.62),
+            ("osc /knob/2", 0.35),
+            ("midi cc 1:7", 0.4),
+            ("osc /knob/1", 0.66),
+        ]:
+            live.inbox.put(source, value)  # as the OSC server's thread and a MIDI port would
+        panel.render.loop_check.setChecked(True)
+        panel.learn_button.click()
+        live.inbox.put("osc /fader/3", 0.5)  # learn mode catches it: "now click a target"
     elif slug == "replay":
         panel = window.extra_panels["replay"]
         panel.sample(0)
@@ -98,6 +119,7 @@ def main() -> int:
     parser.add_argument("--checkpoint", help="VAE or GAN checkpoint for the latent panels")
     parser.add_argument("--pixelcnn", help="PixelCNN checkpoint for the replay panel")
     parser.add_argument("--out", default="docs/screenshots")
+    parser.add_argument("--only", nargs="+", help="tab names to shoot (default: all)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,9 +132,10 @@ def main() -> int:
     window.show()
     window.state.randomize(seed=3, temperature=0.8)
     settle(2.0)
-    shoot(window, out, names=["explore", "maps", "interpolate", "arithmetic", "train"], prepare=prepare)
+    latent_tabs = ["explore", "maps", "interpolate", "arithmetic", "train", "control"]
+    shoot(window, out, names=[n for n in latent_tabs if not args.only or n in args.only], prepare=prepare)
     window.extra_panels["training"].stop_and_wait()
-    if args.pixelcnn:
+    if args.pixelcnn and (not args.only or "replay" in args.only):
         window.open_checkpoint(args.pixelcnn)
         settle(2.0)
         shoot(window, out, names=["replay"], prepare=prepare)

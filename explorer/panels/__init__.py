@@ -17,6 +17,7 @@ EXTRA_PANELS: list[tuple[str, str, str]] = [
     ("Arithmetic", "explorer.panels.arithmetic", "ArithmeticPanel"),
     ("Train", "explorer.panels.training", "TrainingPanel"),
     ("Replay", "explorer.panels.replay", "ReplayPanel"),
+    ("Control", "explorer.panels.control", "ControlPanel"),
 ]
 
 

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -38,12 +37,14 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from engines import latent
-from engines.export import export_latents, mp4_writer
+from engines.export import mp4_writer
+from engines.walks import closed_path
 from explorer.pixels import to_pixmap
 from explorer.state import ExplorerState
-from explorer.workers import Job, start_job
+from explorer.workers import Job
 
 from .panel_tools import MAX_SEED, debounce, decode_job, laid_out, spin_box
+from .render_box import RenderBox, ask_video_path
 from .tab import Tab
 from .thumbnails import Thumbnails, icon_list
 
@@ -69,10 +70,6 @@ def _encode_index(job, state: ExplorerState, model, index: int) -> tuple[int, np
     if not 0 <= index < len(dataset):
         raise ValueError(f"the dataset has {len(dataset)} images; index {index} is out of range")
     return index, latent.encode_indices(model, dataset, np.array([index])).latents[0]
-
-
-def _export_job(job, model, path_latents: np.ndarray, kind: str, target: str, fps: float, meta: dict) -> list[Path]:
-    return export_latents(model, path_latents, kind, target, meta, fps, should_stop=lambda: job.cancelled)
 
 
 class InterpolationPanel(Tab):
@@ -174,6 +171,8 @@ class InterpolationPanel(Tab):
             export_row.addWidget(button)
         export_row.addStretch(1)
         rcol.addLayout(export_row)
+        self.render = RenderBox("Export settings")  # size, filter, loop; progress and Cancel
+        rcol.addWidget(self.render)
         if mp4_writer() is None:
             self.mp4_button.setEnabled(False)
             self.mp4_button.setToolTip("No MP4 writer here: install imageio-ffmpeg (or PyAV) to export MP4.")
@@ -397,35 +396,35 @@ class InterpolationPanel(Tab):
 
     # --- export ---------------------------------------------------------------------------------
     def _export_dialog(self, kind: str) -> None:
-        filters = {"png": "PNG image (*.png)", "gif": "Animated GIF (*.gif)", "mp4": "MP4 video (*.mp4)"}
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", f"interpolation.{kind}", filters[kind])
+        path = ask_video_path(self, kind, "interpolation")
         if path:
             self.export(kind, path)
 
     def export(self, kind: str, path: str | Path) -> Job | None:
-        """Decode the path and write it as `kind` ("png", "gif", "mp4") to `path` in a worker, with
-        `<stem>_latents.npy` and `<stem>_latents.json` beside it; the job's result lists the files."""
+        """Decode the path and write it as `kind` ("png", "gif", "mp4") to `path` in a worker, at the
+        export settings' size and filter (with "Seamless loop", a path that returns to the first
+        keyframe), with `<stem>_latents.npy` and `<stem>_latents.json` beside it; the job's result lists
+        the files. Progress and Cancel are in the export settings box."""
         if len(self.keyframes) < 2 or self.state.model is None:
             return None
         keys = np.stack([k.z for k in self.keyframes])
         frames = self.frames_spin.value()
-        path_latents = latent.interpolate_path(keys, frames, self.mode)
+        loop = self.render.loop_check.isChecked()
+        path_latents = (
+            closed_path(keys, frames, self.mode) if loop else latent.interpolate_path(keys, frames, self.mode)
+        )
         ckpt = self.state.checkpoint
         meta = {
             "mode": self.mode,
             "frames": frames,
+            "loop": loop,
             "keyframes": [{"label": k.label, "z": k.z.tolist()} for k in self.keyframes],
-            "keyframe_frames": latent.keyframe_positions(len(keys), frames).tolist(),
+            "keyframe_frames": latent.keyframe_positions(len(keys) + loop, frames + loop).tolist()[: len(keys)],
             "checkpoint": str(ckpt.path) if ckpt.path else None,
             "model": ckpt.kind,
         }
-        self.status.setText(f"Exporting {kind.upper()}…")
-        job = self.export_job = start_job(
-            _export_job, self.state.model, path_latents, kind, str(path), self.fps_spin.value(), meta
-        )
-        job.result.connect(lambda files: self.status.setText("Wrote " + ", ".join(Path(f).name for f in files)))
-        job.failed.connect(lambda msg: self.status.setText(f"Export failed: {msg}"))
-        return job
+        self.export_job = self.render.start(self.state.model, path_latents, kind, path, meta, fps=self.fps_spin.value())
+        return self.export_job
 
     # --- sessions -------------------------------------------------------------------------------
     def session_data(self) -> dict:
@@ -434,6 +433,7 @@ class InterpolationPanel(Tab):
             "mode": self.mode,
             "frames": self.frames_spin.value(),
             "fps": self.fps_spin.value(),
+            "loop": self.render.loop_check.isChecked(),
         }
 
     def load_session_data(self, d: dict) -> None:
@@ -456,8 +456,13 @@ class InterpolationPanel(Tab):
             self.frames_spin.setMinimum(max(2, len(keys)))
             self.frames_spin.setValue(int(d.get("frames", self.frames_spin.value())))
         self.fps_spin.setValue(float(d.get("fps", self.fps_spin.value())))
+        self.render.loop_check.setChecked(bool(d.get("loop", False)))
         self._keyframes_changed()
 
     def stop_work(self) -> None:
         self._stop_playing()
+        self.render.cancel()
         super().stop_work()
+
+    def stopping_message(self) -> str | None:
+        return "Stopping the export…" if self.render.busy() else None
