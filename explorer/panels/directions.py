@@ -57,6 +57,7 @@ from .encoded import DEFAULT_COUNT, encoded_set
 from .panel_tools import MAX_SEED, NONFINITE_MESSAGE, debounce, decode_job, laid_out, require_finite, spin_box
 from .tab import Tab
 from .tag_gallery import TagGallery
+from .training_curves import Column
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ DISCOVERED = ("sefa", "jacobian", "pca")
 VALUE_NAMES = {"sefa": "λ", "jacobian": "σ", "pca": "var"}
 SIGMAS = np.linspace(-3.0, 3.0, 13)  # the score curves; every other one is a strip image
 STRIP = SIGMAS[::2]  # -3..+3 in whole sigmas: 7 images
-STRIP_PX = 84
+STRIP_PX = 72
 STRENGTH_STEPS = 100  # slider units per sigma
 GALLERY_SIZE = 48
 FOLLOW_MS = 300  # "follow z": the Jacobian is recomputed once z has rested this long
@@ -200,8 +201,10 @@ class DirectionsPanel(Tab):
 
     # --- layout ---------------------------------------------------------------------------------
     def _build_ui(self) -> QWidget:
-        content, row = laid_out(QHBoxLayout)
-        left, col = laid_out(QVBoxLayout, width=380, margins=(0, 0, 4, 0))
+        # A Column: the word-wrapped labels' height-for-width would otherwise make the window's scroll
+        # area size the tab to its preferred height (the plot's) and scroll.
+        content, row = laid_out(QHBoxLayout, Column())
+        left, col = laid_out(QVBoxLayout, width=350, margins=(0, 0, 4, 0))
 
         find_box, grid = laid_out(QGridLayout, QGroupBox("Discover (no labels)"), margins=None)
         self.sefa_button = QPushButton("SeFa")
@@ -282,11 +285,13 @@ class DirectionsPanel(Tab):
         self.plot.setBackground("#1e1f22")
         self.plot.setLabel("bottom", "σ along the direction")
         self.plot.setLabel("left", "classifier reading")
-        self.plot.setMinimumHeight(180)
+        self.plot.setMinimumHeight(120)
         self.plot.addLine(x=0, pen=pg.mkPen("#666", style=Qt.PenStyle.DashLine))
-        self.legend = self.plot.addLegend(offset=(-10, 10), colCount=2)
         self.curves: dict[str, pg.PlotDataItem] = {}
         col.addWidget(self.plot, 1)
+        self.legend = QLabel()  # under the plot, not over it: the curves fill the whole plot
+        self.legend.setWordWrap(True)
+        col.addWidget(self.legend)
         self.scores_note = QLabel()
         self.scores_note.setWordWrap(True)
         col.addWidget(self.scores_note)
@@ -626,6 +631,7 @@ class DirectionsPanel(Tab):
             f"'{name}': cosine {cos:.2f} with {change}'s normal; "
             + ", ".join(f"{k} {float(vector @ self.boundaries[k].normal):+.1e}" for k in keep)
             + (" with the kept normals (0: unchanged)." if keep else "")
+            + " It is selected: see it in Explain and apply."
         )
         self.select(name)
         return found
@@ -790,9 +796,9 @@ class DirectionsPanel(Tab):
         for view in self.strip_views:
             view.clear()
         for curve in self.curves.values():
-            self.legend.removeItem(curve)
             self.plot.removeItem(curve)
         self.curves.clear()
+        self.legend.clear()
         self.explain_title.setText("Compute or fit a direction (left), then pick it in the list.")
         self.scores_note.clear()
 
@@ -828,13 +834,19 @@ class DirectionsPanel(Tab):
             view.setPixmap(to_pixmap(image, STRIP_PX - 4))
         self.scores = scores
         for name in [n for n in self.curves if n not in scores]:
-            self.legend.removeItem(self.curves[name])
             self.plot.removeItem(self.curves.pop(name))
         for name, values in scores.items():
             if name not in self.curves:
                 colour = COLOURS[len(self.curves) % len(COLOURS)]
-                self.curves[name] = self.plot.plot([], [], name=name, pen=pg.mkPen(colour, width=2))
+                self.curves[name] = self.plot.plot([], [], pen=pg.mkPen(colour, width=2))
+                self.curves[name].colour = colour
             self.curves[name].setData(SIGMAS, values)
+        self.legend.setText(
+            " &nbsp; ".join(
+                f'<span style="color:{COLOURS[k % len(COLOURS)]}">━━</span> {name}'
+                for k, name in enumerate(self.curves)
+            )
+        )
         self.plot.setVisible(bool(scores))
         if not scores:
             self.scores_note.setText(
