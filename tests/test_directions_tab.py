@@ -165,6 +165,7 @@ def test_classifier_boundaries_conditional_edit_strip_and_saving(qtbot):
     x, y = panel.curves["smiling"].getData()
     np.testing.assert_allclose(y, panel.scores["smiling"])
 
+    assert panel.vector_name_edit.text() == "smiling_keep_glasses"  # the default name of the vector
     panel.vector_name_edit.setText("smile, glasses kept")
     panel.scale_spin.setValue(2.0)
     click(qtbot, panel.save_button)

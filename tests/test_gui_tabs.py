@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 
 from engines import latent  # noqa: E402
 from explorer.image_view import ImageView  # noqa: E402
+from explorer.panels import EXTRA_PANELS  # noqa: E402
 from explorer.panels import tab as tab_module  # noqa: E402
 from explorer.panels.arithmetic import ArithmeticPanel  # noqa: E402
 from explorer.panels.tab import Tab  # noqa: E402
@@ -277,5 +278,7 @@ def test_closing_the_window_stops_every_tab(make_window, vae_checkpoint, qtbot):
     assert interpolation.play_button.isChecked()
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT)
-    assert set(stopped) == {type(tab).__name__ for tab in window.tab_views()} and len(window.tab_views()) == 6
+    assert set(stopped) == {type(tab).__name__ for tab in window.tab_views()} and len(window.tab_views()) == 1 + len(
+        EXTRA_PANELS
+    )
     assert not interpolation.play_button.isChecked() and not running_jobs()

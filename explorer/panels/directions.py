@@ -18,6 +18,7 @@ save it as an attribute vector (the Arithmetic tab, the sliders and sessions the
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 import numpy as np
@@ -446,6 +447,10 @@ class DirectionsPanel(Tab):
     def _model_kind(self) -> str:
         return getattr(self.state.model, "kind", None) or "model"
 
+    def stop_work(self) -> None:
+        self._follow_timer.stop()
+        super().stop_work()
+
     def update_view(self) -> None:
         """Decode what the shown page needs: the strip along the selected direction, the gallery."""
         page = self.pages.currentIndex()
@@ -753,7 +758,7 @@ class DirectionsPanel(Tab):
         with signals_blocked(self.tree):
             self.tree.setCurrentItem(item)
         if self.selected:
-            self.vector_name_edit.setText(self.selected.split(" | ")[0].split(" · ")[0].replace(" ", "_"))
+            self.vector_name_edit.setText(re.sub(r"\W+", "_", self.selected).strip("_"))
         self._direction_changed()
 
     def _direction_changed(self) -> None:
