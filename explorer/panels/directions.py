@@ -78,7 +78,7 @@ STRIP_PX = 72
 STRENGTH_STEPS = 100  # slider units per sigma
 GALLERY_SIZE = 48
 FOLLOW_MS = 300  # "follow z": the Jacobian is recomputed once z has rested this long
-SAMPLED = 2000  # latents for PCA and for the classifier's boundaries
+SAMPLED = 2000  # prior samples for PCA of a model without an encoder
 COLOURS = ("#4e9af1", "#f1a24e", "#5fc46a", "#e0604f", "#b07ee8", "#d4c84a", "#4ed1d1", "#f17ec2", "#a0a0a0", "#8fd14e")
 DARK_BOX = "background: #202124; border: 1px solid #555; color: #bbb;"
 
