@@ -272,3 +272,63 @@ def along(z: np.ndarray, vector: np.ndarray, sigmas: Sequence[float]) -> np.ndar
     the prior's standard deviation, 1 per axis)."""
     v = _unit(vector)
     return (np.asarray(z, np.float64)[None] + np.asarray(sigmas, np.float64)[:, None] * v[None]).astype(np.float32)
+
+
+# --- labels for boundaries, and a direction's effect (the explorer's Directions tab) ------------
+def sampled_latents(model: torch.nn.Module, n: int, seed: int = 0) -> np.ndarray:
+    """(n, D) draws from the model's prior (its own `random_latents` when it has one, else N(0, I))."""
+    gen = torch.Generator().manual_seed(seed)
+    if hasattr(model, "random_latents"):
+        z = model.random_latents(n, generator=gen)
+    else:
+        z = torch.randn((n, int(model.latent_dim)), generator=gen)
+    return z.cpu().numpy().astype(np.float32)
+
+
+def classifier_boundaries(model: torch.nn.Module, classifier, n: int = 1000, seed: int = 0) -> dict[str, Boundary]:
+    """Boundaries from a classifier's readings of n generated samples (any model with a latent):
+    one per binary attribute and per class, a readout per continuous attribute."""
+    from .metrics import decode_to_labels
+
+    z = sampled_latents(model, n, seed)
+    labels = decode_to_labels(model, classifier, z)
+    kinds = dict(classifier.label_kinds)
+    names = [name for name in kinds if kinds[name] != "categorical"]  # an index is not a side of a plane
+    columns = [list(kinds).index(name) for name in names]
+    return fit_boundaries(z, labels[:, columns], names, kinds)
+
+
+def dataset_boundaries(latents: np.ndarray, labels: np.ndarray, names: Sequence[str], kinds: dict[str, str]):
+    """Boundaries from encoded dataset images and their own labels: categorical columns become one
+    boundary per value ("shape = 2"), the rest as in fit_boundaries."""
+    labels = np.asarray(labels, np.float64)
+    columns, out_names, out_kinds = [], [], {}
+    for j, name in enumerate(names):
+        if kinds.get(name) == "categorical":
+            for value in np.unique(np.round(labels[:, j])):
+                out_names.append(f"{name} = {int(value)}")
+                columns.append((np.round(labels[:, j]) == value).astype(np.float64))
+        else:
+            out_names.append(name)
+            out_kinds[name] = kinds.get(name, "continuous")
+            columns.append(labels[:, j])
+    return fit_boundaries(latents, np.stack(columns, axis=1), out_names, out_kinds)
+
+
+def scores_along(
+    model: torch.nn.Module, classifier, z: np.ndarray, vector: np.ndarray, sigmas: Sequence[float]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The images along a direction ((len(sigmas), H, W, C) in [0, 1]) and, with a classifier, how each
+    of its readings moves along it: class and binary attributes as probabilities, continuous ones as
+    values (categorical ones, an index, are left out)."""
+    from .metrics import adapt_images
+
+    images = decode_latents(model, along(z, vector, sigmas))
+    if classifier is None:
+        return images, {}
+    x = torch.as_tensor(images).permute(0, 3, 1, 2).to(next(classifier.parameters()).device)
+    with torch.no_grad():
+        readings = classifier.predict(adapt_images(x, classifier))
+    kinds = dict(classifier.label_kinds)
+    scores = {name: v.float().cpu().numpy() for name, v in readings.items() if kinds.get(name) != "categorical"}
+    return images, scores

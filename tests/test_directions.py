@@ -174,3 +174,57 @@ def test_a_discovered_direction_is_named_after_the_boundary_it_matches() -> None
 def test_a_strip_steps_in_prior_sigmas_along_the_unit_direction() -> None:
     strip = dirs.along(np.zeros(3, np.float32), np.array([0.0, 2.0, 0.0]), [-3, 0, 3])
     assert strip == pytest.approx(np.array([[0, -3, 0], [0, 0, 0], [0, 3, 0]], np.float32))
+
+
+# --- the tab's helpers: labels from a classifier or a dataset, and scores along a direction -------
+class Brightness(nn.Module):
+    """A 'classifier' that reads the mean pixel: bright (binary, > 0.5) and level (continuous)."""
+
+    label_kinds = {"bright": "binary", "level": "continuous"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))  # gives it a device
+
+    def predict_labels(self, images: torch.Tensor) -> torch.Tensor:
+        level = images.mean(dim=(1, 2, 3))
+        return torch.stack([(level > 0.5).float(), level], dim=1)
+
+    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        level = images.mean(dim=(1, 2, 3))
+        return {"bright": torch.sigmoid((level - 0.5) * 50), "level": level}
+
+
+def test_classifier_boundaries_point_where_the_reading_grows() -> None:
+    rng = np.random.default_rng(1)
+    m = (rng.normal(size=(16, 5)) * 0.02).astype(np.float32)
+    model = LinearDecoder(m, side=4)
+    model.latent_dim = 5
+    found = dirs.classifier_boundaries(model, Brightness(), n=400)
+    grows = m.mean(axis=0)  # mean pixel = 0.5 + grows . z
+    assert set(found) == {"bright", "level"}
+    assert found["bright"].kind == "binary" and found["level"].kind == "continuous"
+    for b in found.values():
+        assert float(b.normal @ grows) / np.linalg.norm(grows) > 0.95
+
+
+def test_dataset_boundaries_split_a_categorical_label_into_one_boundary_per_value() -> None:
+    z = np.random.default_rng(2).normal(size=(600, 3))
+    category = np.digitize(z[:, 0], [-0.5, 0.5])  # 0, 1, 2 along the first axis
+    labels = np.c_[category, z[:, 1]]
+    found = dirs.dataset_boundaries(z, labels, ["shape", "size"], {"shape": "categorical", "size": "continuous"})
+    assert set(found) == {"shape = 0", "shape = 1", "shape = 2", "size"}
+    assert found["shape = 0"].normal[0] < -0.9 and found["shape = 2"].normal[0] > 0.9
+    assert found["size"].normal[1] > 0.99 and found["size"].kind == "continuous"
+
+
+def test_scores_along_a_direction_follow_the_decoded_images() -> None:
+    rng = np.random.default_rng(3)
+    m = (rng.normal(size=(16, 5)) * 0.02).astype(np.float32)
+    model = LinearDecoder(m, side=4)
+    sigmas = [-3, -1, 0, 1, 3]
+    images, scores = dirs.scores_along(model, Brightness(), np.zeros(5, np.float32), m.mean(axis=0), sigmas)
+    assert images.shape == (5, 4, 4, 1)
+    np.testing.assert_allclose(scores["level"], images.mean(axis=(1, 2, 3)), atol=1e-6)
+    assert np.all(np.diff(scores["level"]) > 0) and np.all(np.diff(scores["bright"]) >= 0)
+    assert dirs.scores_along(model, None, np.zeros(5, np.float32), m[0], sigmas)[1] == {}

@@ -1,11 +1,12 @@
 """Regenerate README screenshots of each panel from the real app (offscreen).
 
-    QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--checkpoint FILE] [--pixelcnn FILE] [--out docs/screenshots]
-        [--only explore maps interpolate arithmetic train control replay]
+    QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--checkpoint FILE] [--pixelcnn FILE] [--faces FILE]
+        [--out docs/screenshots] [--only explore maps interpolate arithmetic train control directions replay]
 
 Opens the main window on a checkpoint (default: the bundled one the app opens), shows every tab in
 turn, waits for its background work to finish, and saves `<tab>.png`. Panels that need another kind
-of model (the PixelCNN replay) are shot with `--pixelcnn`.
+of model (the PixelCNN replay) are shot with `--pixelcnn`; the Directions tab is shot on `--faces`
+(default: the bundled vae-faces), whose classifier names its directions. `--tabs` shoots only those.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -97,6 +99,17 @@ def prepare(window, slug: str) -> None:
         panel.render.loop_check.setChecked(True)
         panel.learn_button.click()
         live.inbox.put("osc /fader/3", 0.5)  # learn mode catches it: "now click a target"
+    elif slug == "directions":
+        panel = window.extra_panels["directions"]
+        panel.fit_boundaries()
+        panel.compute_sefa()
+        wait_until(lambda: not panel.busy(), timeout=120)
+        settle(0.5)
+        # the SeFa direction that is most like the glasses boundary: its strip reads at a glance
+        sefa = [n for n, d in panel.directions.items() if d.method == "sefa"]
+        panel.select(
+            max(sefa, key=lambda n: abs(float(panel.directions[n].vector @ panel.boundaries["glasses"].normal)))
+        )
     elif slug == "replay":
         panel = window.extra_panels["replay"]
         panel.sample(0)
@@ -118,9 +131,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="VAE or GAN checkpoint for the latent panels")
     parser.add_argument("--pixelcnn", help="PixelCNN checkpoint for the replay panel")
+    parser.add_argument("--faces", default=str(REPO / "checkpoints" / "vae-faces.safetensors"))
     parser.add_argument("--out", default="docs/screenshots")
     parser.add_argument("--only", nargs="+", help="tab names to shoot (default: all)")
     args = parser.parse_args()
+    wanted = set(args.only) if args.only else None
+
+    def only(names: list[str]) -> list[str]:
+        return [n for n in names if wanted is None or n in wanted]
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = args.checkpoint or find_default_checkpoint()
@@ -132,10 +151,16 @@ def main() -> int:
     window.show()
     window.state.randomize(seed=3, temperature=0.8)
     settle(2.0)
-    latent_tabs = ["explore", "maps", "interpolate", "arithmetic", "train", "control"]
-    shoot(window, out, names=[n for n in latent_tabs if not args.only or n in args.only], prepare=prepare)
+    shoot(
+        window, out, names=only(["explore", "maps", "interpolate", "arithmetic", "train", "control"]), prepare=prepare
+    )
     window.extra_panels["training"].stop_and_wait()
-    if args.pixelcnn and (not args.only or "replay" in args.only):
+    if only(["directions"]):
+        window.open_checkpoint(args.faces)
+        window.state.randomize(seed=3, temperature=0.8)
+        settle(2.0)
+        shoot(window, out, names=["directions"], prepare=prepare)
+    if args.pixelcnn and only(["replay"]):
         window.open_checkpoint(args.pixelcnn)
         settle(2.0)
         shoot(window, out, names=["replay"], prepare=prepare)
