@@ -983,7 +983,10 @@ def _print_judged(m: dict[str, Any], judge) -> None:
         )
         print("    " + f"{'method':<22}" + "".join(f"{a:>18}" for a in attributes))
         for method, rates in edits["methods"].items():
-            cells = "".join(f"{rates[a]['rate']:.3f} ({rates[a]['setting']:g})".rjust(18) for a in attributes)
+            cells = "".join(
+                (f"{rates[a]['rate']:.3f} ({rates[a]['setting']:g})" if rates[a]["rate"] is not None else "-").rjust(18)
+                for a in attributes
+            )
             print(f"    {method:<22}{cells}")
 
 
