@@ -143,6 +143,7 @@ def train_worker(job, settings: RunSettings) -> str:
     batch: list = []
     last = time.monotonic()
     for event in trainer.run():
+        job.share_cores()  # every core while the run is alone; a share while maps or encodes run beside it
         batch.append(event)
         now = time.monotonic()
         if not isinstance(event, StepDone) or now - last >= FLUSH_S:
