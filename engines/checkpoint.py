@@ -305,6 +305,7 @@ _TRAINING_TYPES: dict[str, Any] = {
     "train_config": lambda v: isinstance(v, dict),
     "resumed_with": _is_str_list,
     "history": lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v),
+    "validation": lambda v: isinstance(v, dict),  # engines.data.split: which images were held out
 }
 
 

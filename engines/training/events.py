@@ -35,7 +35,7 @@ class EpochEnd:
     epoch: int  # 0-based epoch just finished
     step: int
     train_losses: dict[str, float]  # means over the epoch
-    test_losses: dict[str, float]  # on held-out data; empty when there is none
+    val_losses: dict[str, float]  # on the validation split (engines.data.split); empty when there is none
     seconds: float  # wall time of this epoch
 
 

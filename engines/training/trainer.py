@@ -80,7 +80,7 @@ class Trainer:
         model: GenerativeModel,
         train_data,
         config: TrainConfig = TrainConfig(),
-        test_data=None,
+        val_data=None,
         train_state: dict[str, Any] | None = None,
         summary: dict[str, Any] | None = None,
         dist: DistContext = SINGLE,
@@ -90,7 +90,7 @@ class Trainer:
         self.device = pick_device(config.device)
         self.model = model.to(self.device).train()
         self.recipe = RECIPES[model.kind]
-        self.train_data, self.test_data = train_data, test_data
+        self.train_data, self.val_data = train_data, val_data  # training never sees val_data
         # Each process sees its own shard of every epoch (one shard when not distributed); the order
         # depends only on (seed, epoch), so a resumed run sees the same batches.
         self.sampler = DistributedSampler(
@@ -141,7 +141,7 @@ class Trainer:
     # --- resuming -----------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, train_data, config: TrainConfig, test_data=None, dist: DistContext = SINGLE
+        cls, path: str | Path, train_data, config: TrainConfig, val_data=None, dist: DistContext = SINGLE
     ) -> Trainer:
         """Continue a run from a resumable checkpoint: same weights, optimizer state, step and RNG."""
         ckpt: Checkpoint = load_checkpoint(path, with_train_state=True)
@@ -152,7 +152,7 @@ class Trainer:
                 ckpt.model,
                 train_data,
                 config,
-                test_data,
+                val_data,
                 train_state=ckpt.train_state,
                 summary=ckpt.training,
                 dist=dist,
@@ -279,16 +279,16 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Mean held-out losses per image (empty without test data, for models that have none, or when a
-        stop request arrives meanwhile: a stop should not wait for a long evaluation)."""
-        if self.test_data is None or len(self.test_data) == 0 or not self.dist.is_main:
+        """Mean validation losses per image (empty without validation data, for models that have none, or
+        when a stop request arrives meanwhile: a stop should not wait for a long evaluation)."""
+        if self.val_data is None or len(self.val_data) == 0 or not self.dist.is_main:
             return {}
         was_training = self.model.training
         self.model.eval()
         gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 2)  # leaves training RNG alone
         sums: dict[str, float] = {}
         count = 0
-        order = torch.arange(len(self.test_data))
+        order = torch.arange(len(self.val_data))
         try:
             for b, start in enumerate(range(0, len(order), self.batch_size)):
                 if self.config.eval_batches is not None and b >= self.config.eval_batches:
@@ -296,7 +296,7 @@ class Trainer:
                 if self._stop.is_set():
                     log.info("held-out evaluation skipped: stop requested")
                     return {}
-                images, extra = self._batch(self.test_data, order[start : start + self.batch_size])
+                images, extra = self._batch(self.val_data, order[start : start + self.batch_size])
                 for k, v in self.recipe.evaluate(self.model, images, gen, **extra).items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += images.shape[0]
@@ -372,9 +372,9 @@ class Trainer:
             if epoch_done:
                 steps = epoch_sums.pop("_steps", 1)
                 means = {k: v / steps for k, v in epoch_sums.items()}
-                test = self.evaluate()
-                self.history.append({"epoch": epoch + 1, "step": self.step, "train": means, "test": test})
-                yield EpochEnd(epoch, self.step, means, test, time.perf_counter() - epoch_start)
+                val = self.evaluate()
+                self.history.append({"epoch": epoch + 1, "step": self.step, "train": means, "val": val})
+                yield EpochEnd(epoch, self.step, means, val, time.perf_counter() - epoch_start)
                 if grids and cfg.sample_every is not None:
                     yield SampleGrid(self.step, self.sample_grid())
                 epoch_sums, epoch_start = {}, time.perf_counter()

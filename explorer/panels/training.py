@@ -579,6 +579,7 @@ class TrainingPanel(Tab):
         self.grid: np.ndarray | None = None  # the newest sample grid (H, W, C) uint8, and its step
         self.grid_step = 0
         self.skipped: dict[str, int] = {}
+        self.validation = ""  # where the held-out curves come from (engines.data.split.describe_record)
         self._images_per_s = 0.0
         self._start_step = 0
         self._t0 = 0.0
@@ -684,7 +685,10 @@ class TrainingPanel(Tab):
 
     def _on_dataset_info(self, info: DatasetInfo) -> None:
         self.skipped = dict(info.skipped)
+        self.validation = info.validation
         self.status_label.setText(f"{info.images} images loaded; building the model…")
+        if info.validation:
+            self.log_view.appendPlainText(f"validation: {info.validation}")
         if info.skipped:
             total = sum(info.skipped.values())
             why = ", ".join(f"{n} {reason}" for reason, n in sorted(info.skipped.items()))
@@ -718,11 +722,11 @@ class TrainingPanel(Tab):
     def _on_epoch(self, event: events.EpochEnd) -> None:
         line = (
             f"epoch {event.epoch + 1}: train {format_losses(event.train_losses)} | "
-            f"test {format_losses(event.test_losses)} | {event.seconds / 60:.2f} min"
+            f"val {format_losses(event.val_losses)} | {event.seconds / 60:.2f} min"
         )
         self.log_view.appendPlainText(line)
-        for name, value in event.test_losses.items():
-            self.curves.add_point(f"test {name}", event.step, value, marker=True)
+        for name, value in event.val_losses.items():
+            self.curves.add_point(f"val {name}", event.step, value, marker=True)
 
     def _on_checkpoint(self, event: events.CheckpointSaved) -> None:
         self.checkpoint_path, self.checkpoint_step = event.path, event.step
