@@ -15,6 +15,7 @@ EXTRA_PANELS: list[tuple[str, str, str]] = [
     ("Maps", "explorer.panels.maps", "MapPanel"),
     ("Interpolate", "explorer.panels.interpolation", "InterpolationPanel"),
     ("Arithmetic", "explorer.panels.arithmetic", "ArithmeticPanel"),
+    ("Nearest", "explorer.panels.nearest", "NearestPanel"),
     ("Train", "explorer.panels.training", "TrainingPanel"),
     ("Replay", "explorer.panels.replay", "ReplayPanel"),
     ("Control", "explorer.panels.control", "ControlPanel"),
