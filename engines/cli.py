@@ -54,6 +54,7 @@ from .training import (
     Diverged,
     EpochEnd,
     Finished,
+    Health,
     SampleGrid,
     Started,
     StepDone,
@@ -747,6 +748,10 @@ def _run_training(trainer: Trainer, out: Path, quiet: bool = False, board: Tenso
                 tqdm.write(f"epoch {event.epoch + 1}: train {train} | val {val} | {event.seconds / 60:.2f} min")
             elif isinstance(event, SampleGrid):
                 save_png(event.grid, out.with_name(out.stem + "_samples.png"), scale=2)
+            elif isinstance(event, Health):
+                tqdm.write(
+                    f"warning at step {event.step}: {event.warning}" if event.warning else "the collapse is gone"
+                )
             elif isinstance(event, CheckpointSaved):
                 log.info("checkpoint written: %s", event.path)
             elif isinstance(event, Diverged):

@@ -40,6 +40,14 @@ class EpochEnd:
 
 
 @dataclass(frozen=True)
+class Health:
+    """A collapse seen (or gone) at a sample grid: sent when the warning changes (engines.training.collapse)."""
+
+    step: int
+    warning: str  # one line; "" when the collapse seen before is gone
+
+
+@dataclass(frozen=True)
 class CheckpointSaved:
     step: int
     path: str
@@ -68,4 +76,4 @@ class Finished:
     seconds: float
 
 
-Event = Started | StepDone | SampleGrid | EpochEnd | CheckpointSaved | Paused | Resumed | Diverged | Finished
+Event = Started | StepDone | SampleGrid | Health | EpochEnd | CheckpointSaved | Paused | Resumed | Diverged | Finished

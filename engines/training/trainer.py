@@ -17,6 +17,7 @@ from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_chec
 from ..device import machine_description, pick_device
 from ..images import to_grid
 from ..models import GenerativeModel, build_model
+from .collapse import collapse_warning
 from .distributed import SINGLE, DistContext, any_rank, wrapper
 from .events import (
     CheckpointSaved,
@@ -24,6 +25,7 @@ from .events import (
     EpochEnd,
     Event,
     Finished,
+    Health,
     Paused,
     Resumed,
     SampleGrid,
@@ -122,6 +124,8 @@ class Trainer:
         self._fixed_z = torch.randn((n, model.latent_dim), generator=gen) if model.has_latent else None
         # A model that neither decodes nor samples (a classifier) has no sample grids.
         self.can_sample = model.has_latent or model.can_sample
+        self.warning = ""  # the collapse seen at the last sample grid (engines.training.collapse)
+        self._real: torch.Tensor | None = None  # a fixed batch of real images for the collapse checks
 
     # --- steering (any thread) ------------------------------------------------------------------
     def pause(self) -> None:
@@ -277,6 +281,24 @@ class Trainer:
         finally:
             self.model.train(was_training)
 
+    def check_collapse(self) -> str:
+        """The collapse warning now (engines.training.collapse), "" when none; models without a latent: ""."""
+        if not self.model.has_latent:
+            return ""
+        if self._real is None:
+            data = self.val_data if self.val_data is not None and len(self.val_data) else self.train_data
+            n = min(len(self._fixed_z), len(data), 64)
+            self._real = self._batch(data, torch.arange(n))[0]
+        return collapse_warning(self.model, self._real, self._fixed_z.to(self.device), self.step) or ""
+
+    def _health(self, step: int) -> Iterator[Event]:
+        warning = self.check_collapse()
+        if warning.split(":")[0] != self.warning.split(":")[0]:  # a new kind of collapse, or none any more
+            self.warning = warning
+            if warning:
+                log.warning("step %d: %s", step, warning)
+            yield Health(step, warning)
+
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Mean validation losses per image (empty without validation data, for models that have none, or
@@ -369,6 +391,7 @@ class Trainer:
             grids = main and self.can_sample
             if grids and cfg.sample_every and self.step % cfg.sample_every == 0 and not epoch_done:
                 yield SampleGrid(self.step, self.sample_grid())
+                yield from self._health(self.step)
             if epoch_done:
                 steps = epoch_sums.pop("_steps", 1)
                 means = {k: v / steps for k, v in epoch_sums.items()}
@@ -377,6 +400,7 @@ class Trainer:
                 yield EpochEnd(epoch, self.step, means, val, time.perf_counter() - epoch_start)
                 if grids and cfg.sample_every is not None:
                     yield SampleGrid(self.step, self.sample_grid())
+                    yield from self._health(self.step)
                 epoch_sums, epoch_start = {}, time.perf_counter()
                 if main and cfg.checkpoint_path:
                     yield CheckpointSaved(self.step, str(self.save()))

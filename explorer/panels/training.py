@@ -146,6 +146,7 @@ class TrainingPanel(Tab):
         self._handlers = {  # trainer event type -> what the panel does with it
             events.StepDone: self._on_step,
             events.SampleGrid: self._on_grid,
+            events.Health: self._on_health,
             events.Started: self._on_started,
             events.EpochEnd: self._on_epoch,
             events.CheckpointSaved: self._on_checkpoint,
@@ -280,6 +281,12 @@ class TrainingPanel(Tab):
         self.skipped_label.setStyleSheet("color: #e0b050;")
         self.skipped_label.hide()
         rcol.addWidget(self.skipped_label)
+        # A collapse seen at a sample grid (engines.training.collapse): one line, until it is gone.
+        self.collapse_label = QLabel()
+        self.collapse_label.setWordWrap(True)
+        self.collapse_label.setStyleSheet("background: #7a2020; color: white; padding: 4px;")
+        self.collapse_label.hide()
+        rcol.addWidget(self.collapse_label)
         self.status_label = QLabel("Choose a model and data, then Start.")
         self.status_label.setWordWrap(True)
         rcol.addWidget(self.status_label)
@@ -609,6 +616,7 @@ class TrainingPanel(Tab):
         self.grid_caption.setText("Samples (fixed noise)")
         self.banner.hide()
         self.skipped_label.hide()
+        self.collapse_label.hide()
         self.progress.setRange(0, 0)  # busy until Started says how many steps
         self.progress.setFormat("loading data…")
         self.status_label.setText(f"Loading {self.dataset_combo.currentText()}…")
@@ -709,6 +717,12 @@ class TrainingPanel(Tab):
         if event.grid is not None:
             self.grid, self.grid_step = event.grid, event.step
             self._grid_dirty = True
+
+    def _on_health(self, event: events.Health) -> None:
+        self.collapse_label.setText(f"⚠ {event.warning}" if event.warning else "")
+        self.collapse_label.setVisible(bool(event.warning))
+        if event.warning:
+            self.log_view.appendPlainText(f"step {event.step}: {event.warning}")
 
     def _on_started(self, event: events.Started) -> None:
         self.step = self._start_step = event.step
