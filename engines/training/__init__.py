@@ -11,6 +11,7 @@ from .events import (
     Paused,
     Resumed,
     SampleGrid,
+    Snapshot,
     Started,
     StepDone,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "Paused",
     "Resumed",
     "SampleGrid",
+    "Snapshot",
     "Started",
     "StepDone",
     "TrainConfig",

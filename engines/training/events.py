@@ -40,6 +40,15 @@ class EpochEnd:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """A training-timeline snapshot was kept (engines.timeline): what its decoder makes of fixed inputs."""
+
+    step: int
+    samples: np.ndarray = field(repr=False)  # (H, W, C) uint8: the fixed latents decoded
+    reconstructions: np.ndarray | None = field(repr=False)  # a VAE's: fixed real images over their reconstructions
+
+
+@dataclass(frozen=True)
 class Health:
     """A collapse seen (or gone) at a sample grid: sent when the warning changes (engines.training.collapse)."""
 
@@ -76,4 +85,16 @@ class Finished:
     seconds: float
 
 
-Event = Started | StepDone | SampleGrid | Health | EpochEnd | CheckpointSaved | Paused | Resumed | Diverged | Finished
+Event = (
+    Started
+    | StepDone
+    | SampleGrid
+    | Snapshot
+    | Health
+    | EpochEnd
+    | CheckpointSaved
+    | Paused
+    | Resumed
+    | Diverged
+    | Finished
+)

@@ -17,6 +17,7 @@ from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_chec
 from ..device import machine_description, pick_device
 from ..images import to_grid
 from ..models import GenerativeModel, build_model
+from ..timeline import MAX_SNAPSHOTS, Timeline, timeline_grids
 from .collapse import collapse_warning
 from .distributed import SINGLE, DistContext, any_rank, wrapper
 from .events import (
@@ -29,6 +30,7 @@ from .events import (
     Paused,
     Resumed,
     SampleGrid,
+    Snapshot,
     Started,
     StepDone,
 )
@@ -56,6 +58,8 @@ class TrainConfig:
     # "bf16": training forward passes under bfloat16 autocast (about 2x faster on CPUs with AVX512-BF16
     # or AMX, and on recent GPUs); evaluation, sampling and checkpoints stay float32.
     precision: str = "fp32"
+    # steps between training-timeline snapshots (engines.timeline); None: a twentieth of the run; 0: none
+    snapshot_every: int | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -86,6 +90,7 @@ class Trainer:
         train_state: dict[str, Any] | None = None,
         summary: dict[str, Any] | None = None,
         dist: DistContext = SINGLE,
+        timeline: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.dist = dist
@@ -124,6 +129,10 @@ class Trainer:
         self._fixed_z = torch.randn((n, model.latent_dim), generator=gen) if model.has_latent else None
         # A model that neither decodes nor samples (a classifier) has no sample grids.
         self.can_sample = model.has_latent or model.can_sample
+        every = config.snapshot_every
+        every = max(1, self.total_steps // MAX_SNAPSHOTS) if every is None else every
+        # Light snapshots of the decoder, stored in the checkpoint; a resumed run goes on with its own.
+        self.timeline = Timeline.from_file(timeline, every) if model.decoder_prefixes and every > 0 else None
         self.warning = ""  # the collapse seen at the last sample grid (engines.training.collapse)
         self._real: torch.Tensor | None = None  # a fixed batch of real images for the collapse checks
 
@@ -160,6 +169,7 @@ class Trainer:
                 train_state=ckpt.train_state,
                 summary=ckpt.training,
                 dist=dist,
+                timeline=ckpt.timeline,
             )
         except (KeyError, ValueError, TypeError, RuntimeError) as error:  # optimizer state that does not fit
             raise CheckpointError(
@@ -227,6 +237,7 @@ class Trainer:
                 label_names=list(getattr(data, "label_names", [])),
                 training=training,
                 train_state=self._train_state(epoch_sums or {}),
+                timeline=self.timeline.to_file() if self.timeline is not None else None,
             )
         finally:
             self.model.train(was_training)
@@ -281,15 +292,26 @@ class Trainer:
         finally:
             self.model.train(was_training)
 
+    def real_images(self) -> torch.Tensor:
+        """A fixed batch of up to 64 real images (validation, else training), on the device."""
+        if self._real is None:
+            data = self.val_data if self.val_data is not None and len(self.val_data) else self.train_data
+            n = min(len(self._fixed_z) if self._fixed_z is not None else 64, len(data), 64)
+            self._real = self._batch(data, torch.arange(n))[0]
+        return self._real
+
+    def _snapshot(self) -> Iterator[Event]:
+        """Keep a timeline snapshot now, and say what its decoder makes of 16 fixed latents (and 8 real images)."""
+        if not self.timeline.add(self.step, self.model):
+            return
+        samples, recon = timeline_grids(self.model, self._fixed_z[:16].to(self.device), self.real_images()[:8])
+        yield Snapshot(self.step, samples, recon)
+
     def check_collapse(self) -> str:
         """The collapse warning now (engines.training.collapse), "" when none; models without a latent: ""."""
         if not self.model.has_latent:
             return ""
-        if self._real is None:
-            data = self.val_data if self.val_data is not None and len(self.val_data) else self.train_data
-            n = min(len(self._fixed_z), len(data), 64)
-            self._real = self._batch(data, torch.arange(n))[0]
-        return collapse_warning(self.model, self._real, self._fixed_z.to(self.device), self.step) or ""
+        return collapse_warning(self.model, self.real_images(), self._fixed_z.to(self.device), self.step) or ""
 
     def _health(self, step: int) -> Iterator[Event]:
         warning = self.check_collapse()
@@ -385,6 +407,8 @@ class Trainer:
             epoch_sums["_steps"] = epoch_sums.get("_steps", 0) + 1
             yield StepDone(self.step, epoch, losses, rate)
             self.seconds = seconds_before + time.perf_counter() - run_start
+            if self.timeline is not None and self.dist.is_main and self.timeline.due(self.step):
+                yield from self._snapshot()
 
             epoch_done = self.step % self.steps_per_epoch == 0
             main = self.dist.is_main

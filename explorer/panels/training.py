@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -75,6 +76,7 @@ from explorer.workers import Job, start_job
 
 from .panel_tools import MAX_SEED, debounce, laid_out, spin_box
 from .tab import Tab
+from .timeline_view import TimelineStrip
 from .training_curves import Column, LossCurves
 from .training_setup import (
     DatasetInfo,
@@ -147,6 +149,7 @@ class TrainingPanel(Tab):
             events.StepDone: self._on_step,
             events.SampleGrid: self._on_grid,
             events.Health: self._on_health,
+            events.Snapshot: self._on_snapshot,
             events.Started: self._on_started,
             events.EpochEnd: self._on_epoch,
             events.CheckpointSaved: self._on_checkpoint,
@@ -314,9 +317,14 @@ class TrainingPanel(Tab):
         header.addWidget(self.log_check)
         curves_col.addLayout(header)
         curves_col.addWidget(self.curves, 1)
+        # Samples now, and the training timeline: fixed latents decoded by each kept snapshot (engines.timeline).
+        self.timeline = TimelineStrip("Fixed latents decoded by the decoder of each kept snapshot")
+        self.sample_tabs = QTabWidget()
+        self.sample_tabs.addTab(grid_box, "Samples")
+        self.sample_tabs.addTab(self.timeline, "Timeline")
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(curves_box)
-        top.addWidget(grid_box)
+        top.addWidget(self.sample_tabs)
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 2)
         self.log_view = QPlainTextEdit()
@@ -617,6 +625,7 @@ class TrainingPanel(Tab):
         self.banner.hide()
         self.skipped_label.hide()
         self.collapse_label.hide()
+        self.timeline.clear()
         self.progress.setRange(0, 0)  # busy until Started says how many steps
         self.progress.setFormat("loading data…")
         self.status_label.setText(f"Loading {self.dataset_combo.currentText()}…")
@@ -717,6 +726,9 @@ class TrainingPanel(Tab):
         if event.grid is not None:
             self.grid, self.grid_step = event.grid, event.step
             self._grid_dirty = True
+
+    def _on_snapshot(self, event: events.Snapshot) -> None:
+        self.timeline.add(f"step {event.step}", event.samples, event.reconstructions)
 
     def _on_health(self, event: events.Health) -> None:
         self.collapse_label.setText(f"⚠ {event.warning}" if event.warning else "")
