@@ -46,7 +46,9 @@ def test_the_measures() -> None:
     pair = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)])
     assert mean_pairwise_distance(pair) == 2.0  # sqrt(4 pixels x 1^2)
     real = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    assert diversity_ratio(real, real) == 1.0 and diversity_ratio(torch.full((16, 1, 4, 4), 0.3), real[:, :, :4, :4]) == 0
+    assert (
+        diversity_ratio(real, real) == 1.0 and diversity_ratio(torch.full((16, 1, 4, 4), 0.3), real[:, :, :4, :4]) == 0
+    )
 
 
 def test_a_vae_with_a_huge_beta_is_warned_of_posterior_collapse_and_beta_1_is_not() -> None:

@@ -82,7 +82,9 @@ def test_a_folder_index_is_cached_on_disk_in_safe_files(tmp_path: Path) -> None:
 def test_feature_space_uses_the_classifier_features(tmp_path: Path) -> None:
     train = ShapesDataset(DataSpec("shapes", image_size=28, channels=1), True, length=300)
     held = ShapesDataset(DataSpec("shapes", image_size=28, channels=1), False, length=40)
-    classifier = create_model("classifier", config_for_dataset(train, width=8, hidden=32, feature_dim=16), seed=0).eval()
+    classifier = create_model(
+        "classifier", config_for_dataset(train, width=8, hidden=32, feature_dim=16), seed=0
+    ).eval()
     index = build_index(train, held, {"spec": "shapes-300"}, classifier, "tiny", cache_dir=tmp_path)
     assert set(index.spaces) == {"pixels", "features"} and len(index.reference["features"]) == 40
     result = index.query(index.image(5), k=3)

@@ -113,6 +113,7 @@ class NearestPanel(Tab):
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.k_spin = spin_box(1, 16, 8, prefix="k = ", tip="How many nearest training images to show")
+        self.k_spin.setMaximumWidth(110)
         self.k_spin.valueChanged.connect(self.refresh)
         explain = QLabel(
             "A generated image much closer to a training image than real held-out images are to the training "

@@ -39,7 +39,7 @@ class TimelineStrip(QWidget):
         self.samples_view = ImageView(placeholder="Fixed latents, decoded by each snapshot")
         self.recon_view = ImageView(placeholder="Real images (top) and their reconstructions")
         for view in (self.samples_view, self.recon_view):
-            view.setMinimumSize(160, 160)
+            view.setMinimumSize(96, 96)
             vrow.addWidget(view, 1)
         lay.addWidget(views, 1)
         self.slider.valueChanged.connect(self.show_index)
