@@ -19,6 +19,7 @@ import torch
 
 PREFIX = "timeline/"
 MAX_SNAPSHOTS = 20
+MIN_SNAPSHOT_EVERY = 50  # steps: a short run keeps a few snapshots, not one per step
 # float16 bytes of every snapshot together: a 28x28 VAE's decoder (width 32, fc 256) is 3.3 MB, so it keeps
 # 9 snapshots; the tiny decoders of tests keep 20.
 MAX_BYTES = 32 * 2**20

@@ -120,6 +120,7 @@ def test_the_train_tab_scrubs_its_timeline_live(qtbot, tmp_path: Path) -> None:
     tiny_vae_run(panel, tmp_path / "live.safetensors", max_steps=40, train_overrides={"snapshot_every": 10})
     with qtbot.waitSignal(panel.runFinished, timeout=WAIT):
         assert panel.start() is not None
+    assert "validation: 5,000 of the 50,000 training images, held out" in panel.log_view.toPlainText()
     strip = panel.timeline
     assert [f[0] for f in strip.frames] == ["step 10", "step 20", "step 30", "step 40"]
     assert strip.shown == 3 and not strip.recon_view.isHidden()  # followed the newest; a VAE reconstructs

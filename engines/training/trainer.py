@@ -17,7 +17,7 @@ from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_chec
 from ..device import machine_description, pick_device
 from ..images import to_grid
 from ..models import GenerativeModel, build_model
-from ..timeline import MAX_SNAPSHOTS, Timeline, timeline_grids
+from ..timeline import MAX_SNAPSHOTS, MIN_SNAPSHOT_EVERY, Timeline, timeline_grids
 from .collapse import collapse_warning
 from .distributed import SINGLE, DistContext, any_rank, wrapper
 from .events import (
@@ -58,7 +58,8 @@ class TrainConfig:
     # "bf16": training forward passes under bfloat16 autocast (about 2x faster on CPUs with AVX512-BF16
     # or AMX, and on recent GPUs); evaluation, sampling and checkpoints stay float32.
     precision: str = "fp32"
-    # steps between training-timeline snapshots (engines.timeline); None: a twentieth of the run; 0: none
+    # steps between training-timeline snapshots (engines.timeline); None: a twentieth of the run (at least
+    # MIN_SNAPSHOT_EVERY); 0: none
     snapshot_every: int | None = None
 
     def __post_init__(self) -> None:
@@ -130,7 +131,7 @@ class Trainer:
         # A model that neither decodes nor samples (a classifier) has no sample grids.
         self.can_sample = model.has_latent or model.can_sample
         every = config.snapshot_every
-        every = max(1, self.total_steps // MAX_SNAPSHOTS) if every is None else every
+        every = max(MIN_SNAPSHOT_EVERY, self.total_steps // MAX_SNAPSHOTS) if every is None else every
         # Light snapshots of the decoder, stored in the checkpoint; a resumed run goes on with its own.
         self.timeline = Timeline.from_file(timeline, every) if model.decoder_prefixes and every > 0 else None
         self.warning = ""  # the collapse seen at the last sample grid (engines.training.collapse)

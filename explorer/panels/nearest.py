@@ -33,8 +33,11 @@ def _dataset_key(ckpt) -> str:
     return json.dumps({"spec": ckpt.dataset, "validation": (ckpt.training or {}).get("validation")}, sort_keys=True)
 
 
-def build_job(job, ckpt) -> tuple[NearestIndex, str]:
-    return checkpoint_index(ckpt, should_stop=lambda: job.cancelled)
+def build_job(job, ckpt) -> tuple[NearestIndex, str] | None:
+    try:
+        return checkpoint_index(ckpt, should_stop=lambda: job.cancelled)
+    except InterruptedError:  # cancelled (another model opened): nobody waits for it
+        return None
 
 
 def query_job(job, model, z: np.ndarray, index: NearestIndex, k: int):
@@ -163,7 +166,9 @@ class NearestPanel(Tab):
             on_failed=self._failed,
         )
 
-    def _built(self, value: tuple[NearestIndex, str]) -> None:
+    def _built(self, value: tuple[NearestIndex, str] | None) -> None:
+        if value is None:
+            return
         self.index, self.index_text = value
         if self.state.checkpoint is not None:
             _INDEXES[_dataset_key(self.state.checkpoint)] = value

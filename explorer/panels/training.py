@@ -709,8 +709,9 @@ class TrainingPanel(Tab):
         if info.skipped:
             total = sum(info.skipped.values())
             why = ", ".join(f"{n} {reason}" for reason, n in sorted(info.skipped.items()))
+            held = f", {info.held_out} of them held out for validation" if info.held_out else ""
             self.skipped_label.setText(
-                f"Skipped {total} of {info.images + total} files ({why}); training on the other {info.images}."
+                f"Skipped {total} of {info.images + total} files ({why}); using the other {info.images}{held}."
             )
             self.skipped_label.setToolTip("\n".join(f"{path}: {reason}" for path, reason in info.skipped_files))
             self.skipped_label.show()
