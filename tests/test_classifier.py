@@ -99,7 +99,7 @@ def test_attribute_classifier_learns_glasses_within_a_few_dozen_steps() -> None:
     assert not any(isinstance(e, SampleGrid) for e in events)
     losses = [e.losses["loss"] for e in events if isinstance(e, StepDone)]
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
-    ends = [e.test_losses for e in events if isinstance(e, EpochEnd)]
+    ends = [e.val_losses for e in events if isinstance(e, EpochEnd)]
     first, last = ends[0], ends[-1]
     assert last["glasses_acc"] > 0.9 and last["glasses_acc"] > first["glasses_acc"]
     assert last["hair_color_mae"] < first["hair_color_mae"] and set(last) >= {"loss", "smiling_acc", "eye_size_mae"}

@@ -16,6 +16,8 @@ EXTRA_PANELS: list[tuple[str, str, str]] = [
     ("Interpolate", "explorer.panels.interpolation", "InterpolationPanel"),
     ("Arithmetic", "explorer.panels.arithmetic", "ArithmeticPanel"),
     ("Directions", "explorer.panels.directions", "DirectionsPanel"),
+    ("Nearest", "explorer.panels.nearest", "NearestPanel"),
+    ("Timeline", "explorer.panels.timeline", "TimelinePanel"),
     ("Train", "explorer.panels.training", "TrainingPanel"),
     ("Replay", "explorer.panels.replay", "ReplayPanel"),
     ("Control", "explorer.panels.control", "ControlPanel"),
