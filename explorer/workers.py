@@ -19,8 +19,9 @@ the process ("QThread: Destroyed while thread is still running").
 
 Thread policy: a job is "interactive" (the decode behind the sliders and the presentation window: a user
 waits on every one) or "background" (maps, encodes, galleries, training, renders: everything else).
-Torch's intra-op thread count is per thread here (OpenMP), so each job sets its own when it starts:
-an interactive job uses every core; the background jobs running at the time share the cores (each
+Torch's intra-op thread count is per thread here (OpenMP), so each job sets its own when it starts,
+out of the app's budget (the GUI thread's torch thread count: every core unless lowered): an
+interactive job uses the whole budget; the background jobs running at the time share the cores (each
 gets cores // running, at least one), so a training run alone keeps every core and a map decoded beside
 it does not oversubscribe them. A long job re-takes its share between steps (`Job.share_cores`, which the
 training worker calls per step), so it grows back when the others end. On Linux a background job's
@@ -66,21 +67,24 @@ _background_lock = threading.Lock()
 _background_running = 0  # background jobs whose functions run now
 
 
-def thread_count(priority: str) -> int:
-    """Torch threads for a job of this priority now (see the module docstring)."""
-    cores = usable_cores()
+def thread_count(priority: str, budget: int | None = None) -> int:
+    """Torch threads for a job of this priority now (see the module docstring), out of `budget` (the
+    GUI thread's own torch thread count, which a user or a test may have lowered; default the cores)."""
+    cores = min(usable_cores(), budget or usable_cores())
     if priority == INTERACTIVE:
         return cores
     with _background_lock:
         return max(1, cores // max(1, _background_running))
 
 
-def apply_thread_policy(priority: str, lower: bool = True) -> None:
+def apply_thread_policy(priority: str, budget: int | None = None, lower: bool = True) -> None:
     """Set the calling (worker) thread's torch thread count and, for background work on Linux, lower its
     scheduling priority (`lower`: once, when the job starts)."""
     import torch
 
-    torch.set_num_threads(thread_count(priority))
+    wanted = thread_count(priority, budget)
+    if torch.get_num_threads() != wanted:  # setting it rebuilds the thread pools: only when it changes
+        torch.set_num_threads(wanted)
     if lower and priority == BACKGROUND and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
         tid = threading.get_native_id()
         try:
@@ -153,7 +157,7 @@ class _Runner(QObject):
         if background:
             _count_background(+1)
         try:
-            apply_thread_policy(self._job.priority)
+            apply_thread_policy(self._job.priority, self._job.budget)
             value = self._fn(self._job, *self._args, **self._kwargs)
             if not self._job.cancelled:
                 self.result.emit(value)
@@ -189,6 +193,9 @@ class Job(QObject):
         if priority not in (INTERACTIVE, BACKGROUND):
             raise ValueError(f"priority must be {INTERACTIVE!r} or {BACKGROUND!r}")
         self.priority = priority
+        import torch
+
+        self.budget = torch.get_num_threads()  # the creating (GUI) thread's: the app's thread budget
         self._cancel = threading.Event()
         self._lock = threading.Lock()  # guards the steering fields, used from both threads
         self._target: Any = None
@@ -237,7 +244,7 @@ class Job(QObject):
 
     def share_cores(self) -> None:
         """Re-take this job's share of the cores (call it from the job's function between steps)."""
-        apply_thread_policy(self.priority, lower=False)
+        apply_thread_policy(self.priority, self.budget, lower=False)
 
     def is_running(self) -> bool:
         return self.thread.isRunning()

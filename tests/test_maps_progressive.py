@@ -158,6 +158,7 @@ def test_background_jobs_run_at_a_lower_priority_and_interactive_ones_on_every_c
     from explorer.workers import BACKGROUND, INTERACTIVE, Latest, usable_cores
 
     gui_threads, base = torch.get_num_threads(), os.getpriority(os.PRIO_PROCESS, 0)
+    torch.set_num_threads(usable_cores())  # the app's budget: every core (the suite runs with one)
     seen = {}
     for priority in (BACKGROUND, INTERACTIVE):
         slot = Latest(priority=priority)
@@ -166,7 +167,8 @@ def test_background_jobs_run_at_a_lower_priority_and_interactive_ones_on_every_c
     cores = usable_cores()
     assert seen[INTERACTIVE] == (cores, base)
     assert seen[BACKGROUND] == (cores, min(base + 10, 19))  # alone: every core, 10 nice levels lower
-    assert torch.get_num_threads() == gui_threads  # the GUI thread's own settings are untouched
+    assert torch.get_num_threads() == cores  # the GUI thread's own settings are untouched
+    torch.set_num_threads(gui_threads)
 
 
 def test_background_jobs_running_together_share_the_cores(qtbot) -> None:
@@ -183,11 +185,14 @@ def test_background_jobs_running_together_share_the_cores(qtbot) -> None:
         job.share_cores()
         return torch.get_num_threads()
 
+    suite_threads = torch.get_num_threads()
+    torch.set_num_threads(usable_cores())  # the app's budget: every core (the suite runs with one)
     first, second = Latest(), Latest()
     results = {}
     first.start(hold, 0, on_result=lambda n: results.__setitem__(0, n))
     qtbot.waitUntil(lambda: 0 in seen, timeout=WAIT_MS)
     second.start(hold, 1, on_result=lambda n: results.__setitem__(1, n))
+    torch.set_num_threads(suite_threads)  # the jobs took their budget when they were made
     qtbot.waitUntil(lambda: 1 in seen, timeout=WAIT_MS)
     cores = usable_cores()
     assert seen == {0: cores, 1: max(1, cores // 2)}
