@@ -139,6 +139,7 @@ class ExplorePanel(Tab):
         super().__init__(state, parent)
         self.decoder = decoder if decoder is not None else LatentDecoder(self)
         self.last_decoded_z: np.ndarray | None = None
+        self._last_decoded: tuple[np.ndarray, np.ndarray] | None = None  # (z, image) on screen
         self.stats: dict | None = None  # the latest latent statistics of the open model
         self._stats_slot = self.job_slot()
         self._image_slot = self.job_slot()
@@ -292,6 +293,7 @@ class ExplorePanel(Tab):
         self.pages.setCurrentWidget(self.latent_page)
         self.decoder.set_model(self.state.model)
         self.last_decoded_z = None
+        self._last_decoded = None
         dim = self.state.latent_dim
         encodes = self.state.has_encoder  # else images are projected (a GAN)
         truncates = "truncation" in self.state.model.sample_options
@@ -359,6 +361,7 @@ class ExplorePanel(Tab):
 
     def _on_decoded(self, z: np.ndarray, image: np.ndarray) -> None:
         self.last_decoded_z = z
+        self._last_decoded = (z, image)  # for export: the image on screen, while it is decode(z)
         self.image_view.set_image(image)  # NaN pixels show as black
         if not np.all(np.isfinite(image)):
             self.statusMessage.emit(f"The decoded image holds NaN/inf values (shown black): {NONFINITE_MESSAGE}")
@@ -559,8 +562,12 @@ class ExplorePanel(Tab):
 
     # --- what the window exports -----------------------------------------------------------------------
     def current_image(self) -> np.ndarray | None:
-        """The image to export: decode(z) computed now for latent models, the last sample for a PixelCNN."""
+        """The image to export: decode(z) for latent models (the one on screen, decoded in the worker;
+        decoded now only when z moved since and its image has not arrived), the last sample for a PixelCNN."""
         if self.state.has_latent:
+            shown = self._last_decoded
+            if shown is not None and np.array_equal(shown[0], self.state.z):
+                return shown[1]
             return self.state.decode(self.state.z)[0]
         if self.state.is_autoregressive:
             return self.pixel_view.array()
