@@ -285,34 +285,71 @@ def sampled_latents(model: torch.nn.Module, n: int, seed: int = 0) -> np.ndarray
     return z.cpu().numpy().astype(np.float32)
 
 
-def classifier_boundaries(model: torch.nn.Module, classifier, n: int = 1000, seed: int = 0) -> dict[str, Boundary]:
-    """Boundaries from a classifier's readings of n generated samples (any model with a latent):
-    one per binary attribute and per class, a readout per continuous attribute."""
+@dataclass(frozen=True)
+class Labelled:
+    """Latents with labels, the columns a boundary can be fitted to (binary/class as 0/1, continuous as
+    values): what boundaries and conditional shifts are fitted on."""
+
+    latents: np.ndarray  # (N, D)
+    labels: np.ndarray  # (N, L)
+    names: list[str]
+    kinds: dict[str, str]
+
+    def boundaries(self) -> dict[str, Boundary]:
+        return fit_boundaries(self.latents, self.labels, self.names, self.kinds)
+
+    def shift(self, attribute: str, labels_here: np.ndarray) -> np.ndarray:
+        """The conditional shift (ConditionalShift) that turns `attribute` on for a latent whose labels
+        (in these columns) are `labels_here`: a (D,) vector, applied in full at strength 1."""
+        if self.kinds.get(attribute) == "continuous":
+            raise ValueError(f"{attribute} is continuous: a shift turns a binary attribute or a class on")
+        return ConditionalShift(self.latents, self.labels, self.names.index(attribute)).shift(labels_here)[0]
+
+
+def classifier_labelled(model: torch.nn.Module, classifier, n: int = 1000, seed: int = 0) -> Labelled:
+    """n generated samples labelled by a classifier's readings (categorical columns, an index, left out)."""
     from .metrics import decode_to_labels
 
     z = sampled_latents(model, n, seed)
-    labels = decode_to_labels(model, classifier, z)
     kinds = dict(classifier.label_kinds)
     names = [name for name in kinds if kinds[name] != "categorical"]  # an index is not a side of a plane
-    columns = [list(kinds).index(name) for name in names]
-    return fit_boundaries(z, labels[:, columns], names, kinds)
+    return Labelled(z, classifier_columns(decode_to_labels(model, classifier, z), classifier, names), names, kinds)
 
 
-def dataset_boundaries(latents: np.ndarray, labels: np.ndarray, names: Sequence[str], kinds: dict[str, str]):
-    """Boundaries from encoded dataset images and their own labels: categorical columns become one
-    boundary per value ("shape = 2"), the rest as in fit_boundaries."""
+def classifier_columns(readings: np.ndarray, classifier, names: Sequence[str]) -> np.ndarray:
+    """The columns `names` of a classifier's (N, L) readings."""
+    order = list(classifier.label_kinds)
+    return np.asarray(readings)[:, [order.index(name) for name in names]]
+
+
+def classifier_boundaries(model: torch.nn.Module, classifier, n: int = 1000, seed: int = 0) -> dict[str, Boundary]:
+    """Boundaries from a classifier's readings of n generated samples (any model with a latent):
+    one per binary attribute and per class, a readout per continuous attribute."""
+    return classifier_labelled(model, classifier, n, seed).boundaries()
+
+
+def dataset_labelled(latents: np.ndarray, labels: np.ndarray, names: Sequence[str], kinds: dict[str, str]) -> Labelled:
+    """Encoded dataset images with their own labels; categorical columns become one 0/1 column per
+    value ("shape = 2")."""
     labels = np.asarray(labels, np.float64)
     columns, out_names, out_kinds = [], [], {}
     for j, name in enumerate(names):
         if kinds.get(name) == "categorical":
             for value in np.unique(np.round(labels[:, j])):
                 out_names.append(f"{name} = {int(value)}")
+                out_kinds[out_names[-1]] = "binary"
                 columns.append((np.round(labels[:, j]) == value).astype(np.float64))
         else:
             out_names.append(name)
             out_kinds[name] = kinds.get(name, "continuous")
             columns.append(labels[:, j])
-    return fit_boundaries(latents, np.stack(columns, axis=1), out_names, out_kinds)
+    return Labelled(np.asarray(latents), np.stack(columns, axis=1), out_names, out_kinds)
+
+
+def dataset_boundaries(latents: np.ndarray, labels: np.ndarray, names: Sequence[str], kinds: dict[str, str]):
+    """Boundaries from encoded dataset images and their own labels: categorical columns become one
+    boundary per value ("shape = 2"), the rest as in fit_boundaries."""
+    return dataset_labelled(latents, labels, names, kinds).boundaries()
 
 
 def scores_along(

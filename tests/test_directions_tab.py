@@ -246,3 +246,39 @@ def test_a_model_without_readable_weights_offers_the_jacobian_and_a_pixelcnn_get
     state.open_checkpoint(BUNDLED / "pixelcnn-mnist.safetensors")
     assert panel.gate.currentIndex() == 0 and "latent" in panel.gate.message.text()
     assert panel.directions == {}
+
+
+def test_a_conditional_shift_turns_glasses_on_for_this_face_and_keeps_the_rest(qtbot):
+    from engines.checkpoint import load_checkpoint
+    from engines.metrics import _edit_outcome, decode_to_labels
+
+    panel = open_panel(qtbot, "vae-faces", seed=5)
+    panel.source_combo.setCurrentIndex(panel.source_combo.findData("dataset"))
+    click(qtbot, panel.fit_button)
+    qtbot.waitUntil(lambda: panel.labelled is not None, timeout=WAIT * 4)
+    idle(qtbot, panel)
+    clf = load_checkpoint(BUNDLED / "attributes-faces.safetensors").model.eval()
+    names = list(clf.label_kinds)
+    # a face without glasses, from the labelled (encoded) ones, so the edit has something to do
+    rows = np.flatnonzero(panel.labelled.labels[:, panel.labelled.names.index("glasses")] < 0.5)
+    z0 = panel.labelled.latents[rows[0]].astype(np.float32)
+    panel.state.set_z(z0)
+    panel.pages.setCurrentIndex(1)
+    panel.change_combo.setCurrentText("glasses")
+    click(qtbot, panel.shift_button)
+    qtbot.waitUntil(lambda: panel.shift is not None, timeout=WAIT)
+    # the same shift computed independently: the classifier's reading of this face, the labelled set
+    here = dirs.classifier_columns(decode_to_labels(panel.state.model, clf, z0[None]), clf, panel.labelled.names)
+    expected = dirs.ConditionalShift(
+        panel.labelled.latents, panel.labelled.labels, panel.labelled.names.index("glasses")
+    ).shift(here)[0]
+    np.testing.assert_allclose(panel.shift[1], expected, rtol=1e-5, atol=1e-6)
+    name = "glasses | shift for this face"
+    assert panel.selected == name and panel.step_spin.value() == pytest.approx(np.linalg.norm(expected), abs=0.01)
+    panel.pages.setCurrentIndex(0)
+    click(qtbot, panel.apply_button)  # Step by the shift's length: z + the whole shift
+    np.testing.assert_allclose(panel.state.z, z0 + expected, atol=0.01)
+    before = decode_to_labels(panel.state.model, clf, z0[None])
+    after = decode_to_labels(panel.state.model, clf, panel.state.z[None])
+    outcome = _edit_outcome(clf, "glasses", before, after, 0.15)
+    assert outcome["success"][0], {k: (float(before[0, i]), float(after[0, i])) for i, k in enumerate(names)}
