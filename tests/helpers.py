@@ -8,6 +8,16 @@ TINY = {
     "vae": {"latent_dim": 4, "width": 8, "fc_dim": 32},
     "gan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
     "pixelcnn": {"hidden": 8, "n_layers": 2, "first_kernel": 5},
+    # 32x32x3 (a style generator halves to 4x4): 8 styles of w_dim 16
+    "stylegan": {
+        "latent_dim": 8,
+        "w_dim": 16,
+        "mapping_layers": 2,
+        "g_width": 4,
+        "g_max": 16,
+        "d_width": 4,
+        "d_max": 16,
+    },
 }
 
 

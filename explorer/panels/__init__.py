@@ -16,6 +16,7 @@ EXTRA_PANELS: list[tuple[str, str, str]] = [
     ("Interpolate", "explorer.panels.interpolation", "InterpolationPanel"),
     ("Arithmetic", "explorer.panels.arithmetic", "ArithmeticPanel"),
     ("Directions", "explorer.panels.directions", "DirectionsPanel"),
+    ("Styles", "explorer.panels.styles", "StylesPanel"),
     ("Train", "explorer.panels.training", "TrainingPanel"),
     ("Replay", "explorer.panels.replay", "ReplayPanel"),
     ("Control", "explorer.panels.control", "ControlPanel"),
