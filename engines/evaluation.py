@@ -16,6 +16,7 @@ from . import metrics as M
 from .checkpoint import Checkpoint
 from .data import DataSpec, load_dataset
 from .models import VAE, Classifier, GatedPixelCNN
+from .styles import StyleSpace, has_styles, ppl_report
 
 REPO = Path(__file__).resolve().parents[1]
 # The bundled classifier of each dataset, looked for in checkpoints/ then runs/ (see find_classifier).
@@ -164,6 +165,7 @@ def classifier_metrics(
     seed: int = 0,
     sample_scores: bool | None = None,
     test=None,
+    ppl_pairs: int = 2000,
 ) -> dict[str, Any]:
     """Metrics of a generative checkpoint judged by a classifier checkpoint.
 
@@ -173,6 +175,9 @@ def classifier_metrics(
     "smiling" on `edits` faces (strength 1, and a strength tuned on separate faces), exemplar
     arithmetic (smiling - neutral + glasses) over `trials` draws, and the clean-edit rate of every
     direction-lab method (metrics.clean_edit_rates: one key per method).
+    For a style-based generator also: perceptual path length in Z and in W over `ppl_pairs` paths
+    (engines.styles.ppl_report, in the classifier's features; key "perceptual_path_length") and, on
+    faces, the clean-edit rates in W ("clean_edits_w", beside "clean_edits" in Z).
     `test` (optional) is the held-out dataset to use (e.g. the test images carried in the file, marked
     `is_sample`; then the train-vs-held-out distance is left out); default heldout_dataset(ckpt, data_root).
     """
@@ -212,5 +217,15 @@ def classifier_metrics(
                 model, clf, test, "smiling", "glasses", trials=trials, seed=seed
             )
         result["clean_edits"] = M.clean_edit_rates(model, clf, test, attributes, n=edits, seed=seed)
+        if has_styles(model):  # the same rule and settings in W: latents w = mapping(z), labelled by the classifier
+            w_space = StyleSpace(model, "W")
+            result["clean_edits_w"] = M.clean_edit_rates(w_space, clf, test, attributes, n=edits, seed=seed)
+            result["clean_edits_w"]["latents"] += (
+                f" (in W: mapping(z), centred on mean w, in units of {w_space.sigma:.4g})"
+            )
+    if has_styles(model):
+        result["perceptual_path_length"] = ppl_report(
+            model, clf, n=ppl_pairs, seed=seed, classifier_name=result["classifier"]
+        )
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result

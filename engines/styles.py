@@ -105,7 +105,7 @@ class StyleSpace(nn.Module):
             w = w.mean(dim=1)
         elif w.ndim == 2 and self.space == "W+":
             w = self.base.broadcast(w)
-        return ((w - self.base.mean_w) / self.sigma).reshape(w.shape[0], -1)
+        return ((w - self.base.mean_w) / self.sigma).reshape(w.shape[0], self.latent_dim)
 
     def from_z(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, latent_dim of Z) -> u = normalised mapping(z)."""

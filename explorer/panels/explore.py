@@ -335,7 +335,11 @@ class ExplorePanel(Tab):
 
     def _on_space_chosen(self, space: str) -> None:
         if space and space != self.state.space:
-            self.state.set_space(space)
+            try:
+                self.state.set_space(space)
+            except ValueError as error:
+                self.errorOccurred.emit(str(error))
+                return
             self.statusMessage.emit(f"Working in {space}: {SPACE_TIPS.get(space, '')}")
 
     def _on_psi_chosen(self, value: int) -> None:
