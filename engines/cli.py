@@ -993,6 +993,8 @@ def _print_judged(m: dict[str, Any], judge) -> None:
                 for a in attributes
             )
             print(f"    {method:<22}{cells}")
+    if "edits_error" in m:
+        print(f"  edits              not measured: {m['edits_error']}")
     ppl = m.get("perceptual_path_length")
     if ppl:
         print(

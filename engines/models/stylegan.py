@@ -45,7 +45,7 @@ class StyleGANConfig:
     g_max: int = 128
     d_width: int = 16  # D's channels at the input resolution (doubling with depth, capped by d_max)
     d_max: int = 128
-    r1_gamma: float = 0.1
+    r1_gamma: float = 1.0
     r1_every: int = 4  # lazy R1: the penalty (x r1_every) on every r1_every-th discriminator step
     mixing_prob: float = 0.9  # style-mixing regularisation in training
     w_avg_beta: float = 0.995  # EMA of w for mean_w (truncation)
