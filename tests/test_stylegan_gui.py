@@ -165,3 +165,31 @@ def test_sessions_record_the_space(qtbot, stylegan_checkpoint, make_window, tmp_
     assert state.latent_dim == 8
     assert window.load_session(path)
     assert state.space == "W+" and state.psi == 0.7 and np.array_equal(state.z, z)
+
+
+def test_the_train_tab_trains_a_stylegan(qtbot, tmp_path):
+    from engines.checkpoint import load_checkpoint
+    from explorer.panels.training import TrainingPanel
+    from tests.helpers import TINY
+
+    panel = TrainingPanel(ExplorerState(), None)
+    qtbot.addWidget(panel)
+    assert "stylegan" in [panel.model_combo.itemData(i) for i in range(panel.model_combo.count())]
+    panel.config_overrides = {k: v for k, v in TINY["stylegan"].items() if k != "latent_dim"}
+    path = tmp_path / "sg.safetensors"
+    panel.configure(
+        model="stylegan",
+        dataset="shapes",
+        image_size=32,
+        channels=1,
+        latent_dim=8,
+        batch_size=8,
+        max_steps=3,
+        checkpoint_path=path,
+    )
+    with qtbot.waitSignal(panel.runFinished, timeout=WAIT) as finished:
+        assert panel.start() is not None
+    assert finished.args[0] == "completed"
+    ckpt = load_checkpoint(path)
+    assert ckpt.kind == "stylegan" and ckpt.training["step"] == 3 and ckpt.model.config.w_dim == 16
+    assert set(panel.curves.curves) >= {"d_loss", "g_loss"}
