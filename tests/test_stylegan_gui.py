@@ -193,3 +193,32 @@ def test_the_train_tab_trains_a_stylegan(qtbot, tmp_path):
     ckpt = load_checkpoint(path)
     assert ckpt.kind == "stylegan" and ckpt.training["step"] == 3 and ckpt.model.config.w_dim == 16
     assert set(panel.curves.curves) >= {"d_loss", "g_loss"}
+
+
+def test_every_latent_tab_works_in_w(qtbot, stylegan_checkpoint, make_window, monkeypatch):
+    window = make_window(stylegan_checkpoint)
+    window.show()
+    qtbot.waitExposed(window)
+    messages = []
+    monkeypatch.setattr(window, "_show_message", lambda kind, text: messages.append((kind, text)))
+    state = window.state
+    state.set_space("W")
+    state.randomize(3)
+    state.add_bookmark("a")
+    tabs = {"Maps": "maps", "Interpolate": "interpolation", "Arithmetic": "arithmetic"}
+    tabs.update({"Directions": "directions", "Styles": "styles"})
+    for title, key in tabs.items():
+        index = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == title)
+        window.tabs.setCurrentIndex(index)
+        panel = window.extra_panels[key]
+        assert panel.usable, title
+        if key == "maps":
+            qtbot.waitUntil(lambda panel=panel: panel.tiles is not None, timeout=WAIT)
+            assert panel.tiles.grid.shape[-1] == 16  # a plane through w
+        qtbot.waitUntil(lambda panel=panel: not panel.busy(), timeout=WAIT)
+    directions = window.extra_panels["directions"]
+    directions.compute_sefa()  # SeFa in W: the style affines' weights
+    qtbot.waitUntil(lambda: not directions.busy(), timeout=WAIT)
+    sefa = [d for d in directions.directions.values() if d.method == "sefa"]
+    assert sefa and all(d.vector.shape == (16,) for d in sefa)
+    assert not [m for m in messages if m[0] == "error"], messages
