@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import REPO, Row, default_threads, find_models, is_bundled, machine, set_threads, table
 
-MODULES = ("slider", "maps", "onnx", "pixelcnn", "training", "stall", "startup", "perform")
+MODULES = ("slider", "maps", "onnx", "pixelcnn", "training", "stall", "startup", "perform", "nearest")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 BEGIN, END = "<!-- BEGIN BENCHMARK TABLE -->", "<!-- END BENCHMARK TABLE -->"
 

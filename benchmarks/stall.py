@@ -235,15 +235,15 @@ def _probe_during_maps(
     display of finished tiles. The gaps holding the map's own display of its tiles (what benchmarks.maps
     measures) are left out."""
     maps = window.extra_panels["maps"]
-    shown: list[tuple[float, float]] = []  # (start, end) of each MapPanel._show_tiles
-    show_tiles = maps._show_tiles
+    shown: list[tuple[float, float]] = []  # (start, end) of each MapPanel._draw_chunk (a chunk of tiles put on screen)
+    show_tiles = maps._draw_chunk
 
     def timed_show_tiles(*args) -> None:  # the panel looks the method up when its job returns
         t0 = time.perf_counter()
         show_tiles(*args)
         shown.append((t0, time.perf_counter()))
 
-    maps._show_tiles = timed_show_tiles
+    maps._draw_chunk = timed_show_tiles
     maps_index, tab_index = (
         next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == t) for t in ("Maps", title)
     )
@@ -269,7 +269,7 @@ def _probe_during_maps(
             if not any(end - gap <= b and a <= end for a, b in shown)
         ]
         count += 1
-    del maps._show_tiles
+    del maps._draw_chunk
     return gaps, count, max((b - a for a, b in shown), default=0.0)
 
 

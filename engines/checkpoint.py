@@ -1,7 +1,8 @@
 """One checkpoint format for every model: a single .safetensors file.
 
 Tensors: the model's weights under "model/", and optionally the optimizers' tensors under
-"optim/<name>/", the RNG state under "rng/" and saved attribute vectors under "vector/".
+"optim/<name>/", the RNG state under "rng/", saved attribute vectors under "vector/" and the training
+timeline's float16 decoder snapshots under "timeline/<i>/" (engines.timeline).
 Metadata: one JSON document under the header key "latent_explorer" (kind, config, dataset, image
 shape, label names, training summary, metrics, optimizer layout).
 
@@ -35,6 +36,7 @@ from safetensors.torch import save as safetensors_bytes
 from .data.spec import DatasetError, DataSpec
 from .memory import MemoryEstimateError, check_model_size, state_shapes
 from .models import MODEL_CLASSES, GenerativeModel, build_model
+from .timeline import PREFIX as TIMELINE
 
 FORMAT = "latent-explorer/1"
 META_KEY = "latent_explorer"
@@ -65,6 +67,8 @@ class Checkpoint:
     verified: bool = True  # False: written before content hashes, so the tensors' bytes are unchecked
     format: str = "safetensors"  # or "onnx", or "plugin:<name>" (engines.foreign)
     files: list[Path] = field(default_factory=list)  # every file the model was read from (path first); [] = [path]
+    # The training timeline (engines.timeline): {"every", "steps", "snapshots": [{weight name: float16}]}
+    timeline: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -130,6 +134,7 @@ def save_checkpoint(
     vectors: dict[str, np.ndarray] | None = None,
     train_state: dict[str, Any] | None = None,
     sample: dict[str, Any] | None = None,
+    timeline: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint atomically: a temp file in the same folder, fsync, then rename over `path`.
 
@@ -161,6 +166,12 @@ def save_checkpoint(
             "label_names": list(sample["label_names"]),
             "label_kinds": dict(sample["label_kinds"]),
         }
+    if timeline is not None and timeline.get("steps"):
+        keys = sorted(timeline["snapshots"][0])
+        meta["timeline"] = {"every": int(timeline["every"]), "steps": [int(s) for s in timeline["steps"]], "keys": keys}
+        for i, snapshot in enumerate(timeline["snapshots"]):
+            for key in keys:
+                tensors[f"{TIMELINE}{i}/{key}"] = snapshot[key].detach().cpu().contiguous()
     if train_state is not None:
         meta["train_state"] = {
             "step": int(train_state["step"]),
@@ -305,6 +316,7 @@ _TRAINING_TYPES: dict[str, Any] = {
     "train_config": lambda v: isinstance(v, dict),
     "resumed_with": _is_str_list,
     "history": lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v),
+    "validation": lambda v: isinstance(v, dict),  # engines.data.split: which images were held out
 }
 
 
@@ -391,6 +403,7 @@ def _validate(meta: Any, tensors: dict[str, Any], name: str) -> None:
             "sample images do not match the image shape",
         )
         _expect(tensors.get("sample/labels", {}).get("shape") == [n, len(sample["label_names"])], name, "sample labels")
+    _validate_timeline(meta, tensors, name, kind, config)
     if "train_state" in meta:
         ts = meta["train_state"]
         _expect(
@@ -410,6 +423,40 @@ def _validate(meta: Any, tensors: dict[str, Any], name: str) -> None:
                 name,
                 "train_state.optimizers",
             )
+
+
+def _validate_timeline(meta: dict, tensors: dict[str, Any], name: str, kind: str, config: dict) -> None:
+    """The timeline's snapshots: at most 64, each holding exactly the declared decoder weights, with the
+    model's shapes, as float16 (integer buffers: int64); no other tensor under the prefix."""
+    stored = sorted(k for k in tensors if k.startswith(TIMELINE))
+    if "timeline" not in meta:
+        _expect(not stored, name, "timeline tensors without a timeline")
+        return
+    tl = meta["timeline"]
+    shapes = state_shapes(kind, config)
+    _expect(
+        isinstance(tl, dict)
+        and _is_int(tl.get("every"), 1)
+        and isinstance(tl.get("steps"), list)
+        and 1 <= len(tl["steps"]) <= 64
+        and all(_is_int(s) for s in tl["steps"])
+        and _is_str_list(tl.get("keys"))
+        and tl["keys"]
+        and all(k in shapes for k in tl["keys"]),
+        name,
+        "timeline",
+    )
+    expected = {f"{TIMELINE}{i}/{k}": k for i in range(len(tl["steps"])) for k in tl["keys"]}
+    _expect(sorted(expected) == stored, name, "timeline snapshots do not match their list")
+    for tensor_name, key in expected.items():
+        entry = tensors[tensor_name]
+        _expect(
+            isinstance(entry, dict)
+            and entry.get("shape") == list(shapes[key])
+            and entry.get("dtype") in ("F16", "I64"),
+            name,
+            f"timeline snapshot {tensor_name!r:.60} does not fit the model",
+        )
 
 
 def is_safetensors(path: str | os.PathLike) -> bool:
@@ -522,6 +569,14 @@ def load_checkpoint(
             "label_names": meta["sample"]["label_names"],
             "label_kinds": meta["sample"]["label_kinds"],
         }
+    timeline = None
+    if "timeline" in meta:
+        tl = meta["timeline"]
+        timeline = {
+            "every": tl["every"],
+            "steps": list(tl["steps"]),
+            "snapshots": [{k: tensors[f"{TIMELINE}{i}/{k}"] for k in tl["keys"]} for i in range(len(tl["steps"]))],
+        }
     nonfinite = [k for k, w in weights.items() if w.is_floating_point() and not bool(torch.isfinite(w).all())]
     return Checkpoint(
         model=model,
@@ -536,6 +591,7 @@ def load_checkpoint(
         sample=sample,
         nonfinite=nonfinite,
         verified=stored_hash is not None,
+        timeline=timeline,
     )
 
 
@@ -557,5 +613,6 @@ def update_checkpoint(
         vectors=ckpt.vectors,
         train_state=ckpt.train_state,
         sample=ckpt.sample,
+        timeline=ckpt.timeline,
     )
     return ckpt

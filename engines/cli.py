@@ -33,9 +33,11 @@ from .data import (
     DataSpec,
     default_data_root,
     load_dataset,
+    load_splits,
 )
 from .data.sample import sample_dataset
 from .data.spec import CHANNEL_COUNTS, IMAGE_SIZES
+from .data.split import describe_record
 from .device import pick_device
 from .evaluation import classifier_filename
 from .export import FILTERS, MAX_SIDE, VideoSettings, mp4_writer, render_latents
@@ -52,6 +54,7 @@ from .training import (
     Diverged,
     EpochEnd,
     Finished,
+    Health,
     SampleGrid,
     Started,
     StepDone,
@@ -660,8 +663,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     out, settings = plan.out, plan.settings
     ctx, device = distributed.setup(args.device)  # torchrun: join the process group
     try:
-        train_data = load_dataset(plan.spec, train=True)
-        test_data = None if plan.spec.name == "folder" else load_dataset(plan.spec, train=False)
+        # Validation: a fixed slice of the training split, the same on a resume; the test split is eval's.
+        stored = read_metadata(plan.resume).get("training", {}) if plan.resume is not None else {}
+        resumed_at = stored.get("step", 0) if plan.resume is not None and "validation" not in stored else 0
+        splits = load_splits(plan.spec, stored.get("validation"), since_step=resumed_at)
+        train_data, val_data = splits.train, splits.val
         skipped = getattr(train_data, "skipped", {})
         if skipped and ctx.is_main:
             print(
@@ -677,7 +683,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         command = "latent-explorer " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
         if plan.resume is not None:
-            trainer = Trainer.from_checkpoint(plan.resume, train_data, config, test_data, dist=ctx)
+            trainer = Trainer.from_checkpoint(plan.resume, train_data, config, val_data, dist=ctx)
+            trainer.summary["validation"] = splits.record
             if plan.model_changes:  # --beta / --d-steps: steer training, stored with the model's config
                 trainer.model.config = replace(trainer.model.config, **plan.model_changes)
             if command:  # the card shows how the run was made: its first command, then each resume
@@ -695,8 +702,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 if not args.ignore_memory_check:
                     _check_memory(plan.kind, model_config, config.batch_size, device)
             model = create_model(plan.kind, model_config, seed=config.seed)
-            summary = {"command": command} if command else None
-            trainer = Trainer(model, train_data, config, test_data, summary=summary, dist=ctx)
+            summary = {"command": command} if command else {}
+            summary["validation"] = splits.record
+            trainer = Trainer(model, train_data, config, val_data, summary=summary, dist=ctx)
+        if ctx.is_main:
+            print(f"validation: {describe_record(splits.record)}", file=sys.stderr)
         if ctx.enabled and ctx.is_main:
             print(f"distributed: {ctx.world_size} processes, {device.type}", file=sys.stderr)
         return _run_training(trainer, out, quiet=not ctx.is_main, board=board)
@@ -736,10 +746,14 @@ def _run_training(trainer: Trainer, out: Path, quiet: bool = False, board: Tenso
                     bar.set_postfix(shown | {"img/s": f"{event.images_per_s:.0f}"}, refresh=False)
             elif isinstance(event, EpochEnd):
                 train = ", ".join(f"{k} {v:.3f}" for k, v in event.train_losses.items())
-                test = ", ".join(f"{k} {v:.3f}" for k, v in event.test_losses.items()) or "-"
-                tqdm.write(f"epoch {event.epoch + 1}: train {train} | test {test} | {event.seconds / 60:.2f} min")
+                val = ", ".join(f"{k} {v:.3f}" for k, v in event.val_losses.items()) or "-"
+                tqdm.write(f"epoch {event.epoch + 1}: train {train} | val {val} | {event.seconds / 60:.2f} min")
             elif isinstance(event, SampleGrid):
                 save_png(event.grid, out.with_name(out.stem + "_samples.png"), scale=2)
+            elif isinstance(event, Health):
+                tqdm.write(
+                    f"warning at step {event.step}: {event.warning}" if event.warning else "the collapse is gone"
+                )
             elif isinstance(event, CheckpointSaved):
                 log.info("checkpoint written: %s", event.path)
             elif isinstance(event, Diverged):
@@ -985,13 +999,13 @@ def _print_judged(m: dict[str, Any], judge) -> None:
         )
         w_edits = m.get("clean_edits_w")
         spaces = [("", edits)] + ([(" in W", w_edits)] if w_edits else [])
+
+        def cell(r: dict) -> str:
+            return f"{r['rate']:.3f} ({r['setting']:g})" if r.get("rate") is not None else "-"
+
         print("    " + f"{'method':<22}" + "".join(f"{a + s:>18}" for s, _ in spaces for a in attributes))
         for method in edits["methods"]:
-            cells = "".join(
-                f"{e['methods'][method][a]['rate']:.3f} ({e['methods'][method][a]['setting']:g})".rjust(18)
-                for _, e in spaces
-                for a in attributes
-            )
+            cells = "".join(cell(e["methods"][method][a]).rjust(18) for _, e in spaces for a in attributes)
             print(f"    {method:<22}{cells}")
     if "edits_error" in m:
         print(f"  edits              not measured: {m['edits_error']}")

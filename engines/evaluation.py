@@ -212,7 +212,8 @@ def classifier_metrics(
         # the file's name, not its path: metrics are published in model cards and must not name a machine's folders
         "dataset": name,
         "classifier": classifier.path.name if classifier.path else None,
-        "classifier_test": (classifier.training.get("history") or [{}])[-1].get("test", {}),  # its last epoch's figures
+        # its last epoch's held-out figures (validation; "test" in runs from before validation splits)
+        "classifier_test": _last_heldout((classifier.training.get("history") or [{}])[-1]),
     }
     test = heldout_dataset(ckpt, data_root) if test is None else test
     if sample_scores is None:
@@ -240,3 +241,7 @@ def classifier_metrics(
             result["edits_error"] = str(error)
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result
+
+
+def _last_heldout(epoch: dict[str, Any]) -> dict[str, Any]:
+    return epoch.get("val") or epoch.get("test") or {}

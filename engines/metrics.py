@@ -483,7 +483,11 @@ def clean_edit_rates(
         lacks = np.flatnonzero((labels_rest[:, a] <= 0.5) & (before[:, a] <= 0.5))
         test_rows, tune_rows = lacks[:n], lacks[n : 2 * n]
         edits = _method_edits(a, names, boundaries, z_pool, labels_pool, z_rest, labels_rest, k, rng)
-        for method, (settings, edit) in edits.items():
+        for method, built in edits.items():
+            if isinstance(built, str):
+                result["methods"][method][attribute] = {"rate": None, "unavailable": built}
+                continue
+            settings, edit = built
 
             def outcome(rows: np.ndarray, x: float, edit=edit, a=a) -> dict[str, Any]:
                 after = decode_to_labels(model, classifier, edit(rows, x), batch_size)
@@ -501,7 +505,7 @@ def clean_edit_rates(
                 "continuous_kept": _rate(o["continuous_kept"]),
                 "kept": {name: _rate(x) for name, x in o["kept"].items()},
             }
-        rates = {m: result["methods"][m][attribute]["rate"] or 0.0 for m in EDIT_METHODS}
+        rates = {m: result["methods"][m][attribute]["rate"] or 0.0 for m in EDIT_METHODS}  # unavailable: 0
         top = max(rates, key=lambda m: rates[m])
         result["best"][attribute] = {"method": top, "rate": rates[top]}
     return result
@@ -517,22 +521,51 @@ def _method_edits(
     labels_rest: np.ndarray,
     k: int,
     rng: np.random.Generator,
-) -> dict[str, tuple[tuple[float, ...], Callable[[np.ndarray, float], np.ndarray]]]:
-    """method -> (its settings to tune, edit(rows of z_rest, setting) -> edited latents) for attribute a."""
-    b = boundaries[names[a]]
-    along = dirs.conditional(b.normal, [boundaries[o].normal for o in names if o != names[a] and o in boundaries])
-    mean_v = attribute_vector(z_pool, labels_pool[:, a])
-    shift = dirs.ConditionalShift(z_pool, labels_pool, a)
-    has, lacks = np.flatnonzero(labels_pool[:, a] > 0.5), np.flatnonzero(labels_pool[:, a] <= 0.5)
+) -> dict[str, tuple[tuple[float, ...], Callable[[np.ndarray, float], np.ndarray]] | str]:
+    """method -> (its settings to tune, edit(rows of z_rest, setting) -> edited latents) for attribute a,
+    or why the method cannot be built here (e.g. too few latents on one side, or a latent so small that
+    the kept normals span it)."""
 
-    def exemplars() -> np.ndarray:
-        return z_pool[rng.choice(has, k, replace=False)].mean(0) - z_pool[rng.choice(lacks, k, replace=False)].mean(0)
+    def mean_vector():
+        v = attribute_vector(z_pool, labels_pool[:, a])
+        return EDIT_STRENGTHS, lambda rows, s: z_rest[rows] + s * v
 
-    exemplar_v = np.stack([exemplars() for _ in range(len(z_rest))])  # fresh exemplars for every latent
-    return {
-        "mean_vector": (EDIT_STRENGTHS, lambda rows, s: z_rest[rows] + s * mean_v),
-        "boundary": (EDIT_DISTANCES, lambda rows, d: dirs.edit_to_distance(z_rest[rows], b, d)),
-        "conditional_boundary": (EDIT_DISTANCES, lambda rows, d: dirs.edit_to_distance(z_rest[rows], b, d, along)),
-        "conditional_shift": (EDIT_STRENGTHS, lambda rows, s: z_rest[rows] + s * shift.shift(labels_rest[rows])),
-        "exemplar": (EDIT_STRENGTHS, lambda rows, s: z_rest[rows] + s * exemplar_v[rows]),
-    }
+    def boundary():
+        b = _boundary(boundaries, names[a])
+        return EDIT_DISTANCES, lambda rows, d: dirs.edit_to_distance(z_rest[rows], b, d)
+
+    def conditional_boundary():
+        b = _boundary(boundaries, names[a])
+        along = dirs.conditional(b.normal, [boundaries[o].normal for o in names if o != names[a] and o in boundaries])
+        return EDIT_DISTANCES, lambda rows, d: dirs.edit_to_distance(z_rest[rows], b, d, along)
+
+    def conditional_shift():
+        shift = dirs.ConditionalShift(z_pool, labels_pool, a)
+        return EDIT_STRENGTHS, lambda rows, s: z_rest[rows] + s * shift.shift(labels_rest[rows])
+
+    def exemplar():
+        has, lacks = np.flatnonzero(labels_pool[:, a] > 0.5), np.flatnonzero(labels_pool[:, a] <= 0.5)
+        if min(len(has), len(lacks)) < k:
+            raise ValueError(f"fewer than {k} exemplars with and without {names[a]}")
+        pick = [
+            z_pool[rng.choice(has, k, replace=False)].mean(0) - z_pool[rng.choice(lacks, k, replace=False)].mean(0)
+            for _ in z_rest
+        ]
+        vectors = np.stack(pick)  # fresh exemplars for every latent
+        return EDIT_STRENGTHS, lambda rows, s: z_rest[rows] + s * vectors[rows]
+
+    out: dict[str, Any] = {}
+    for method, build in zip(
+        EDIT_METHODS, (mean_vector, boundary, conditional_boundary, conditional_shift, exemplar), strict=True
+    ):
+        try:
+            out[method] = build()
+        except ValueError as e:
+            out[method] = str(e)
+    return out
+
+
+def _boundary(boundaries: dict[str, Any], name: str) -> Any:
+    if name not in boundaries:
+        raise ValueError(f"no boundary for {name}: the labelled latents lack one side")
+    return boundaries[name]

@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engines.latent import decode_latents
 
-from .workers import Job, Latest
+from .workers import INTERACTIVE, Job, Latest
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class LatentDecoder(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._model = None
-        self._slot = Latest(self, interrupt=False)
+        self._slot = Latest(self, interrupt=False, priority=INTERACTIVE)  # a user waits on every one
         self._asked: np.ndarray | None = None  # the newest z asked for, with this model
         self.request_count = 0
 

@@ -17,6 +17,16 @@ Every job is registered until its thread has ended, so quitting can cancel them 
 and wait for every thread (`running_jobs`, explorer.threads): a QThread destroyed while it runs aborts
 the process ("QThread: Destroyed while thread is still running").
 
+Thread policy: a job is "interactive" (the decode behind the sliders and the presentation window: a user
+waits on every one) or "background" (maps, encodes, galleries, training, renders: everything else).
+Torch's intra-op thread count is per thread here (OpenMP), so each job sets its own when it starts:
+an interactive job uses every core; the background jobs running at the time share the cores (each
+gets cores // running, at least one), so a training run alone keeps every core and a map decoded beside
+it does not oversubscribe them. A long job re-takes its share between steps (`Job.share_cores`, which the
+training worker calls per step), so it grows back when the others end. On Linux a background job's
+thread (with the OpenMP helpers it spawns) also runs 10 nice levels lower, so the scheduler gives an
+interactive decode the cores first whenever both want them (`apply_thread_policy`).
+
 Once jobs run, Python's cyclic garbage collector runs only in the GUI thread (`collect_in_gui_thread`):
 left automatic, it runs in whichever thread allocates, and a worker thread freeing a garbage window's Qt
 objects deadlocks with the GUI thread (both wait on a Qt mutex and the GIL; seen in the test suite).
@@ -26,6 +36,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 import traceback
 import warnings
@@ -38,6 +49,50 @@ from engines.checkpoint import CheckpointError
 from engines.data import DatasetError
 
 log = logging.getLogger(__name__)
+
+
+INTERACTIVE, BACKGROUND = "interactive", "background"
+BACKGROUND_NICE = 10
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+_background_lock = threading.Lock()
+_background_running = 0  # background jobs whose functions run now
+
+
+def thread_count(priority: str) -> int:
+    """Torch threads for a job of this priority now (see the module docstring)."""
+    cores = usable_cores()
+    if priority == INTERACTIVE:
+        return cores
+    with _background_lock:
+        return max(1, cores // max(1, _background_running))
+
+
+def apply_thread_policy(priority: str, lower: bool = True) -> None:
+    """Set the calling (worker) thread's torch thread count and, for background work on Linux, lower its
+    scheduling priority (`lower`: once, when the job starts)."""
+    import torch
+
+    torch.set_num_threads(thread_count(priority))
+    if lower and priority == BACKGROUND and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        tid = threading.get_native_id()
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE))
+        except OSError as error:  # not permitted here: the thread counts still apply
+            log.debug("cannot lower a background thread's priority: %s", error)
+
+
+def _count_background(change: int) -> None:
+    global _background_running
+    with _background_lock:
+        _background_running += change
 
 
 class WorkError(Exception):
@@ -94,7 +149,11 @@ class _Runner(QObject):
 
     @Slot()
     def run(self) -> None:
+        background = self._job.priority == BACKGROUND
+        if background:
+            _count_background(+1)
         try:
+            apply_thread_policy(self._job.priority)
             value = self._fn(self._job, *self._args, **self._kwargs)
             if not self._job.cancelled:
                 self.result.emit(value)
@@ -105,6 +164,8 @@ class _Runner(QObject):
             log.error("job failed: %s", traceback.format_exc())
             self.failed.emit(str(error).splitlines()[0] if str(error) else type(error).__name__)
         finally:
+            if background:
+                _count_background(-1)
             self.finished.emit()
 
 
@@ -123,8 +184,11 @@ class Job(QObject):
     failed = Signal(str)  # a one-line message for the user
     finished = Signal()  # always last, after result/failed, also when cancelled
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, fn: Callable[..., Any], *args: Any, priority: str = BACKGROUND, **kwargs: Any) -> None:
         super().__init__()
+        if priority not in (INTERACTIVE, BACKGROUND):
+            raise ValueError(f"priority must be {INTERACTIVE!r} or {BACKGROUND!r}")
+        self.priority = priority
         self._cancel = threading.Event()
         self._lock = threading.Lock()  # guards the steering fields, used from both threads
         self._target: Any = None
@@ -170,6 +234,10 @@ class Job(QObject):
             self._paused = False
             if self._target is not None:
                 self._target.resume()
+
+    def share_cores(self) -> None:
+        """Re-take this job's share of the cores (call it from the job's function between steps)."""
+        apply_thread_policy(self.priority, lower=False)
 
     def is_running(self) -> bool:
         return self.thread.isRunning()
@@ -251,9 +319,10 @@ class Latest(QObject):
     callbacks only ever see results of requests still wanted. The callbacks run in the GUI thread.
     """
 
-    def __init__(self, parent: QObject | None = None, *, interrupt: bool = True) -> None:
+    def __init__(self, parent: QObject | None = None, *, interrupt: bool = True, priority: str = BACKGROUND) -> None:
         super().__init__(parent)
         self.interrupt = interrupt
+        self.priority = priority  # of every job it runs (the thread policy above)
         self._running: Job | None = None
         self._waiting: Job | None = None
         self._epoch = 0  # bumped when earlier requests stop being wanted
@@ -278,7 +347,7 @@ class Latest(QObject):
             if self._running is not None:
                 self._running.cancel()
         epoch = self._epoch
-        job = Job(fn, *args)
+        job = Job(fn, *args, priority=self.priority)
 
         def delivered(value: Any, callback: Callable[[Any], None] | None) -> None:
             self._ended(job)  # the next request may start (this job's thread is ending)

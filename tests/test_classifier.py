@@ -99,7 +99,7 @@ def test_attribute_classifier_learns_glasses_within_a_few_dozen_steps() -> None:
     assert not any(isinstance(e, SampleGrid) for e in events)
     losses = [e.losses["loss"] for e in events if isinstance(e, StepDone)]
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
-    ends = [e.test_losses for e in events if isinstance(e, EpochEnd)]
+    ends = [e.val_losses for e in events if isinstance(e, EpochEnd)]
     first, last = ends[0], ends[-1]
     assert last["glasses_acc"] > 0.9 and last["glasses_acc"] > first["glasses_acc"]
     assert last["hair_color_mae"] < first["hair_color_mae"] and set(last) >= {"loss", "smiling_acc", "eye_size_mae"}
@@ -196,6 +196,13 @@ def test_faces_arithmetic_of_a_vae_is_judged_by_the_classifier(tmp_path: Path) -
         assert r["latents"].startswith("encoded") and r["tolerance"] == 0.15 and "tuned_strength" in r
         assert all(v is None or 0 <= v <= 1 for k, v in r.items() if k in ("rate", "gained", "others_kept"))
     assert result["exemplar_arithmetic"]["trials"] == 5
+    # every direction-lab method is reported per attribute: a rate, or why it cannot be built (this VAE's
+    # latent is smaller than the attributes a conditional boundary must keep)
+    for method, rates in result["clean_edits"]["methods"].items():
+        for name in ("glasses", "smiling"):
+            r = rates[name]
+            assert (r["rate"] is None and r["unavailable"]) or 0 <= r["rate"] <= 1, (method, r)
+    assert "span" in result["clean_edits"]["methods"]["conditional_boundary"]["glasses"]["unavailable"]
 
     mnist_path = save_checkpoint(tmp_path / "m.safetensors", clf, dataset={"name": "mnist"})
     with pytest.raises(ValueError, match="trained on mnist"):

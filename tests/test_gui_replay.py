@@ -6,9 +6,12 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from pathlib import Path  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from PySide6.QtCore import QPoint, Qt  # noqa: E402
 
 from engines.data import DataSpec, load_dataset  # noqa: E402
 from engines.replay import UNSAMPLED_RGB  # noqa: E402
@@ -161,3 +164,59 @@ def test_a_colour_pixels_field_sees_its_earlier_colours_only():
     known[0, 0, 0] = True  # only R of pixel (0, 0) drawn so far
     image = render(levels, known, 4)
     assert tuple(image[0, 0]) == (255, 0, 0) and tuple(image[0, 1]) == UNSAMPLED_RGB
+
+
+BUNDLED_PIXELCNN = Path(__file__).resolve().parents[1] / "checkpoints" / "pixelcnn-mnist.safetensors"
+
+
+def test_surprise_maps_and_mask_and_resample_on_the_bundled_pixelcnn(qtbot) -> None:
+    from engines.checkpoint import load_checkpoint
+    from engines.surprise import surprise_maps
+
+    state = ExplorerState()
+    state.open_checkpoint(BUNDLED_PIXELCNN, device="cpu")
+    replay = ReplayPanel(state, None)
+    qtbot.addWidget(replay)
+    replay.resize(1100, 600)
+    replay.show()
+    replay.pages.setCurrentWidget(replay.surprise)
+    page = replay.surprise
+    assert not page.resample_button.isEnabled()
+    finish(qtbot, page.show_image(3))
+    model = load_checkpoint(BUNDLED_PIXELCNN).model.eval()
+    dataset = state.dataset(train=False)
+    expected = surprise_maps(model, dataset[3][0].numpy())
+    assert np.allclose(page.maps.nll, expected.nll, atol=1e-5) and page.index_shown == 3
+    with torch.no_grad():
+        nll = -model.log_prob(torch.from_numpy(page.levels)[None]).item()
+    assert page.maps.total_nll == pytest.approx(nll, rel=1e-5) and f"NLL {nll:.1f} nats" in page.caption.text()
+    # The heat maps are the maps: the most surprising pixel is the brightest one.
+    heat = page.nll_view.array()
+    r, c = np.unravel_index(page.maps.nll.argmax(), page.maps.nll.shape)
+    assert heat[r, c].astype(int).sum() == heat.reshape(-1, heat.shape[-1]).astype(int).sum(1).max()
+    # A real mouse press paints a 3x3 stamp at the pixel under the cursor; painting the rest by code.
+    rect = page.canvas.image_rect()
+    scale = rect.width() / 28
+    qtbot.mouseClick(
+        page.canvas, Qt.MouseButton.LeftButton, pos=QPoint(int(rect.x() + 14.5 * scale), int(rect.y() + 10.5 * scale))
+    )
+    assert page.region[9:12, 13:16].all() and page.region.sum() == 9
+    for row in range(8, 20):
+        for col in range(8, 20):
+            page.paint(row, col)
+    before = page.levels.copy()
+    region = page.region.copy()
+    page.temperature_spin.setValue(0.0)
+    finish(qtbot, page.resample())
+    assert np.array_equal(page.levels[:, ~region], before[:, ~region])
+    first = page.levels.copy()
+    page.seed_spin.setValue(5)
+    page.levels = before.copy()
+    finish(qtbot, page.resample())  # temperature 0: another seed, the same pixels
+    assert np.array_equal(page.levels, first) and "Resampled" in page.status.text()
+    page.temperature_spin.setValue(1.0)
+    page.levels = before.copy()
+    finish(qtbot, page.resample())
+    assert np.array_equal(page.levels[:, ~region], before[:, ~region])
+    page.clear_region()
+    assert page.region is None and not page.resample_button.isEnabled()

@@ -73,7 +73,7 @@ def test_events_and_checkpoints_of_a_short_run(tmp_path: Path) -> None:
     assert kinds[0] is Started and kinds[-1] is Finished and events[-1].reason == "completed"
     assert sum(k is StepDone for k in kinds) == 8 and sum(k is EpochEnd for k in kinds) == 2
     ends = [e for e in events if isinstance(e, EpochEnd)]
-    assert set(ends[0].test_losses) == {"loss", "recon", "kl"} and ends[0].train_losses["loss"] > 0
+    assert set(ends[0].val_losses) == {"loss", "recon", "kl"} and ends[0].train_losses["loss"] > 0
     grid = next(e for e in events if isinstance(e, SampleGrid)).grid
     assert grid.dtype == np.uint8 and grid.ndim == 3 and grid.shape[2] == 1
     assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [4, 8]
@@ -253,7 +253,7 @@ def test_a_stop_request_cuts_the_held_out_evaluation_short() -> None:
         create_model("vae", TINY["vae"]),
         shapes(64),
         TrainConfig(batch_size=16, sample_every=None),
-        test_data=shapes(64, train=False),
+        val_data=shapes(64, train=False),
     )
     assert set(trainer.evaluate()) == {"loss", "recon", "kl"}
     trainer.stop()

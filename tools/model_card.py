@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engines.checkpoint import load_checkpoint  # noqa: E402
+from engines.data.split import describe_record  # noqa: E402
 from engines.references import references_for  # noqa: E402
 
 ARCHITECTURE = {
@@ -87,21 +88,37 @@ def card(path: Path, notes: str = "") -> str:
     ]
     history = t.get("history", [])
     if history:
-        keys = list(history[0].get("test") or history[0].get("train"))
+        # Each epoch's held-out figures say their split: "val" (the validation slice, engines.data.split)
+        # or "test" (runs from before validation splits were judged on the test split each epoch).
+        split = "val" if any("val" in h for h in history) else "test"
+        keys = list(history[0].get(split) or history[0].get("train"))
         lines += [
+            f"Per-epoch figures: train on the training images; {split} on "
+            + (
+                "the validation images: " + describe_record(t.get("validation"))
+                if split == "val"
+                else "the test split (this run predates validation splits)"
+            )
+            + ". The metrics below are on the test split.",
+            "",
             "| epoch | "
             + " | ".join(f"train {k}" for k in keys)
             + " | "
-            + " | ".join(f"test {k}" for k in keys)
+            + " | ".join(f"{split} {k}" for k in keys)
             + " |",
             "|---" * (1 + 2 * len(keys)) + "|",
         ]
         for h in history:
+            held = h.get("val") or h.get("test")
+            name = "val" if "val" in h else "test"
             lines.append(
                 f"| {h['epoch']} | "
                 + " | ".join(f"{h['train'].get(k, float('nan')):.3f}" for k in keys)
                 + " | "
-                + " | ".join(f"{h['test'].get(k, float('nan')):.3f}" if h.get("test") else "-" for k in keys)
+                + " | ".join(
+                    f"{held.get(k, float('nan')):.3f}" + ("" if name == split else f" ({name})") if held else "-"
+                    for k in keys
+                )
                 + " |"
             )
         lines.append("")
@@ -115,7 +132,8 @@ def card(path: Path, notes: str = "") -> str:
         lines += [
             "## Metrics",
             "",
-            f"Reproduce: `latent-explorer eval checkpoints/{path.name}{root}` (seeded: same numbers).",
+            f"Reproduce: `latent-explorer eval checkpoints/{path.name}{root}` (seeded: same numbers). "
+            "Every figure here is on the test split (`split` in the JSON), which training never saw.",
             "",
             "```json",
             json.dumps(ckpt.metrics, indent=2),

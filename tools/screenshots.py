@@ -2,13 +2,16 @@
 
     QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--checkpoint FILE] [--pixelcnn FILE] [--faces FILE]
         [--styles FILE] [--out docs/screenshots]
-        [--only explore maps interpolate arithmetic train control directions styles replay]
+        [--only explore maps interpolate arithmetic nearest train control directions styles replay surprise timeline]
 
 Opens the main window on a checkpoint (default: the bundled one the app opens), shows every tab in
 turn, waits for its background work to finish, and saves `<tab>.png`. Panels that need another kind
-of model (the PixelCNN replay) are shot with `--pixelcnn`; the Directions tab is shot on `--faces`
-(default: the bundled vae-faces), whose classifier names its directions; the Styles tab (style mixing
-and the layer view) on `--styles` (default: the bundled stylegan-faces, in W). `--only` shoots only those.
+of model (the PixelCNN replay and its surprise maps) are shot with `--pixelcnn`; the Directions tab is
+shot on `--faces` (default: the bundled vae-faces), whose classifier names its directions; the Styles
+tab (style mixing and the layer view) on `--styles` (default: the bundled stylegan-faces, in W). `nearest`
+needs the model's training data ($LATENT_EXPLORER_DATA, e.g. ../shared/datasets); `timeline` trains a
+short run (400 steps of a 2-D VAE on MNIST, else on the procedural shapes), opens it and compares it
+with the checkpoint. `--only` shoots only those.
 """
 
 from __future__ import annotations
@@ -112,6 +115,29 @@ def prepare(window, slug: str) -> None:
         panel.select(
             max(sefa, key=lambda n: abs(float(panel.directions[n].vector @ panel.boundaries["glasses"].normal)))
         )
+    elif slug == "nearest":
+        panel = window.extra_panels["nearest"]
+        wait_until(lambda: bool(panel.results), timeout=600)
+    elif slug == "timeline":
+        panel = window.extra_panels["timeline"]
+        wait_until(lambda: len(panel.strip.frames) > 1, timeout=120)
+        panel.strip.slider.setValue(len(panel.strip.frames) // 3)
+        if window.compare_with is not None:
+            panel.open_comparison(window.compare_with)
+            wait_until(lambda: bool(panel.other_strip.frames), timeout=120)
+    elif slug == "surprise":
+        page = window.extra_panels["replay"].surprise
+        window.extra_panels["replay"].pages.setCurrentWidget(page)
+        page.show_image(7)
+        wait_until(lambda: page.levels is not None, timeout=60)
+        for row in range(4, 13):
+            for col in range(6, 22):
+                page.paint(row, col)
+        page.temperature_spin.setValue(1.0)
+        page.seed_spin.setValue(2)
+        page.resample()
+        wait_until(lambda: not running_jobs(), timeout=300)
+        settle(0.5)
     elif slug == "styles":
         panel = window.extra_panels["styles"]
         panel.a_count.setValue(4)
@@ -127,6 +153,26 @@ def prepare(window, slug: str) -> None:
         settle(0.5)  # the last chunks of the recording arrive through the event loop
         panel.show_step(int(len(panel.recording) * 0.6))
         panel.field_check.setChecked(True)
+
+
+def timeline_run(folder: Path) -> Path:
+    """A short run that keeps a timeline: a 2-D VAE, 400 steps, a snapshot every 20 (MNIST when it is there)."""
+    from engines.data import DatasetError, DataSpec, load_splits
+    from engines.training import TrainConfig, Trainer, create_model
+
+    try:
+        spec = DataSpec("mnist")
+        splits = load_splits(spec)
+    except DatasetError:
+        spec = DataSpec("shapes", image_size=28, channels=1)
+        splits = load_splits(spec)
+    path = folder / f"{spec.name}-vae-2d-timeline.safetensors"
+    model = create_model("vae", {"image_size": 28, "channels": 1, "latent_dim": 2}, seed=0)
+    config = TrainConfig(max_steps=400, batch_size=64, snapshot_every=20, checkpoint_path=str(path), eval_batches=2)
+    trainer = Trainer(model, splits.train, config, splits.val, summary={"validation": splits.record})
+    for _ in trainer.run():
+        pass
+    return path
 
 
 def wait_until(condition, timeout: float) -> None:
@@ -158,19 +204,37 @@ def main() -> int:
         sys.exit("no checkpoint: pass --checkpoint")
 
     window = build_window([str(checkpoint)])
+    window.compare_with = None  # the Timeline shot compares its run with the checkpoint
     window.resize(1280, 860)
     window.show()
     window.state.randomize(seed=3, temperature=0.8)
     settle(2.0)
     shoot(
-        window, out, names=only(["explore", "maps", "interpolate", "arithmetic", "train", "control"]), prepare=prepare
+        window,
+        out,
+        names=only(["explore", "maps", "interpolate", "arithmetic", "nearest", "train", "control"]),
+        prepare=prepare,
     )
     window.extra_panels["training"].stop_and_wait()
+    if only(["train"]):  # the same run's timeline, scrubbed to its middle
+        panel = window.extra_panels["training"]
+        window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Train"))
+        panel.sample_tabs.setCurrentWidget(panel.timeline)
+        panel.timeline.slider.setValue(len(panel.timeline.frames) // 3)
+        settle(0.5)
+        window.grab().save(str(out / "train-timeline.png"))
+        print(f"wrote {out / 'train-timeline.png'}")
+        panel.sample_tabs.setCurrentIndex(0)
     if only(["directions"]):
         window.open_checkpoint(args.faces)
         window.state.randomize(seed=3, temperature=0.8)
         settle(2.0)
         shoot(window, out, names=["directions"], prepare=prepare)
+    if only(["timeline"]):
+        window.compare_with = str(checkpoint)
+        window.open_checkpoint(str(timeline_run(Path(tempfile.mkdtemp()))))
+        settle(2.0)
+        shoot(window, out, names=["timeline"], prepare=prepare)
     if only(["styles"]) and Path(args.styles).is_file():
         window.open_checkpoint(args.styles)
         window.state.set_space("W")
@@ -181,6 +245,14 @@ def main() -> int:
         window.open_checkpoint(args.pixelcnn)
         settle(2.0)
         shoot(window, out, names=["replay"], prepare=prepare)
+    if args.pixelcnn and only(["surprise"]):
+        window.open_checkpoint(args.pixelcnn)
+        settle(2.0)
+        window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Replay"))
+        settle()
+        prepare(window, "surprise")
+        window.grab().save(str(out / "surprise.png"))
+        print(f"wrote {out / 'surprise.png'}")
     stop_all_jobs()
     window.shutdown()
     return 0

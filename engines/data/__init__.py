@@ -22,6 +22,7 @@ from .spec import (
     default_data_root,
     default_shape,
 )
+from .split import Splits, SubsetDataset, load_splits
 from .torchvision_sets import MNIST_CLASSES, CelebADataset
 
 __all__ = [
@@ -40,8 +41,11 @@ __all__ = [
     "ImageDataset",
     "ProceduralDataset",
     "ShapesDataset",
+    "Splits",
+    "SubsetDataset",
     "TensorImageDataset",
     "default_data_root",
     "default_shape",
     "load_dataset",
+    "load_splits",
 ]

@@ -136,11 +136,13 @@ class CelebADataset(ImageDataset):
         return self._attrs[torch.from_numpy(idx)]
 
 
-def load_celeba(spec: DataSpec, train: bool) -> CelebADataset:
+def load_celeba(spec: DataSpec, train: bool = True, split: str | None = None) -> CelebADataset:
+    """CelebA's train or test split, or `split` ("train", "valid", "test") when given."""
     from torchvision import datasets
 
     root = spec.root or default_data_root()
-    ds = _open("celeba", datasets.CelebA, root, spec.download, split="train" if train else "test", target_type="attr")
+    split = split or ("train" if train else "test")
+    ds = _open("celeba", datasets.CelebA, root, spec.download, split=split, target_type="attr")
     names = [n for n in ds.attr_names if n]  # the header line may end with an empty field
     image_dir = os.path.join(ds.root, ds.base_folder, "img_align_celeba")
-    return CelebADataset(spec, image_dir, list(ds.filename), ds.attr[:, : len(names)], names, train)
+    return CelebADataset(spec, image_dir, list(ds.filename), ds.attr[:, : len(names)], names, split == "train")

@@ -100,6 +100,11 @@ def _graph(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs:
     return program.model_proto
 
 
+def decoder_graph(model: nn.Module) -> bytes:
+    """The serialized ONNX graph of model.decode (float32, CPU), batch dimension free."""
+    return _graph(_Decoder(model).eval(), torch.zeros(2, model.latent_dim), ["z"], ["images"]).SerializeToString()
+
+
 def export_onnx(ckpt: Checkpoint, folder: str | os.PathLike, stem: str | None = None) -> Exported:
     """Write the decoder (+ encoder) and sidecar of a VAE or GAN checkpoint into `folder` (see the module
     docstring); returns the files and the measured differences. Raises ExportError."""
@@ -115,9 +120,7 @@ def export_onnx(ckpt: Checkpoint, folder: str | os.PathLike, stem: str | None = 
 
     with tempfile.TemporaryDirectory(prefix=".export-", dir=folder) as scratch:
         staged = Path(scratch)
-        (staged / decoder_path.name).write_bytes(
-            _graph(_Decoder(model).eval(), torch.zeros(2, dim), ["z"], ["images"]).SerializeToString()
-        )
+        (staged / decoder_path.name).write_bytes(decoder_graph(model))
         if encoder_path is not None:
             (staged / encoder_path.name).write_bytes(
                 _graph(

@@ -34,6 +34,8 @@ class ConfigModel(nn.Module):
     is_autoregressive: ClassVar[bool] = False  # sample_steps() yields every value drawn (the Replay tab)
     sample_options: ClassVar[tuple[str, ...]] = ()  # keyword arguments sample() takes ("temperature", ...)
     grid_samples: ClassVar[int] = 64  # images in a training run's sample grid
+    # state_dict prefixes of the weights decode(z) depends on: what a training timeline keeps (engines.timeline)
+    decoder_prefixes: ClassVar[tuple[str, ...]] = ()
     # Its config is derived from the training data's labels (the classifier's heads), not from settings.
     config_from_data: ClassVar[bool] = False
 

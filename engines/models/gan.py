@@ -91,6 +91,7 @@ class GAN(GenerativeModel):
     config_class = GANConfig
     has_latent = can_project = True
     sample_options = ("truncation",)
+    decoder_prefixes = ("generator.",)
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__(config)

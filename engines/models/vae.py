@@ -47,6 +47,7 @@ class VAE(GenerativeModel):
     config_class = VAEConfig
     has_latent = has_encoder = can_project = True
     sample_options = ("temperature",)
+    decoder_prefixes = ("decoder_fc.", "decoder_conv.")
 
     @classmethod
     def data_defaults(cls, channels: int) -> dict[str, str]:

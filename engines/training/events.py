@@ -35,8 +35,25 @@ class EpochEnd:
     epoch: int  # 0-based epoch just finished
     step: int
     train_losses: dict[str, float]  # means over the epoch
-    test_losses: dict[str, float]  # on held-out data; empty when there is none
+    val_losses: dict[str, float]  # on the validation split (engines.data.split); empty when there is none
     seconds: float  # wall time of this epoch
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A training-timeline snapshot was kept (engines.timeline): what its decoder makes of fixed inputs."""
+
+    step: int
+    samples: np.ndarray = field(repr=False)  # (H, W, C) uint8: the fixed latents decoded
+    reconstructions: np.ndarray | None = field(repr=False)  # a VAE's: fixed real images over their reconstructions
+
+
+@dataclass(frozen=True)
+class Health:
+    """A collapse seen (or gone) at a sample grid: sent when the warning changes (engines.training.collapse)."""
+
+    step: int
+    warning: str  # one line; "" when the collapse seen before is gone
 
 
 @dataclass(frozen=True)
@@ -68,4 +85,16 @@ class Finished:
     seconds: float
 
 
-Event = Started | StepDone | SampleGrid | EpochEnd | CheckpointSaved | Paused | Resumed | Diverged | Finished
+Event = (
+    Started
+    | StepDone
+    | SampleGrid
+    | Snapshot
+    | Health
+    | EpochEnd
+    | CheckpointSaved
+    | Paused
+    | Resumed
+    | Diverged
+    | Finished
+)

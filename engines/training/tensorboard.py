@@ -22,8 +22,8 @@ class TensorBoardLogger:
                 self.writer.add_scalar(f"train/{name}", value, event.step)
             self.writer.add_scalar("train/images_per_s", event.images_per_s, event.step)
         elif isinstance(event, EpochEnd):
-            for name, value in event.test_losses.items():
-                self.writer.add_scalar(f"test/{name}", value, event.step)
+            for name, value in event.val_losses.items():
+                self.writer.add_scalar(f"val/{name}", value, event.step)
         elif isinstance(event, SampleGrid):
             self.writer.add_image("samples", event.grid, event.step, dataformats="HWC")
 

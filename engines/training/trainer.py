@@ -17,6 +17,8 @@ from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_chec
 from ..device import machine_description, pick_device
 from ..images import to_grid
 from ..models import GenerativeModel, build_model
+from ..timeline import MAX_SNAPSHOTS, MIN_SNAPSHOT_EVERY, Timeline, timeline_grids
+from .collapse import collapse_warning
 from .distributed import SINGLE, DistContext, any_rank, wrapper
 from .events import (
     CheckpointSaved,
@@ -24,9 +26,11 @@ from .events import (
     EpochEnd,
     Event,
     Finished,
+    Health,
     Paused,
     Resumed,
     SampleGrid,
+    Snapshot,
     Started,
     StepDone,
 )
@@ -54,6 +58,9 @@ class TrainConfig:
     # "bf16": training forward passes under bfloat16 autocast (about 2x faster on CPUs with AVX512-BF16
     # or AMX, and on recent GPUs); evaluation, sampling and checkpoints stay float32.
     precision: str = "fp32"
+    # steps between training-timeline snapshots (engines.timeline); None: a twentieth of the run (at least
+    # MIN_SNAPSHOT_EVERY); 0: none
+    snapshot_every: int | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -80,17 +87,18 @@ class Trainer:
         model: GenerativeModel,
         train_data,
         config: TrainConfig = TrainConfig(),
-        test_data=None,
+        val_data=None,
         train_state: dict[str, Any] | None = None,
         summary: dict[str, Any] | None = None,
         dist: DistContext = SINGLE,
+        timeline: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.dist = dist
         self.device = pick_device(config.device)
         self.model = model.to(self.device).train()
         self.recipe = RECIPES[model.kind]
-        self.train_data, self.test_data = train_data, test_data
+        self.train_data, self.val_data = train_data, val_data  # training never sees val_data
         # Each process sees its own shard of every epoch (one shard when not distributed); the order
         # depends only on (seed, epoch), so a resumed run sees the same batches.
         self.sampler = DistributedSampler(
@@ -122,6 +130,12 @@ class Trainer:
         self._fixed_z = torch.randn((n, model.latent_dim), generator=gen) if model.has_latent else None
         # A model that neither decodes nor samples (a classifier) has no sample grids.
         self.can_sample = model.has_latent or model.can_sample
+        every = config.snapshot_every
+        every = max(MIN_SNAPSHOT_EVERY, self.total_steps // MAX_SNAPSHOTS) if every is None else every
+        # Light snapshots of the decoder, stored in the checkpoint; a resumed run goes on with its own.
+        self.timeline = Timeline.from_file(timeline, every) if model.decoder_prefixes and every > 0 else None
+        self.warning = ""  # the collapse seen at the last sample grid (engines.training.collapse)
+        self._real: torch.Tensor | None = None  # a fixed batch of real images for the collapse checks
 
     # --- steering (any thread) ------------------------------------------------------------------
     def pause(self) -> None:
@@ -141,7 +155,7 @@ class Trainer:
     # --- resuming -----------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, train_data, config: TrainConfig, test_data=None, dist: DistContext = SINGLE
+        cls, path: str | Path, train_data, config: TrainConfig, val_data=None, dist: DistContext = SINGLE
     ) -> Trainer:
         """Continue a run from a resumable checkpoint: same weights, optimizer state, step and RNG."""
         ckpt: Checkpoint = load_checkpoint(path, with_train_state=True)
@@ -152,10 +166,11 @@ class Trainer:
                 ckpt.model,
                 train_data,
                 config,
-                test_data,
+                val_data,
                 train_state=ckpt.train_state,
                 summary=ckpt.training,
                 dist=dist,
+                timeline=ckpt.timeline,
             )
         except (KeyError, ValueError, TypeError, RuntimeError) as error:  # optimizer state that does not fit
             raise CheckpointError(
@@ -223,6 +238,7 @@ class Trainer:
                 label_names=list(getattr(data, "label_names", [])),
                 training=training,
                 train_state=self._train_state(epoch_sums or {}),
+                timeline=self.timeline.to_file() if self.timeline is not None else None,
             )
         finally:
             self.model.train(was_training)
@@ -277,18 +293,47 @@ class Trainer:
         finally:
             self.model.train(was_training)
 
+    def real_images(self) -> torch.Tensor:
+        """A fixed batch of up to 64 real images (validation, else training), on the device."""
+        if self._real is None:
+            data = self.val_data if self.val_data is not None and len(self.val_data) else self.train_data
+            n = min(len(self._fixed_z) if self._fixed_z is not None else 64, len(data), 64)
+            self._real = self._batch(data, torch.arange(n))[0]
+        return self._real
+
+    def _snapshot(self) -> Iterator[Event]:
+        """Keep a timeline snapshot now, and say what its decoder makes of 16 fixed latents (and 8 real images)."""
+        if not self.timeline.add(self.step, self.model):
+            return
+        samples, recon = timeline_grids(self.model, self._fixed_z[:16].to(self.device), self.real_images()[:8])
+        yield Snapshot(self.step, samples, recon)
+
+    def check_collapse(self) -> str:
+        """The collapse warning now (engines.training.collapse), "" when none; models without a latent: ""."""
+        if not self.model.has_latent:
+            return ""
+        return collapse_warning(self.model, self.real_images(), self._fixed_z.to(self.device), self.step) or ""
+
+    def _health(self, step: int) -> Iterator[Event]:
+        warning = self.check_collapse()
+        if warning.split(":")[0] != self.warning.split(":")[0]:  # a new kind of collapse, or none any more
+            self.warning = warning
+            if warning:
+                log.warning("step %d: %s", step, warning)
+            yield Health(step, warning)
+
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Mean held-out losses per image (empty without test data, for models that have none, or when a
-        stop request arrives meanwhile: a stop should not wait for a long evaluation)."""
-        if self.test_data is None or len(self.test_data) == 0 or not self.dist.is_main:
+        """Mean validation losses per image (empty without validation data, for models that have none, or
+        when a stop request arrives meanwhile: a stop should not wait for a long evaluation)."""
+        if self.val_data is None or len(self.val_data) == 0 or not self.dist.is_main:
             return {}
         was_training = self.model.training
         self.model.eval()
         gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 2)  # leaves training RNG alone
         sums: dict[str, float] = {}
         count = 0
-        order = torch.arange(len(self.test_data))
+        order = torch.arange(len(self.val_data))
         try:
             for b, start in enumerate(range(0, len(order), self.batch_size)):
                 if self.config.eval_batches is not None and b >= self.config.eval_batches:
@@ -296,7 +341,7 @@ class Trainer:
                 if self._stop.is_set():
                     log.info("held-out evaluation skipped: stop requested")
                     return {}
-                images, extra = self._batch(self.test_data, order[start : start + self.batch_size])
+                images, extra = self._batch(self.val_data, order[start : start + self.batch_size])
                 for k, v in self.recipe.evaluate(self.model, images, gen, **extra).items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += images.shape[0]
@@ -363,20 +408,24 @@ class Trainer:
             epoch_sums["_steps"] = epoch_sums.get("_steps", 0) + 1
             yield StepDone(self.step, epoch, losses, rate)
             self.seconds = seconds_before + time.perf_counter() - run_start
+            if self.timeline is not None and self.dist.is_main and self.timeline.due(self.step):
+                yield from self._snapshot()
 
             epoch_done = self.step % self.steps_per_epoch == 0
             main = self.dist.is_main
             grids = main and self.can_sample
             if grids and cfg.sample_every and self.step % cfg.sample_every == 0 and not epoch_done:
                 yield SampleGrid(self.step, self.sample_grid())
+                yield from self._health(self.step)
             if epoch_done:
                 steps = epoch_sums.pop("_steps", 1)
                 means = {k: v / steps for k, v in epoch_sums.items()}
-                test = self.evaluate()
-                self.history.append({"epoch": epoch + 1, "step": self.step, "train": means, "test": test})
-                yield EpochEnd(epoch, self.step, means, test, time.perf_counter() - epoch_start)
+                val = self.evaluate()
+                self.history.append({"epoch": epoch + 1, "step": self.step, "train": means, "val": val})
+                yield EpochEnd(epoch, self.step, means, val, time.perf_counter() - epoch_start)
                 if grids and cfg.sample_every is not None:
                     yield SampleGrid(self.step, self.sample_grid())
+                    yield from self._health(self.step)
                 epoch_sums, epoch_start = {}, time.perf_counter()
                 if main and cfg.checkpoint_path:
                     yield CheckpointSaved(self.step, str(self.save()))

@@ -17,6 +17,8 @@ EXTRA_PANELS: list[tuple[str, str, str]] = [
     ("Arithmetic", "explorer.panels.arithmetic", "ArithmeticPanel"),
     ("Directions", "explorer.panels.directions", "DirectionsPanel"),
     ("Styles", "explorer.panels.styles", "StylesPanel"),
+    ("Nearest", "explorer.panels.nearest", "NearestPanel"),
+    ("Timeline", "explorer.panels.timeline", "TimelinePanel"),
     ("Train", "explorer.panels.training", "TrainingPanel"),
     ("Replay", "explorer.panels.replay", "ReplayPanel"),
     ("Control", "explorer.panels.control", "ControlPanel"),

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTextBrowser, QVBo
 from superqt.utils import signals_blocked
 
 from engines.checkpoint import Checkpoint
+from engines.data.split import describe_record
 from engines.foreign.onnx_model import RANGES, range_name
 
 from ..state import ExplorerState
@@ -126,8 +127,11 @@ def describe(state: ExplorerState) -> str:
         if history:
             last = history[-1]
             rows.append((f"Epoch {last.get('epoch', len(history))} train", _losses(last.get("train", {}))))
-            if last.get("test"):
-                rows.append((f"Epoch {last.get('epoch', len(history))} test", _losses(last["test"])))
+            # Runs from before validation splits were judged on the test split each epoch: said as it was.
+            split = "val" if "val" in last else "test"
+            if last.get(split):
+                rows.append((f"Epoch {last.get('epoch', len(history))} {split}", _losses(last[split])))
+            rows.append(("Held-out figures", html.escape(describe_record(train.get("validation")))))
     elif ckpt.format == "safetensors":
         rows.append(("Training", "no record in the file"))
     if ckpt.metrics:

@@ -34,14 +34,14 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from engines import latent
+from engines import fast_decode, latent
 from engines.data.sample import describe
 from engines.encoded import EncodedData
 from explorer.pixels import mosaic, to_pixmap, to_uint8
 from explorer.state import ExplorerState
 
 from .encoded import DEFAULT_COUNT, encoded_set
-from .panel_tools import debounce, decode_job, fit_stack, laid_out, spin_box
+from .panel_tools import debounce, fit_stack, laid_out, spin_box
 from .tab import Tab
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,39 @@ class Plane:
     point_names: tuple[str, ...] = ()
 
 
+def chunk_rows(resolution: int) -> list[list[int]]:
+    """The order a map's tile rows are decoded in: from the middle row (where z is) outwards, in chunks
+    of 1, 1, 2, 4, ... rows, so the first tiles appear after a small decode and later chunks keep the
+    batches large enough to be efficient."""
+    middle = resolution // 2
+    order = [middle]
+    for k in range(1, resolution):
+        order += [r for r in (middle - k, middle + k) if 0 <= r < resolution]
+    chunks, size, start = [], 1, 0
+    while start < resolution:
+        chunks.append(order[start : start + size])
+        start += size
+        size = size * 2 if len(chunks) > 1 else size
+    return chunks
+
+
+def _map_job(job, decode, grid: np.ndarray, resolution: int) -> int:
+    """Work function: decode the map chunk by chunk (chunk_rows), reporting (rows, images) after each,
+    and stop between chunks when cancelled (the plane moved). Returns the number of chunks decoded."""
+    done = 0
+    for rows in chunk_rows(resolution):
+        if job.cancelled:
+            break
+        index = np.concatenate([np.arange(r * resolution, (r + 1) * resolution) for r in rows])
+        job.report((rows, decode(grid[index])))
+        done += 1
+    return done
+
+
+def _pick_decoder_job(job, model) -> fast_decode.Decoder:
+    return fast_decode.pick_decoder(model)
+
+
 @dataclass(frozen=True)
 class Tiles:
     """What the tile image shows: the grid latents, in the same order as plane_grid."""
@@ -112,7 +145,15 @@ class LatentMarker(pg.TargetItem):
 class MapPanel(Tab):
     """The Maps tab. Public state: `plane`, `tiles` (what the tile image shows), `scatter_rows` (the
     plane coordinates (N, 2) of the encoded points shown), `pca` ((mean, components, variance) of the
-    encoded latents, once encoded), `encoded` (the shared EncodedSet), `mode`."""
+    encoded latents, once encoded), `encoded` (the shared EncodedSet), `mode`, `decoder` (the batched
+    decode the maps use, fast_decode.pick_decoder's choice once measured).
+
+    A map is decoded in chunks of tile rows, middle first (chunk_rows); `tilesDrawn(n)` follows each
+    chunk put on screen (n tiles), `tilesShown` the last (then `tiles` says what the image shows). A new
+    plane cancels the chunks still to come."""
+
+    tilesDrawn = Signal(int)
+    tilesShown = Signal()
 
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
         super().__init__(state, parent)
@@ -127,6 +168,10 @@ class MapPanel(Tab):
         self._colourings: list = []
         self._wanted_colour: str | None = None  # from a loaded session, applied once the data is there
         self._job = self.job_slot()
+        self._picking = self.job_slot()
+        self.decoder: fast_decode.Decoder | None = None  # the measured-fastest batched decode, once picked
+        self._picture: np.ndarray | None = None  # the mosaic being filled in, row 0 at the top
+        self._drawing: Tiles | None = None  # what the chunks arriving now belong to
         self._refresh_timer = debounce(self, self.refresh, 30)
 
         content = self._build_ui()
@@ -262,6 +307,7 @@ class MapPanel(Tab):
 
     def reset_for_model(self) -> None:
         self.plane, self.tiles, self._requested, self._three, self.pca = None, None, None, None, None
+        self.decoder, self._picture, self._drawing = None, None, None
         self.image_item.clear()
         self.scatter.clear()
         self.scatter_rows = np.zeros((0, 2), np.float32)
@@ -392,35 +438,56 @@ class MapPanel(Tab):
         if key == self._requested:
             return
         self._requested = key
-        grid = latent.plane_grid(plane.center, plane.u, plane.v, span, res)
+        if self.decoder is None and not self._picking.busy():
+            # measured once per model, in the background; maps until then decode with PyTorch
+            self._picking.start(_pick_decoder_job, self.state.model, on_result=self._decoder_picked)
+        decode = self.decoder or fast_decode.torch_decoder(self.state.model)
+        tiles = Tiles(latent.plane_grid(plane.center, plane.u, plane.v, span, res), span, res)
         self.status.setText(f"Decoding {res}×{res} tiles…")
         self._job.start(
-            decode_job,
-            self.state.model,
-            grid,
-            on_result=lambda images: self._show_tiles(Tiles(grid, span, res), images),
+            _map_job,
+            decode,
+            tiles.grid,
+            res,
+            on_progress=lambda chunk: self._draw_chunk(tiles, *chunk),
+            on_result=lambda _chunks: self._tiles_done(tiles),
             on_failed=self._job_failed,
         )
+
+    def _decoder_picked(self, decoder: fast_decode.Decoder) -> None:
+        self.decoder = decoder
+        log.info("maps decode with %s (%s; %s)", decoder.name, decoder.note, decoder.seconds)
 
     def _job_failed(self, message: str) -> None:
         self._requested = None
         self.status.setText(f"Decoding failed: {message}")
 
-    def _show_tiles(self, tiles: Tiles, images: np.ndarray) -> None:
+    def _draw_chunk(self, tiles: Tiles, rows: list[int], images: np.ndarray) -> None:
+        """Paint the tile rows just decoded into the mosaic and show it: the map fills in chunk by chunk.
+        The previous map stays under the new tiles until they replace it (same grid size), else black."""
         res = tiles.resolution
-        picture = to_uint8(mosaic(images, res, res))
+        _, h, w, c = images.shape
+        if self._drawing is not tiles:
+            self._drawing = tiles
+            if self._picture is None or self._picture.shape != (res * h, res * w, c):
+                self._picture = np.zeros((res * h, res * w, c), np.uint8)
+            step = 2 * tiles.span / (res - 1)
+            half = tiles.span + step / 2
+            self.image_item.setRect(QRectF(-half, -half, 2 * half, 2 * half))
+            if self.tiles is None or (self.tiles.span, self.tiles.resolution) != (tiles.span, res):
+                self.vb.setRange(xRange=(-half, half), yRange=(-half, half), padding=0.02)  # else keep the user's zoom
+        strips = to_uint8(mosaic(images, len(rows), res))
+        for k, r in enumerate(rows):
+            self._picture[r * h : (r + 1) * h] = strips[k * h : (k + 1) * h]
         # Row 0 of the mosaic is the top (+v); the view's y axis points up and an ImageItem puts
-        # array row 0 at the bottom, so flip the whole picture (tile order and pixels alike).
-        picture = np.ascontiguousarray(picture[::-1])
-        if picture.shape[2] == 1:
-            picture = picture[:, :, 0]
-        self.image_item.setImage(picture, levels=(0, 255), autoLevels=False)
-        step = 2 * tiles.span / (res - 1)
-        half = tiles.span + step / 2
-        self.image_item.setRect(QRectF(-half, -half, 2 * half, 2 * half))
-        if self.tiles is None or (self.tiles.span, self.tiles.resolution) != (tiles.span, res):
-            self.vb.setRange(xRange=(-half, half), yRange=(-half, half), padding=0.02)  # keep the user's zoom otherwise
+        # array row 0 at the bottom, so show the picture flipped (tile order and pixels alike).
+        picture = np.ascontiguousarray(self._picture[::-1])
+        self.image_item.setImage(picture[:, :, 0] if c == 1 else picture, levels=(0, 255), autoLevels=False)
+        self.tilesDrawn.emit(len(rows) * res)
+
+    def _tiles_done(self, tiles: Tiles) -> None:
         self.tiles = tiles
+        self.tilesShown.emit()
         if self.status.text().startswith("Decoding"):
             self.status.clear()
 

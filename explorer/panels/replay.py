@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -49,6 +50,7 @@ from explorer.workers import Job
 
 from .panel_tools import MAX_SEED, laid_out, spin_box
 from .replay_canvas import ReplayCanvas
+from .surprise import SurprisePage
 from .tab import Tab
 from .training_curves import Column
 
@@ -103,7 +105,12 @@ class ReplayPanel(Tab):
         self._play_timer.setInterval(TICK_MS)
         self._play_timer.timeout.connect(self._tick)
         self._play_carry = 0.0
-        self.set_content(self._build_ui())
+        # Two pages: sampling with its replay, and the surprise maps with mask-and-resample (surprise.py).
+        self.surprise = SurprisePage(self.job_slot(), self.job_slot())
+        self.pages = QTabWidget()
+        self.pages.addTab(self._build_ui(), "Sample and replay")
+        self.pages.addTab(self.surprise, "Surprise maps")
+        self.set_content(self.pages)
 
     def model_problem(self) -> str | None:
         if self.state.is_autoregressive:
@@ -216,6 +223,7 @@ class ReplayPanel(Tab):
 
     # --- model -------------------------------------------------------------------------------------
     def reset_for_model(self) -> None:
+        self.surprise.set_model(self.state.checkpoint if self.usable else None, self.state)
         self.cancel()
         self.play_button.setChecked(False)
         self._field_model, self._fields, self._field_wanted = None, {}, None

@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -75,6 +76,7 @@ from explorer.workers import Job, start_job
 
 from .panel_tools import MAX_SEED, debounce, laid_out, spin_box
 from .tab import Tab
+from .timeline_view import TimelineStrip
 from .training_curves import Column, LossCurves
 from .training_setup import (
     DatasetInfo,
@@ -151,6 +153,8 @@ class TrainingPanel(Tab):
         self._handlers = {  # trainer event type -> what the panel does with it
             events.StepDone: self._on_step,
             events.SampleGrid: self._on_grid,
+            events.Health: self._on_health,
+            events.Snapshot: self._on_snapshot,
             events.Started: self._on_started,
             events.EpochEnd: self._on_epoch,
             events.CheckpointSaved: self._on_checkpoint,
@@ -285,6 +289,12 @@ class TrainingPanel(Tab):
         self.skipped_label.setStyleSheet("color: #e0b050;")
         self.skipped_label.hide()
         rcol.addWidget(self.skipped_label)
+        # A collapse seen at a sample grid (engines.training.collapse): one line, until it is gone.
+        self.collapse_label = QLabel()
+        self.collapse_label.setWordWrap(True)
+        self.collapse_label.setStyleSheet("background: #7a2020; color: white; padding: 4px;")
+        self.collapse_label.hide()
+        rcol.addWidget(self.collapse_label)
         self.status_label = QLabel("Choose a model and data, then Start.")
         self.status_label.setWordWrap(True)
         rcol.addWidget(self.status_label)
@@ -305,22 +315,27 @@ class TrainingPanel(Tab):
         grid_col.addWidget(self.sample_view, 1)
         curves_box, curves_col = laid_out(QVBoxLayout)
         header = QHBoxLayout()
-        header.addWidget(QLabel("Losses (dashed: held-out, per epoch)"))
+        header.addWidget(QLabel("Losses (dashed: validation, per epoch)"))
         header.addStretch(1)
         self.log_check = QCheckBox("log scale")
         self.log_check.toggled.connect(lambda on: self.curves.setLogMode(y=on))
         header.addWidget(self.log_check)
         curves_col.addLayout(header)
         curves_col.addWidget(self.curves, 1)
+        # Samples now, and the training timeline: fixed latents decoded by each kept snapshot (engines.timeline).
+        self.timeline = TimelineStrip("Fixed latents decoded by the decoder of each kept snapshot")
+        self.sample_tabs = QTabWidget()
+        self.sample_tabs.addTab(grid_box, "Samples")
+        self.sample_tabs.addTab(self.timeline, "Timeline")
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(curves_box)
-        top.addWidget(grid_box)
+        top.addWidget(self.sample_tabs)
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 2)
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(2000)
-        self.log_view.setPlaceholderText("One line per epoch: train and test losses, minutes")
+        self.log_view.setPlaceholderText("One line per epoch: train and validation losses, minutes")
         self.log_view.setMinimumHeight(90)
         body = QSplitter(Qt.Orientation.Vertical)
         body.addWidget(top)
@@ -584,6 +599,7 @@ class TrainingPanel(Tab):
         self.grid: np.ndarray | None = None  # the newest sample grid (H, W, C) uint8, and its step
         self.grid_step = 0
         self.skipped: dict[str, int] = {}
+        self.validation = ""  # where the held-out curves come from (engines.data.split.describe_record)
         self._images_per_s = 0.0
         self._start_step = 0
         self._t0 = 0.0
@@ -613,6 +629,8 @@ class TrainingPanel(Tab):
         self.grid_caption.setText("Samples (fixed noise)")
         self.banner.hide()
         self.skipped_label.hide()
+        self.collapse_label.hide()
+        self.timeline.clear()
         self.progress.setRange(0, 0)  # busy until Started says how many steps
         self.progress.setFormat("loading data…")
         self.status_label.setText(f"Loading {self.dataset_combo.currentText()}…")
@@ -689,12 +707,16 @@ class TrainingPanel(Tab):
 
     def _on_dataset_info(self, info: DatasetInfo) -> None:
         self.skipped = dict(info.skipped)
+        self.validation = info.validation
         self.status_label.setText(f"{info.images} images loaded; building the model…")
+        if info.validation:
+            self.log_view.appendPlainText(f"validation: {info.validation}")
         if info.skipped:
             total = sum(info.skipped.values())
             why = ", ".join(f"{n} {reason}" for reason, n in sorted(info.skipped.items()))
+            held = f", {info.held_out} of them held out for validation" if info.held_out else ""
             self.skipped_label.setText(
-                f"Skipped {total} of {info.images + total} files ({why}); training on the other {info.images}."
+                f"Skipped {total} of {info.images + total} files ({why}); using the other {info.images}{held}."
             )
             self.skipped_label.setToolTip("\n".join(f"{path}: {reason}" for path, reason in info.skipped_files))
             self.skipped_label.show()
@@ -711,6 +733,15 @@ class TrainingPanel(Tab):
             self.grid, self.grid_step = event.grid, event.step
             self._grid_dirty = True
 
+    def _on_snapshot(self, event: events.Snapshot) -> None:
+        self.timeline.add(f"step {event.step}", event.samples, event.reconstructions)
+
+    def _on_health(self, event: events.Health) -> None:
+        self.collapse_label.setText(f"⚠ {event.warning}" if event.warning else "")
+        self.collapse_label.setVisible(bool(event.warning))
+        if event.warning:
+            self.log_view.appendPlainText(f"step {event.step}: {event.warning}")
+
     def _on_started(self, event: events.Started) -> None:
         self.step = self._start_step = event.step
         self.total_steps, self.steps_per_epoch, self._device = event.total_steps, event.steps_per_epoch, event.device
@@ -723,11 +754,11 @@ class TrainingPanel(Tab):
     def _on_epoch(self, event: events.EpochEnd) -> None:
         line = (
             f"epoch {event.epoch + 1}: train {format_losses(event.train_losses)} | "
-            f"test {format_losses(event.test_losses)} | {event.seconds / 60:.2f} min"
+            f"val {format_losses(event.val_losses)} | {event.seconds / 60:.2f} min"
         )
         self.log_view.appendPlainText(line)
-        for name, value in event.test_losses.items():
-            self.curves.add_point(f"test {name}", event.step, value, marker=True)
+        for name, value in event.val_losses.items():
+            self.curves.add_point(f"val {name}", event.step, value, marker=True)
 
     def _on_checkpoint(self, event: events.CheckpointSaved) -> None:
         self.checkpoint_path, self.checkpoint_step = event.path, event.step

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engines.checkpoint import SUFFIX
-from engines.data import DatasetError, load_dataset
+from engines.data import DatasetError, load_splits
+from engines.data.split import describe_record
 from engines.memory import available_bytes, format_bytes, training_bytes
 from engines.models import MODEL_CLASSES
 from engines.training import RECIPES, SampleGrid, StepDone, Trainer, create_model
@@ -113,9 +114,11 @@ def memory_key(settings: RunSettings) -> tuple:
 class DatasetInfo:
     """Sent once the data is loaded: how much there is, and what a folder's loader skipped."""
 
-    images: int
+    images: int  # usable images of the training split (validation images included)
     skipped: dict[str, int]  # reason -> count
     skipped_files: list[tuple[str, str]]  # (path, reason), the first few
+    held_out: int = 0  # of them, the validation images training never sees
+    validation: str = ""  # where the per-epoch held-out figures come from (engines.data.split)
 
 
 def train_worker(job, settings: RunSettings) -> str:
@@ -123,18 +126,25 @@ def train_worker(job, settings: RunSettings) -> str:
     the GUI as lists (StepDone events batched, the rest at once, in order). Returns the checkpoint path."""
     spec = settings.data_spec()
     try:
-        train = load_dataset(spec, train=True)
-        test = None if spec.name == "folder" else load_dataset(spec, train=False)  # a folder has no split
+        splits = load_splits(spec)  # validation: a fixed slice of the training split (test is eval's)
+        train, val = splits.train, splits.val
     except DatasetError as error:
         raise DatasetError(f"Cannot load the dataset: {error}") from error
     job.report(
-        DatasetInfo(len(train), dict(getattr(train, "skipped", {})), list(getattr(train, "skipped_files", []))[:20])
+        DatasetInfo(
+            len(train) + (len(val) if val is not None and splits.record.get("source") == "held out" else 0),
+            dict(getattr(train, "skipped", {})),
+            list(getattr(train, "skipped_files", []))[:20],
+            held_out=len(val) if val is not None else 0,
+            validation=describe_record(splits.record),
+        )
     )
     config = settings.train_config()
     if config.checkpoint_path:
         Path(config.checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
     model = create_model(settings.kind, settings.model_config(spec), seed=config.seed)
-    trainer = Trainer(model, train, config, test, summary={"trained_with": "latent-explorer GUI"})
+    summary = {"trained_with": "latent-explorer GUI", "validation": splits.record}
+    trainer = Trainer(model, train, config, val, summary=summary)
     if model.has_latent and config.sample_every is not None:
         # The fixed-noise grid before any step, so progress is visible from the first update.
         job.report([SampleGrid(0, trainer.sample_grid())])
@@ -143,6 +153,7 @@ def train_worker(job, settings: RunSettings) -> str:
     batch: list = []
     last = time.monotonic()
     for event in trainer.run():
+        job.share_cores()  # every core while the run is alone; a share while maps or encodes run beside it
         batch.append(event)
         now = time.monotonic()
         if not isinstance(event, StepDone) or now - last >= FLUSH_S:

@@ -1,0 +1,196 @@
+"""Maps drawn chunk by chunk, cancelled when the plane moves, and decoded by the measured-fastest runtime
+(engines.fast_decode) only where its images match PyTorch's."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from engines import fast_decode, latent  # noqa: E402
+from engines.checkpoint import load_checkpoint  # noqa: E402
+from explorer.panels.maps import MapPanel, chunk_rows  # noqa: E402
+from explorer.pixels import mosaic, to_uint8  # noqa: E402
+from explorer.state import ExplorerState  # noqa: E402
+from explorer.workers import running_jobs, stop_all_jobs  # noqa: E402
+
+BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints"
+LATENT_MODELS = ["vae-mnist-2d", "vae-mnist-32d", "vae-faces", "dcgan-mnist", "dcgan-faces"]
+WAIT_MS = 30000
+
+
+@pytest.fixture(autouse=True)
+def no_jobs_left():
+    yield
+    assert stop_all_jobs()
+    assert not running_jobs()
+
+
+def test_chunks_cover_every_row_once_middle_first_and_grow() -> None:
+    for res in (2, 3, 16, 32):
+        chunks = chunk_rows(res)
+        rows = [r for c in chunks for r in c]
+        assert sorted(rows) == list(range(res))
+        assert chunks[0] == [res // 2]
+    assert [len(c) for c in chunk_rows(16)] == [1, 1, 2, 4, 8]
+
+
+class Gate:
+    """A real decode that lets the first `free` calls through at once and holds the rest until opened."""
+
+    def __init__(self, model, free: int = 1) -> None:
+        self.model, self.free = model, free
+        self.calls = 0
+        self.opened = threading.Event()
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls > self.free:
+            self.opened.wait(20)
+        return latent.decode_latents(self.model, z)
+
+
+def map_panel(qtbot, name: str = "vae-mnist-2d") -> MapPanel:
+    state = ExplorerState()
+    state.open_checkpoint(BUNDLED / f"{name}.safetensors")
+    state.randomize(3)
+    panel = MapPanel(state)
+    qtbot.addWidget(panel)
+    panel.resize(800, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    return panel
+
+
+def test_the_first_chunk_is_on_screen_before_the_last_is_decoded(qtbot) -> None:
+    panel = map_panel(qtbot)
+    qtbot.waitUntil(lambda: panel.tiles is not None and not panel.busy(), timeout=WAIT_MS)
+    gate = Gate(panel.state.model)
+    panel.decoder = fast_decode.Decoder("gated", gate)
+    drawn: list[int] = []
+    panel.tilesDrawn.connect(drawn.append)
+    panel.span_spin.setValue(panel.span_spin.value() + 0.5)  # a new map: 16 rows in 5 chunks
+    qtbot.waitUntil(lambda: len(drawn) == 1 and gate.calls == 2, timeout=WAIT_MS)
+    qtbot.wait(50)
+    # the middle row is on screen while the second chunk's decode is still held
+    res = panel.res_spin.value()
+    assert drawn == [res] and gate.calls == 2 and not gate.opened.is_set()
+    middle = res // 2
+    grid = latent.plane_grid(panel.plane.center, panel.plane.u, panel.plane.v, panel.span_spin.value(), res)
+    row = to_uint8(mosaic(latent.decode_latents(panel.state.model, grid[middle * res : (middle + 1) * res]), 1, res))
+    shown = panel.image_item.image  # flipped: mosaic row r is at the bottom-up position
+    h = row.shape[0]
+    top = (res - 1 - middle) * h
+    np.testing.assert_array_equal(shown[top : top + h], row[::-1][..., 0])
+    gate.opened.set()
+    qtbot.waitUntil(lambda: panel.tiles is not None and panel.tiles.span == panel.span_spin.value(), timeout=WAIT_MS)
+    assert sum(drawn) == res * res
+    whole = to_uint8(mosaic(latent.decode_latents(panel.state.model, grid), res, res))
+    np.testing.assert_array_equal(panel.image_item.image, np.ascontiguousarray(whole[::-1])[..., 0])
+
+
+def test_a_new_plane_cancels_the_chunks_still_to_come(qtbot) -> None:
+    panel = map_panel(qtbot)
+    qtbot.waitUntil(lambda: panel.tiles is not None and not panel.busy(), timeout=WAIT_MS)
+    gate = Gate(panel.state.model)
+    panel.decoder = fast_decode.Decoder("gated", gate)
+    drawn: list[int] = []
+    panel.tilesDrawn.connect(drawn.append)
+    span = panel.span_spin.value()
+    panel.span_spin.setValue(span + 0.5)
+    qtbot.waitUntil(lambda: len(drawn) == 1 and gate.calls == 2, timeout=WAIT_MS)
+    panel.span_spin.setValue(span + 1.0)  # the plane changes while chunk 2 of 5 is held
+    qtbot.wait(100)
+    gate.free = 10**6  # the new map's decodes pass at once
+    gate.opened.set()  # the held chunk returns: its result must not be drawn, and chunks 3-5 never run
+    qtbot.waitUntil(lambda: panel.tiles is not None and panel.tiles.span == span + 1.0, timeout=WAIT_MS)
+    res = panel.res_spin.value()
+    assert gate.calls == 2 + len(chunk_rows(res))  # two of the old map's chunks, then the new map's
+    assert sum(drawn) == res + res * res  # the old first chunk, then the whole new map
+    grid = latent.plane_grid(panel.plane.center, panel.plane.u, panel.plane.v, span + 1.0, res)
+    whole = to_uint8(mosaic(latent.decode_latents(panel.state.model, grid), res, res))
+    np.testing.assert_array_equal(panel.image_item.image, np.ascontiguousarray(whole[::-1])[..., 0])
+
+
+def test_the_panel_measures_and_keeps_a_decoder(qtbot) -> None:
+    panel = map_panel(qtbot)
+    qtbot.waitUntil(lambda: panel.decoder is not None, timeout=WAIT_MS)
+    assert panel.decoder.name in ("torch", "onnxruntime") and set(panel.decoder.seconds) == {"torch", "onnxruntime"}
+
+
+@pytest.mark.parametrize("name", LATENT_MODELS)
+def test_the_onnxruntime_decode_matches_pytorch_on_every_bundled_model(name: str) -> None:
+    model = load_checkpoint(BUNDLED / f"{name}.safetensors").model.eval()
+    z = torch.randn(32, model.latent_dim, generator=torch.Generator().manual_seed(1)).numpy()
+    fast = fast_decode.onnx_decoder(model)(z)
+    eager = latent.decode_latents(model, z)
+    assert fast.shape == eager.shape
+    assert fast_decode.psnr(fast, eager) >= fast_decode.MIN_PSNR
+
+
+def test_a_decoder_whose_images_differ_is_not_picked(monkeypatch) -> None:
+    model = load_checkpoint(BUNDLED / "vae-mnist-2d.safetensors").model.eval()
+    real = fast_decode.onnx_decoder
+
+    def off_by_a_bit(m, threads=None):
+        run = real(m, threads)
+        return lambda z: np.clip(run(z) + 0.05, 0, 1)  # 26 dB: visibly brighter
+
+    monkeypatch.setattr(fast_decode, "onnx_decoder", off_by_a_bit)
+    picked = fast_decode.pick_decoder(model)
+    assert picked.name == "torch" and "differ" in picked.note and picked.psnr["onnxruntime"] < 40
+
+
+# --- the thread policy ------------------------------------------------------------------------------
+def _thread_settings(job) -> tuple[int, int]:
+    return torch.get_num_threads(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice is a POSIX/Linux feature")
+def test_background_jobs_run_at_a_lower_priority_and_interactive_ones_on_every_core(qtbot) -> None:
+    from explorer.workers import BACKGROUND, INTERACTIVE, Latest, usable_cores
+
+    gui_threads, base = torch.get_num_threads(), os.getpriority(os.PRIO_PROCESS, 0)
+    seen = {}
+    for priority in (BACKGROUND, INTERACTIVE):
+        slot = Latest(priority=priority)
+        slot.start(_thread_settings, on_result=lambda value, p=priority: seen.__setitem__(p, value))
+        qtbot.waitUntil(lambda p=priority: p in seen, timeout=WAIT_MS)
+    cores = usable_cores()
+    assert seen[INTERACTIVE] == (cores, base)
+    assert seen[BACKGROUND] == (cores, min(base + 10, 19))  # alone: every core, 10 nice levels lower
+    assert torch.get_num_threads() == gui_threads  # the GUI thread's own settings are untouched
+
+
+def test_background_jobs_running_together_share_the_cores(qtbot) -> None:
+    from explorer.workers import Latest, usable_cores
+
+    release = threading.Event()
+    seen: dict[int, int] = {}
+
+    def hold(job, i):
+        while len(seen) < i:  # start one after another, so each sees those already running
+            release.wait(0.01)
+        seen[i] = torch.get_num_threads()
+        release.wait(20)
+        job.share_cores()
+        return torch.get_num_threads()
+
+    first, second = Latest(), Latest()
+    results = {}
+    first.start(hold, 0, on_result=lambda n: results.__setitem__(0, n))
+    qtbot.waitUntil(lambda: 0 in seen, timeout=WAIT_MS)
+    second.start(hold, 1, on_result=lambda n: results.__setitem__(1, n))
+    qtbot.waitUntil(lambda: 1 in seen, timeout=WAIT_MS)
+    cores = usable_cores()
+    assert seen == {0: cores, 1: max(1, cores // 2)}
+    release.set()
+    qtbot.waitUntil(lambda: len(results) == 2, timeout=WAIT_MS)
+    assert max(1, cores // 2) <= results[0] <= cores  # re-took its share while the other may still run
