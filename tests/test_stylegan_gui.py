@@ -176,6 +176,7 @@ def test_the_train_tab_trains_a_stylegan(qtbot, tmp_path):
     qtbot.addWidget(panel)
     assert "stylegan" in [panel.model_combo.itemData(i) for i in range(panel.model_combo.count())]
     panel.config_overrides = {k: v for k, v in TINY["stylegan"].items() if k != "latent_dim"}
+    panel.train_overrides = {"eval_batches": 1}
     path = tmp_path / "sg.safetensors"
     panel.configure(
         model="stylegan",
@@ -187,7 +188,8 @@ def test_the_train_tab_trains_a_stylegan(qtbot, tmp_path):
         max_steps=3,
         checkpoint_path=path,
     )
-    with qtbot.waitSignal(panel.runFinished, timeout=WAIT) as finished:
+    # a background job runs niced on every core: on a loaded machine its first steps can take a while
+    with qtbot.waitSignal(panel.runFinished, timeout=4 * WAIT) as finished:
         assert panel.start() is not None
     assert finished.args[0] == "completed"
     ckpt = load_checkpoint(path)

@@ -245,6 +245,7 @@ class StyleGAN(GenerativeModel):
     config_class = StyleGANConfig
     has_latent = can_project = True
     has_styles = True  # mapping(z) -> w, synthesize(W+): the explorer offers W and W+ and style mixing
+    decoder_prefixes = ("mapping_net.", "synthesis.", "w_avg")  # what decode(z) depends on (engines.timeline)
     sample_options = ("truncation",)
 
     def __init__(self, config: StyleGANConfig) -> None:
