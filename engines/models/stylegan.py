@@ -284,12 +284,14 @@ class StyleGAN(GenerativeModel):
         return w[:, None, :].expand(-1, self.n_styles, -1)
 
     def synthesize(self, w_plus: torch.Tensor, noise: str = "const") -> torch.Tensor:
-        """Images in [0, 1] from W+ (B, n_styles, w_dim)."""
+        """Images in [0, 1] from W+ (B, n_styles, w_dim) (the fixed noise buffers unless `noise` says otherwise)."""
         if w_plus.ndim != 3 or w_plus.shape[1:] != (self.n_styles, self.w_dim):
             raise ValueError(f"W+ must be (B, {self.n_styles}, {self.w_dim}), not {tuple(w_plus.shape)}")
         if noise not in NOISE_MODES:
             raise ValueError(f"noise must be one of {NOISE_MODES}")
-        return (self.synthesis(w_plus, noise) + 1) / 2
+        # Clamped: the public images are in [0, 1] (the synthesis itself is unbounded, as in StyleGAN2, and
+        # the discriminator trains on its raw output).
+        return ((self.synthesis(w_plus, noise) + 1) / 2).clamp(0, 1)
 
     def decode_w(self, w: torch.Tensor, psi: float = 1.0, noise: str = "const") -> torch.Tensor:
         """Images in [0, 1] from w (B, w_dim), the same w at every layer."""
