@@ -21,9 +21,9 @@ TINY = {
 }
 
 
-def shapes(n: int = 256, train: bool = True, binarize: str = "none") -> ShapesDataset:
-    """A small grayscale 28x28 procedural dataset (no files needed)."""
-    return ShapesDataset(DataSpec("shapes", image_size=28, channels=1, binarize=binarize), train, length=n)
+def shapes(n: int = 256, train: bool = True, binarize: str = "none", image_size: int = 28) -> ShapesDataset:
+    """A small grayscale procedural dataset, 28x28 unless asked (no files needed)."""
+    return ShapesDataset(DataSpec("shapes", image_size=image_size, channels=1, binarize=binarize), train, length=n)
 
 
 # `latent-explorer train` arguments for a tiny VAE on the procedural shapes at 28x28x1 (callers add the rest)
