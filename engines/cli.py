@@ -307,7 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="latent scale (VAE), softmax temperature (PixelCNN); > 0, default 1",
     )
     s.add_argument(
-        "--truncation", type=_float_in(0.0, 100.0, low_inclusive=False), help="GAN truncation threshold (> 0)"
+        "--truncation",
+        type=_float_in(0.0, 100.0, low_inclusive=False),
+        help="GAN truncation threshold (> 0); for a style-based generator, psi in W (1: none)",
     )
     s.add_argument(
         "--scale",
@@ -995,13 +997,24 @@ def _print_judged(m: dict[str, Any], judge) -> None:
             + ", ".join(f"{k} {v:.3f}" for k, v in edits["boundaries"].items() if v is not None)
             + ")"
         )
-        print("    " + f"{'method':<22}" + "".join(f"{a:>18}" for a in attributes))
-        for method, rates in edits["methods"].items():
-            cells = "".join(
-                (f"{rates[a]['rate']:.3f} ({rates[a]['setting']:g})" if rates[a]["rate"] is not None else "-").rjust(18)
-                for a in attributes
-            )
+        w_edits = m.get("clean_edits_w")
+        spaces = [("", edits)] + ([(" in W", w_edits)] if w_edits else [])
+
+        def cell(r: dict) -> str:
+            return f"{r['rate']:.3f} ({r['setting']:g})" if r.get("rate") is not None else "-"
+
+        print("    " + f"{'method':<22}" + "".join(f"{a + s:>18}" for s, _ in spaces for a in attributes))
+        for method in edits["methods"]:
+            cells = "".join(cell(e["methods"][method][a]).rjust(18) for _, e in spaces for a in attributes)
             print(f"    {method:<22}{cells}")
+    if "edits_error" in m:
+        print(f"  edits              not measured: {m['edits_error']}")
+    ppl = m.get("perceptual_path_length")
+    if ppl:
+        print(
+            f"  path length (PPL)  Z {ppl['z']['ppl']:.4g}, W {ppl['w']['ppl']:.4g} (W/Z {ppl['w_over_z']:.3f}; "
+            f"{ppl['z']['pairs']} paths, epsilon {ppl['z']['epsilon']:g}, full paths, in the {ppl['feature_space']})"
+        )
 
 
 def _grid_pixels(n: int, size: int, scale: int, padding: int = 2) -> tuple[int, int]:

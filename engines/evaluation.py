@@ -16,6 +16,7 @@ from . import metrics as M
 from .checkpoint import Checkpoint
 from .data import DataSpec, load_dataset
 from .models import VAE, Classifier, GatedPixelCNN
+from .styles import StyleSpace, has_styles, ppl_report
 
 REPO = Path(__file__).resolve().parents[1]
 # The bundled classifier of each dataset, looked for in checkpoints/ then runs/ (see find_classifier).
@@ -153,6 +154,24 @@ def needs_classifier(ckpt: Checkpoint) -> bool:
     return not has_heldout_metrics(model) or (model.has_latent and ckpt.dataset.get("name") == "faces")
 
 
+def _edit_metrics(result: dict, model, clf, test, attributes: list[str], edits: int, trials: int, seed: int) -> None:
+    """The faces edit metrics into `result`: vector and exemplar arithmetic and the clean-edit rates, and
+    for a style model the clean-edit rates in W too (same rule and settings; latents w = mapping(z))."""
+    result["attribute_arithmetic"] = {
+        a: M.attribute_arithmetic_success(model, clf, test, a, n=edits, seed=seed, strengths=M.DEFAULT_STRENGTHS)
+        for a in attributes
+    }
+    if len(attributes) == 2:
+        result["exemplar_arithmetic"] = M.exemplar_arithmetic_success(
+            model, clf, test, "smiling", "glasses", trials=trials, seed=seed
+        )
+    result["clean_edits"] = M.clean_edit_rates(model, clf, test, attributes, n=edits, seed=seed)
+    if has_styles(model):
+        w_space = StyleSpace(model, "W")
+        result["clean_edits_w"] = M.clean_edit_rates(w_space, clf, test, attributes, n=edits, seed=seed)
+        result["clean_edits_w"]["latents"] += f" (in W: mapping(z), centred on mean w, in units of {w_space.sigma:.4g})"
+
+
 def classifier_metrics(
     ckpt: Checkpoint,
     classifier: Checkpoint,
@@ -164,6 +183,7 @@ def classifier_metrics(
     seed: int = 0,
     sample_scores: bool | None = None,
     test=None,
+    ppl_pairs: int = 2000,
 ) -> dict[str, Any]:
     """Metrics of a generative checkpoint judged by a classifier checkpoint.
 
@@ -173,6 +193,9 @@ def classifier_metrics(
     "smiling" on `edits` faces (strength 1, and a strength tuned on separate faces), exemplar
     arithmetic (smiling - neutral + glasses) over `trials` draws, and the clean-edit rate of every
     direction-lab method (metrics.clean_edit_rates: one key per method).
+    For a style-based generator also: perceptual path length in Z and in W over `ppl_pairs` paths
+    (engines.styles.ppl_report, in the classifier's features; key "perceptual_path_length") and, on
+    faces, the clean-edit rates in W ("clean_edits_w", beside "clean_edits" in Z).
     `test` (optional) is the held-out dataset to use (e.g. the test images carried in the file, marked
     `is_sample`; then the train-vs-held-out distance is left out); default heldout_dataset(ckpt, data_root).
     """
@@ -203,16 +226,19 @@ def classifier_metrics(
         )
     kinds = clf.label_kinds
     attributes = [a for a in ARITHMETIC_ATTRIBUTES if kinds.get(a) == "binary"]
+    if has_styles(model):
+        result["perceptual_path_length"] = ppl_report(
+            model, clf, n=ppl_pairs, seed=seed, classifier_name=result["classifier"]
+        )
     if name == "faces" and model.has_latent and attributes:
-        result["attribute_arithmetic"] = {
-            a: M.attribute_arithmetic_success(model, clf, test, a, n=edits, seed=seed, strengths=M.DEFAULT_STRENGTHS)
-            for a in attributes
-        }
-        if len(attributes) == 2:
-            result["exemplar_arithmetic"] = M.exemplar_arithmetic_success(
-                model, clf, test, "smiling", "glasses", trials=trials, seed=seed
-            )
-        result["clean_edits"] = M.clean_edit_rates(model, clf, test, attributes, n=edits, seed=seed)
+        try:
+            _edit_metrics(result, model, clf, test, attributes, edits, trials, seed)
+        except ValueError as error:
+            if not has_styles(model):
+                raise
+            # A generator that never draws one side of an attribute (mode dropping) has nothing to edit;
+            # its sample scores and path lengths still stand, so they are kept with the reason.
+            result["edits_error"] = str(error)
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result
 

@@ -93,7 +93,11 @@ def project_to_latent(
 
 @torch.no_grad()
 def _best_start(model, target: torch.Tensor, dim: int, candidates: int, seed: int, prior_weight: float) -> torch.Tensor:
-    zs = torch.randn((max(1, candidates), dim), generator=torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed)
+    if hasattr(model, "random_latents"):  # the model's own prior (a style space's: mapped z, not N(0, I))
+        zs = model.random_latents(max(1, candidates), generator=gen).detach().cpu().reshape(-1, dim)
+    else:
+        zs = torch.randn((max(1, candidates), dim), generator=gen)
     images = model.decode(zs.to(target.device))
     scores = (images - target).pow(2).flatten(1).mean(1).cpu() + prior_weight * zs.pow(2).mean(1)
     return zs[int(scores.argmin())]

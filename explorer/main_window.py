@@ -30,6 +30,7 @@ from engines.device import available_devices
 from engines.foreign import ONNX_SUFFIX, onnx_for_sidecar
 from engines.foreign.plugins import plugin_suffixes
 from engines.images import save_png
+from engines.styles import space_latent_dim
 
 from . import settings, threads
 from .banner import MessageBanner
@@ -438,6 +439,8 @@ class MainWindow(QMainWindow):
             bookmarks=list(state.bookmarks),
             vectors=dict(state.vectors),
             panels=panels,
+            space=state.space,
+            psi=state.psi,
         )
 
     def save_session(self, path: str | Path) -> bool:
@@ -462,8 +465,12 @@ class MainWindow(QMainWindow):
         try:
             session = load_session(path)
             checkpoint, warnings = self._session_checkpoint(session)
-            model = checkpoint.model if checkpoint is not None else self.state.model
-            session.check_fits(model.latent_dim)
+            model = checkpoint.model if checkpoint is not None else self.state.base_model
+            try:
+                latent_dim = space_latent_dim(model, session.space)
+            except ValueError as error:
+                raise SessionError(str(error)) from error
+            session.check_fits(latent_dim)
         except (SessionError, CheckpointError) as error:
             self.show_error(f"Cannot load {name}: {error}")
             return False
@@ -479,6 +486,7 @@ class MainWindow(QMainWindow):
             warnings.append(
                 "it was saved with a different checkpoint file (sha256 differs): latents may not mean the same"
             )
+        self.state.set_space(session.space, session.psi)
         self.state.restore(session.z, session.seed, session.bookmarks, session.vectors)
         self.explore.set_temperature(session.temperature)
         for key, panel in self.extra_panels.items():

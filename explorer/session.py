@@ -23,7 +23,8 @@ FORMAT = "latent-explorer-session/1"
 MAX_SEED = 2**31 - 1  # the seeds the Explore tab offers
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 3.0  # the Explore tab's temperature range
 MAX_LATENT = 1 << 16  # values per latent, far above any model here
-_CORE_KEYS = {"format", "checkpoint", "sha256", "z", "seed", "temperature", "bookmarks", "vectors"}
+_CORE_KEYS = {"format", "checkpoint", "sha256", "z", "seed", "temperature", "bookmarks", "vectors", "space"}
+SPACES = ("Z", "W", "W+")  # engines.styles.SPACES: the latent space z, bookmarks and vectors live in
 
 
 class SessionError(Exception):
@@ -40,6 +41,8 @@ class Session:
     bookmarks: list[Bookmark] = field(default_factory=list)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     panels: dict[str, dict[str, Any]] = field(default_factory=dict)  # top-level key -> panel's own dict
+    space: str = "Z"  # Z, or W / W+ of a style-based generator
+    psi: float = 1.0  # the truncation of W / W+
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -51,6 +54,7 @@ class Session:
             "temperature": float(self.temperature),
             "bookmarks": [{"name": m.name, "z": _floats(m.z)} for m in self.bookmarks],
             "vectors": {name: _floats(v) for name, v in self.vectors.items()},
+            "space": {"name": self.space, "psi": float(self.psi)},
         }
         for key, data in self.panels.items():
             if key in _CORE_KEYS:
@@ -89,7 +93,19 @@ class Session:
         vectors = doc.get("vectors", {})
         if not isinstance(vectors, dict):
             raise SessionError(f"vectors must be an object (name: list of numbers), not {type(vectors).__name__}")
+        space = doc.get("space", {"name": "Z", "psi": 1.0})
+        if (
+            not isinstance(space, dict)
+            or space.get("name", "Z") not in SPACES
+            or not _is_number(space.get("psi", 1.0))
+            or not 0 <= space.get("psi", 1.0) <= 2
+        ):
+            raise SessionError(
+                f"space must be an object with a name in {SPACES} and a psi from 0 to 2, not {_show(space)}"
+            )
         return cls(
+            space=space.get("name", "Z"),
+            psi=float(space.get("psi", 1.0)),
             checkpoint=checkpoint,
             sha256=sha256,
             z=z,

@@ -17,6 +17,7 @@ from engines.data import DatasetError, DataSpec, load_dataset
 from engines.data.sample import heldout_or_sample
 from engines.device import pick_device
 from engines.latent import decode_latents
+from engines.styles import available_spaces, space_model
 
 
 @dataclass
@@ -56,6 +57,7 @@ class ExplorerState(QObject):
     bookmarksChanged = Signal()
     vectorsChanged = Signal()
     seedChanged = Signal(int)  # the visible random seed changed; read state.seed
+    spaceChanged = Signal()  # the latent space (Z, W, W+) or its truncation psi changed; read state.space
 
     MAX_HISTORY = 200
 
@@ -73,11 +75,87 @@ class ExplorerState(QObject):
         self._sha256: tuple[Path, float, str] | None = None  # (path, mtime, hash) of the open file
         self._datasets: dict[bool, object] = {}  # train flag -> dataset of the open checkpoint
         self._dataset_lock = threading.Lock()  # datasets are loaded from worker threads
+        # The latent space the user works in (engines.styles): "Z", or for a style model "W" / "W+", where
+        # `model` is a StyleSpace over the checkpoint's model; each space keeps its own z, bookmarks, vectors.
+        self.space = "Z"
+        self.psi = 1.0
+        self._space_model = None
+        self._stash: dict[str, tuple[np.ndarray, list[Bookmark], dict[str, np.ndarray]]] = {}
 
     # --- model ---------------------------------------------------------------------------------
     @property
     def model(self):
+        """The model the views drive: the checkpoint's, or in W / W+ a StyleSpace over it."""
+        if self._space_model is not None:
+            return self._space_model
         return self.checkpoint.model if self.checkpoint else None
+
+    @property
+    def base_model(self):
+        """The checkpoint's own model, whatever the space."""
+        return self.checkpoint.model if self.checkpoint else None
+
+    def spaces(self) -> tuple[str, ...]:
+        """The latent spaces the open model offers: Z, and W and W+ for a style-based generator."""
+        return available_spaces(self.base_model) if self.checkpoint else ()
+
+    def set_space(self, space: str, psi: float | None = None) -> None:
+        """Work in `space` (Z, W or W+) with decode-time truncation `psi` (W and W+; None: keep it).
+
+        The current latent is carried over where it can be: Z -> W / W+ through the mapping, W <-> W+
+        (W+ -> W takes the mean of the layers); back to Z returns the z last used there (the mapping
+        cannot be inverted). Bookmarks and vectors belong to their space: leaving one stashes them, and
+        entering W or W+ for the first time maps Z's bookmarks there. Undo history starts afresh (its
+        latents have another size). Every view redraws (modelChanged). Raises ValueError for a space
+        the model does not have or a psi outside [0, 2].
+        """
+        if space not in self.spaces():
+            raise ValueError(f"the open model has no {space} space (it offers {', '.join(self.spaces()) or 'none'})")
+        psi = self.psi if psi is None else float(psi)
+        if not 0.0 <= psi <= 2.0:
+            raise ValueError(f"psi must be between 0 and 2, not {psi}")
+        if space == self.space and psi == self.psi:
+            return
+        old_space, old_model, base = self.space, self.model, self.base_model
+        if space == old_space:  # psi only: the same latents, redrawn
+            self.psi = psi
+            if self._space_model is not None:
+                self._space_model.psi = psi
+            self.spaceChanged.emit()
+            self.modelChanged.emit()
+            self.latentChanged.emit()
+            return
+        self._stash[old_space] = (self.z.copy(), list(self.bookmarks), dict(self.vectors))
+        new_model = space_model(base, space, psi)
+        with torch.no_grad():
+            z = torch.as_tensor(self.z[None], device=self.device)
+            if space == "Z":
+                new_z = self._stash[space][0] if space in self._stash else np.zeros(self.latent_dim, np.float32)
+            elif old_space == "Z":
+                new_z = new_model.from_z(z).cpu().numpy()[0]
+            else:
+                new_z = new_model.from_w(old_model.to_w(z)).cpu().numpy()[0]
+            if space in self._stash:
+                _, bookmarks, vectors = self._stash[space]
+            elif old_space == "Z":
+                zs = np.stack([m.z for m in self.bookmarks]) if self.bookmarks else np.zeros((0, base.latent_dim))
+                mapped = new_model.from_z(torch.as_tensor(zs, dtype=torch.float32, device=self.device)).cpu().numpy()
+                bookmarks, vectors = [Bookmark(m.name, u) for m, u in zip(self.bookmarks, mapped)], {}
+            else:
+                bookmarks, vectors = [], {}
+        self.space, self.psi = space, psi
+        self._space_model = None if space == "Z" else new_model
+        self.z = np.asarray(new_z, np.float32).copy()
+        self.bookmarks, self.vectors = list(bookmarks), dict(vectors)
+        self._undo.clear()
+        self._redo.clear()
+        self._edit_start = None
+        self.spaceChanged.emit()
+        self.modelChanged.emit()
+        self.vectorsChanged.emit()
+        self.bookmarksChanged.emit()
+        self.historyChanged.emit()
+        self.latentChanged.emit()
 
     @property
     def kind(self) -> str | None:
@@ -112,11 +190,13 @@ class ExplorerState(QObject):
     def set_checkpoint(self, checkpoint: Checkpoint, device: torch.device | None = None) -> None:
         """Make a loaded checkpoint current (its model on `device`, default this state's) and reset z."""
         self.checkpoint, self.device = checkpoint, device if device is not None else self.device
+        self.space, self.psi, self._space_model, self._stash = "Z", 1.0, None, {}
         with self._dataset_lock:
             self._datasets = {}
         self._sha256 = None
         self.vectors = dict(checkpoint.vectors)
         self.bookmarks = []
+        self.spaceChanged.emit()
         self._undo.clear()
         self._redo.clear()
         self.z = np.zeros(self.latent_dim, dtype=np.float32)
@@ -239,9 +319,17 @@ class ExplorerState(QObject):
             self.latentChanged.emit()
 
     def randomize(self, seed: int | None = None, temperature: float = 1.0) -> None:
-        """z ~ N(0, temperature^2 I) from a visible seed (the next one when none is given)."""
+        """z ~ N(0, temperature^2 I) from a visible seed (the next one when none is given). In W / W+ the
+        same seed's z is mapped (the same image as in Z) and `temperature` is the truncation psi of
+        the draw: u = psi * mapped z, toward the mean-w image."""
         self.set_seed(self.seed + 1 if seed is None else int(seed))
         rng = np.random.default_rng(self.seed)
+        if self._space_model is not None:
+            z = rng.standard_normal(self.base_model.latent_dim).astype(np.float32)
+            with torch.no_grad():
+                u = self._space_model.from_z(torch.as_tensor(z[None], device=self.device)).cpu().numpy()[0]
+            self.set_z(u * temperature)
+            return
         self.set_z(rng.standard_normal(self.latent_dim).astype(np.float32) * temperature)
 
     def set_seed(self, seed: int) -> None:

@@ -88,6 +88,11 @@ FIELDS = [
             "n_layers",
             "kernel",
             "first_kernel",
+            "w_dim",
+            "mapping_layers",
+            "g_max",
+            "r1_every",
+            "mixing_prob",
             "unknown_key",
         )
     ],

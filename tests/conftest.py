@@ -16,6 +16,8 @@ Session-scoped checkpoints (written once, in a temp folder; < 10 s in all), all 
 - `vae12_checkpoint`: a VAE with latent_dim 12 (principal-direction sliders are offered above 8).
 - `gan_checkpoint`: a DCGAN with latent_dim 16, trained 10 steps.
 - `pixelcnn_checkpoint`: an untrained, tiny Gated PixelCNN (2 levels).
+- `stylegan_checkpoint`: a tiny style-based generator (tests.helpers.TINY) trained 6 steps on the shapes
+  at 32x32x1 (a style generator needs a size that halves to 4x4).
 Each is a pathlib.Path; treat the files as read-only (copy one to change it).
 
 Function-scoped helpers:
@@ -88,6 +90,21 @@ def pixelcnn_checkpoint(checkpoint_dir) -> Path:
 
     model = create_model("pixelcnn", {"image_size": 28, "channels": 1, "levels": 2, "hidden": 8, "n_layers": 2}, seed=0)
     return save_checkpoint(checkpoint_dir / "pixelcnn.safetensors", model.eval(), dataset=SPEC_28)
+
+
+@pytest.fixture(scope="session")
+def stylegan_checkpoint(checkpoint_dir) -> Path:
+    from engines.data import DataSpec, load_dataset
+    from engines.training.trainer import TrainConfig, Trainer, create_model
+    from tests.helpers import TINY
+
+    spec = DataSpec("shapes", image_size=32, channels=1)
+    path = checkpoint_dir / "stylegan.safetensors"
+    model = create_model("stylegan", {**TINY["stylegan"], "image_size": 32, "channels": 1}, seed=0)
+    run = TrainConfig(max_steps=6, batch_size=16, sample_every=0, device="cpu", checkpoint_path=str(path), seed=0)
+    for _ in Trainer(model, load_dataset(spec, train=True), run).run():
+        pass
+    return path
 
 
 @pytest.fixture(autouse=True)

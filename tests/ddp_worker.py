@@ -18,10 +18,13 @@ try:
         ("vae", "vae", {}),
         ("wgan", "gan", {"loss": "wgan-gp", "d_steps": 2}),
         ("pixelcnn", "pixelcnn", {}),
+        ("stylegan", "stylegan", {"image_size": 32, "channels": 1, "r1_every": 2}),
     ]:
         model = create_model(kind, {**TINY[kind], **extra}, seed=0)
         initial = {k: v.detach().clone() for k, v in model.named_parameters()}
-        data = shapes(128, binarize="threshold" if kind == "pixelcnn" else "none")
+        data = shapes(
+            128, binarize="threshold" if kind == "pixelcnn" else "none", image_size=extra.get("image_size", 28)
+        )
         trainer = Trainer(model, data, TrainConfig(max_steps=6, batch_size=8, sample_every=None), dist=ctx)
         events = list(trainer.run())
         # Parameters, not buffers: batchnorm running stats follow each rank's own last batch (DDP

@@ -8,12 +8,22 @@ TINY = {
     "vae": {"latent_dim": 4, "width": 8, "fc_dim": 32},
     "gan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
     "pixelcnn": {"hidden": 8, "n_layers": 2, "first_kernel": 5},
+    # 32x32x3 (a style generator halves to 4x4): 8 styles of w_dim 16
+    "stylegan": {
+        "latent_dim": 8,
+        "w_dim": 16,
+        "mapping_layers": 2,
+        "g_width": 4,
+        "g_max": 16,
+        "d_width": 4,
+        "d_max": 16,
+    },
 }
 
 
-def shapes(n: int = 256, train: bool = True, binarize: str = "none") -> ShapesDataset:
-    """A small grayscale 28x28 procedural dataset (no files needed)."""
-    return ShapesDataset(DataSpec("shapes", image_size=28, channels=1, binarize=binarize), train, length=n)
+def shapes(n: int = 256, train: bool = True, binarize: str = "none", image_size: int = 28) -> ShapesDataset:
+    """A small grayscale procedural dataset, 28x28 unless asked (no files needed)."""
+    return ShapesDataset(DataSpec("shapes", image_size=image_size, channels=1, binarize=binarize), train, length=n)
 
 
 # `latent-explorer train` arguments for a tiny VAE on the procedural shapes at 28x28x1 (callers add the rest)

@@ -35,7 +35,7 @@ def torchrun(*args: str) -> subprocess.CompletedProcess:
 
 def test_two_ranks_keep_identical_parameters(tmp_path: Path) -> None:
     torchrun(str(REPO / "tests" / "ddp_worker.py"), str(tmp_path))
-    for name in ("vae", "wgan", "pixelcnn"):
+    for name in ("vae", "wgan", "pixelcnn", "stylegan"):
         # our own files, written by our own worker just now: safe to unpickle
         r0 = torch.load(tmp_path / f"{name}-rank0.pt", weights_only=True)
         r1 = torch.load(tmp_path / f"{name}-rank1.pt", weights_only=True)

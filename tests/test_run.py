@@ -18,7 +18,7 @@ from tests.helpers import TINY, shapes
 
 def test_each_setting_applies_to_the_models_whose_config_has_it() -> None:
     assert {name: run.kinds_for(name) for name in (*run.ARCHITECTURE, *run.STEERING)} == {
-        "latent_dim": ("vae", "gan"),
+        "latent_dim": ("vae", "gan", "stylegan"),
         "gan_loss": ("gan",),
         "levels": ("pixelcnn",),
         "hidden": ("pixelcnn",),
@@ -154,12 +154,13 @@ def test_the_registered_models_capabilities() -> None:
     assert table == {
         "vae": ("can_sample", "has_latent", "has_encoder", "can_project"),
         "gan": ("can_sample", "has_latent", "can_project"),
+        "stylegan": ("can_sample", "has_latent", "can_project"),
         "pixelcnn": ("can_sample", "is_autoregressive"),
         "classifier": (),
     }
 
 
-@pytest.mark.parametrize("kind", ["vae", "gan", "pixelcnn", "classifier"])
+@pytest.mark.parametrize("kind", ["vae", "gan", "stylegan", "pixelcnn", "classifier"])
 def test_a_capability_promises_what_the_model_does(kind: str) -> None:
     model = build_model(kind, TINY.get(kind, {})).eval()
     c, h, w = model.image_shape

@@ -22,6 +22,9 @@ from engines.references import references_for  # noqa: E402
 ARCHITECTURE = {
     "vae": "Convolutional VAE: stride-2 conv encoder -> fc -> (mu, log sigma^2); fc -> transposed-conv decoder",
     "gan": "DCGAN: fractionally-strided conv generator (batchnorm, ReLU, Tanh); strided conv discriminator (LeakyReLU)",
+    "stylegan": "Style-based generator (StyleGAN2-style): mapping MLP z -> w, learned 4x4 constant, modulated/demodulated "
+    "convolutions with one w per layer (W+), fixed per-layer noise, skip toRGB outputs; residual discriminator with "
+    "minibatch stddev; non-saturating loss, lazy R1, style-mixing regularisation",
     "pixelcnn": "Gated PixelCNN: vertical + horizontal stacks, mask A then B, gated tanh*sigmoid units, skip-free residual h-stack",
     "classifier": "Small convolutional classifier trained by the project for the evaluation metrics",
 }
@@ -119,6 +122,7 @@ def card(path: Path, notes: str = "") -> str:
                 + " |"
             )
         lines.append("")
+    lines += style_section(ckpt.metrics.get("eval", {}))
     if ckpt.metrics:
         root = (
             " --data-root ../shared/datasets"
@@ -143,6 +147,46 @@ def card(path: Path, notes: str = "") -> str:
             lines += [f"- {r.metric} {r.value:g}: {r.source}" for r in refs]
             lines.append("")
     return "\n".join(lines)
+
+
+def style_section(m: dict) -> list[str]:
+    """A style model's Z-vs-W figures (eval's perceptual_path_length, clean_edits, clean_edits_w) as tables."""
+    ppl, z_edits, w_edits = m.get("perceptual_path_length"), m.get("clean_edits"), m.get("clean_edits_w")
+    if not ppl:
+        return []
+    lines = [
+        "## Z vs W",
+        "",
+        f"Perceptual path length ({ppl['z']['pairs']} paths, epsilon {ppl['z']['epsilon']:g}, full paths, "
+        f"{ppl['feature_space']}; lower is smoother):",
+        "",
+        "| space | path | PPL | median |",
+        "|---|---|---|---|",
+        *[f"| {k.upper()} | {ppl[k]['path']} | {ppl[k]['ppl']:.4g} | {ppl[k]['median']:.4g} |" for k in ("z", "w")],
+        "",
+    ]
+    if z_edits and w_edits:
+        attributes = list(z_edits["best"])
+        lines += [
+            "Clean-edit rates (the strict rule of `clean_edits`, same protocol in both spaces; latents in W are "
+            "mapping(z), labelled by the classifier):",
+            "",
+            "| method | " + " | ".join(f"{a} in Z | {a} in W" for a in attributes) + " |",
+            "|---" * (1 + 2 * len(attributes)) + "|",
+        ]
+        for method in z_edits["methods"]:
+            cells = [f"{e['methods'][method][a]['rate'] * 100:.1f}%" for a in attributes for e in (z_edits, w_edits)]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines += [
+            "| boundary accuracy / R² | "
+            + " | ".join(f"{z_edits['boundaries'][a]:.3f} | {w_edits['boundaries'][a]:.3f}" for a in attributes)
+            + " |",
+            "",
+            "Boundary accuracy / R² of every attribute (Z -> W): "
+            + ", ".join(f"{k} {v:.3f} -> {w_edits['boundaries'][k]:.3f}" for k, v in z_edits["boundaries"].items()),
+            "",
+        ]
+    return lines
 
 
 def existing_notes(card_path: Path) -> str:

@@ -1,13 +1,14 @@
 """Regenerate README screenshots of each panel from the real app (offscreen).
 
     QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--checkpoint FILE] [--pixelcnn FILE] [--faces FILE]
-        [--out docs/screenshots]
-        [--only explore maps interpolate arithmetic nearest train control directions replay surprise timeline]
+        [--styles FILE] [--out docs/screenshots]
+        [--only explore maps interpolate arithmetic nearest train control directions styles replay surprise timeline]
 
 Opens the main window on a checkpoint (default: the bundled one the app opens), shows every tab in
 turn, waits for its background work to finish, and saves `<tab>.png`. Panels that need another kind
 of model (the PixelCNN replay and its surprise maps) are shot with `--pixelcnn`; the Directions tab is
-shot on `--faces` (default: the bundled vae-faces), whose classifier names its directions. `nearest`
+shot on `--faces` (default: the bundled vae-faces), whose classifier names its directions; the Styles
+tab (style mixing and the layer view) on `--styles` (default: the bundled stylegan-faces, in W). `nearest`
 needs the model's training data ($LATENT_EXPLORER_DATA, e.g. ../shared/datasets); `timeline` trains a
 short run (400 steps of a 2-D VAE on MNIST, else on the procedural shapes), opens it and compares it
 with the checkpoint. `--only` shoots only those.
@@ -137,6 +138,14 @@ def prepare(window, slug: str) -> None:
         page.resample()
         wait_until(lambda: not running_jobs(), timeout=300)
         settle(0.5)
+    elif slug == "styles":
+        panel = window.extra_panels["styles"]
+        panel.a_count.setValue(4)
+        panel.b_count.setValue(5)
+        panel.preset_combo.setCurrentText("coarse")
+        wait_until(lambda: not panel.busy(), timeout=120)
+        settle(0.5)
+        panel.set_layer(min(2, len(panel.layers) - 1))
     elif slug == "replay":
         panel = window.extra_panels["replay"]
         panel.sample(0)
@@ -179,6 +188,7 @@ def main() -> int:
     parser.add_argument("--checkpoint", help="VAE or GAN checkpoint for the latent panels")
     parser.add_argument("--pixelcnn", help="PixelCNN checkpoint for the replay panel")
     parser.add_argument("--faces", default=str(REPO / "checkpoints" / "vae-faces.safetensors"))
+    parser.add_argument("--styles", default=str(REPO / "checkpoints" / "stylegan-faces.safetensors"))
     parser.add_argument("--out", default="docs/screenshots")
     parser.add_argument("--only", nargs="+", help="tab names to shoot (default: all)")
     args = parser.parse_args()
@@ -225,6 +235,12 @@ def main() -> int:
         window.open_checkpoint(str(timeline_run(Path(tempfile.mkdtemp()))))
         settle(2.0)
         shoot(window, out, names=["timeline"], prepare=prepare)
+    if only(["styles"]) and Path(args.styles).is_file():
+        window.open_checkpoint(args.styles)
+        window.state.set_space("W")
+        window.state.randomize(seed=3)
+        settle(2.0)
+        shoot(window, out, names=["styles"], prepare=prepare)
     if args.pixelcnn and only(["replay"]):
         window.open_checkpoint(args.pixelcnn)
         settle(2.0)

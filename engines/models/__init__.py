@@ -8,14 +8,15 @@ from .base import ConfigModel, GenerativeModel
 from .classifier import Classifier, ClassifierConfig
 from .gan import GAN, GANConfig
 from .pixelcnn import GatedPixelCNN, PixelCNNConfig, SampleStep
+from .stylegan import StyleGAN, StyleGANConfig
 from .vae import VAE, ELBOTerms, VAEConfig
 
 # Every kind a checkpoint can hold: the generative models, and the classifiers that evaluate them.
-MODEL_CLASSES: dict[str, type[ConfigModel]] = {cls.kind: cls for cls in (VAE, GAN, GatedPixelCNN, Classifier)}
+MODEL_CLASSES: dict[str, type[ConfigModel]] = {cls.kind: cls for cls in (VAE, GAN, StyleGAN, GatedPixelCNN, Classifier)}
 
 
 def build_model(kind: str, config: dict[str, Any]) -> ConfigModel:
-    """A freshly initialised model of `kind` ("vae", "gan", "pixelcnn", "classifier") from a config dict.
+    """A freshly initialised model of `kind` ("vae", "gan", "stylegan", "pixelcnn", "classifier") from a config dict.
 
     Raises KeyError for an unknown kind and TypeError/ValueError for a config that does not fit.
     """
@@ -36,6 +37,8 @@ __all__ = [
     "GenerativeModel",
     "PixelCNNConfig",
     "SampleStep",
+    "StyleGAN",
+    "StyleGANConfig",
     "VAEConfig",
     "build_model",
 ]

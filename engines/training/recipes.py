@@ -12,9 +12,10 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..models import GAN, VAE, Classifier, GatedPixelCNN, GenerativeModel
+from ..models import GAN, VAE, Classifier, GatedPixelCNN, GenerativeModel, StyleGAN
 from ..models.pixelcnn import log_prob_from_logits
 
 Optimizers = dict[str, torch.optim.Optimizer]
@@ -117,6 +118,71 @@ class GANRecipe(Recipe):
         return model.discriminator_loss(images, z, model.generator, model.discriminator)
 
 
+class _StyleGenerator(nn.Module):
+    """The style-based generator as one module, z -> images in [-1, 1] (random noise, style mixing):
+    what a step runs, and what DistributedDataParallel wraps under torchrun. It shares the model's
+    mapping and synthesis networks (no parameters of its own); `track` moves the model's mean_w."""
+
+    def __init__(self, model: StyleGAN) -> None:
+        super().__init__()
+        self.mapping, self.synthesis = model.mapping_net, model.synthesis
+        self._model = [model]  # not a submodule: its parameters are the ones above
+
+    def forward(self, z: torch.Tensor, track: bool = False) -> torch.Tensor:
+        model = self._model[0]
+        return self.synthesis(model.styles_for_training(z, self.mapping, track=track), "random")
+
+
+class StyleGANRecipe(Recipe):
+    """StyleGAN2's objective: the non-saturating logistic loss, a lazy R1 penalty on real images (every
+    r1_every discriminator steps, weighted by r1_every), style-mixing regularisation, mean_w tracked
+    by an EMA; Adam(2e-3, betas (0, 0.99)) for both networks (the mapping learns at 0.01x through its
+    equalized-lr multiplier). One generator step per discriminator step."""
+
+    main_loss = "d_loss"
+    default_lr_text = "2e-3"
+    signed_losses = False
+
+    def optimizers(self, model: StyleGAN, lr):
+        lr, betas = lr or 2e-3, (0.0, 0.99)
+        g_params = [*model.mapping_net.parameters(), *model.synthesis.parameters()]
+        return {
+            "generator": torch.optim.Adam(g_params, lr=lr, betas=betas, eps=1e-8),
+            "discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=betas, eps=1e-8),
+        }
+
+    def networks(self, model: StyleGAN, wrap):
+        return {"generator": wrap(_StyleGenerator(model)), "discriminator": wrap(model.discriminator)}
+
+    def step(self, model: StyleGAN, nets, images, optimizers, step):
+        n, latent, cfg = images.shape[0], model.config.latent_dim, model.config
+        g, d = nets["generator"], nets["discriminator"]
+        real = images * 2 - 1
+        with torch.no_grad():
+            fake = g(torch.randn(n, latent, device=images.device))
+        d_loss = F.softplus(d(fake)).mean() + F.softplus(-d(real)).mean()
+        losses = {"d_loss": d_loss.item()}
+        if cfg.r1_gamma > 0 and step % cfg.r1_every == 0:
+            # R1 (Mescheder et al. 2018): the squared gradient norm of D at real images, through the
+            # unwrapped D (double backward); its gradients join the wrapped pass's in one backward.
+            x = real.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(model.discriminator(x).sum(), x, create_graph=True)
+            r1 = grad.pow(2).sum(dim=(1, 2, 3)).mean()
+            d_loss = d_loss + r1 * (cfg.r1_gamma / 2) * cfg.r1_every
+            losses["r1"] = r1.item()
+        _update(optimizers["discriminator"], d_loss)
+        # G: D's own gradients from this pass are discarded (its next step starts with zero_grad).
+        g_loss = F.softplus(-model.discriminator(g(torch.randn(n, latent, device=images.device), track=True))).mean()
+        _update(optimizers["generator"], g_loss)
+        losses["g_loss"] = g_loss.item()
+        return losses
+
+    def forward_loss(self, model: StyleGAN, images):
+        z = torch.randn(images.shape[0], model.config.latent_dim, device=images.device)
+        fake = model.synthesis(model.broadcast(model.mapping_net(z)), "random")
+        return F.softplus(-model.discriminator(fake)).mean() + F.softplus(-model.discriminator(images * 2 - 1)).mean()
+
+
 def cosine_decay(step: int, total_steps: int) -> float:
     """From 1 at the first step to 0 at the last: the final steps settle into a minimum."""
     return 0.5 * (1.0 + math.cos(math.pi * step / max(1, total_steps)))
@@ -174,6 +240,7 @@ class ClassifierRecipe(Recipe):
 RECIPES: dict[str, Recipe] = {
     "vae": VAERecipe(),
     "gan": GANRecipe(),
+    "stylegan": StyleGANRecipe(),
     "pixelcnn": PixelCNNRecipe(),
     "classifier": ClassifierRecipe(),
 }

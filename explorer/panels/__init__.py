@@ -16,6 +16,7 @@ EXTRA_PANELS: list[tuple[str, str, str]] = [
     ("Interpolate", "explorer.panels.interpolation", "InterpolationPanel"),
     ("Arithmetic", "explorer.panels.arithmetic", "ArithmeticPanel"),
     ("Directions", "explorer.panels.directions", "DirectionsPanel"),
+    ("Styles", "explorer.panels.styles", "StylesPanel"),
     ("Nearest", "explorer.panels.nearest", "NearestPanel"),
     ("Timeline", "explorer.panels.timeline", "TimelinePanel"),
     ("Train", "explorer.panels.training", "TrainingPanel"),

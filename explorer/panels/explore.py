@@ -12,10 +12,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QSlider,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -27,6 +29,7 @@ from engines.latent import encode_dataset, encode_images, principal_directions
 from engines.projection import ACTIVE_KL_NATS, image_to_tensor, kl_per_dimension
 from engines.projection import project_to_latent as _project
 from engines.replay import Recording, sample_chunks
+from engines.styles import layer_resolutions
 
 from ..decoder import LatentDecoder
 from ..image_view import IMAGE_SUFFIXES, ImageView
@@ -68,6 +71,39 @@ def latent_statistics(job: Job, state: ExplorerState, model, with_pca: bool) -> 
         mean, components, variance = principal_directions(mu)
         stats["pca"] = (mean, components.T, np.sqrt(variance))  # directions as columns, std per direction
     return stats
+
+
+PRIOR_PCA_DRAWS = 2000  # prior draws whose principal directions W offers (W is not isotropic, unlike Z)
+PSI_STEPS = 100  # the truncation slider's ticks per unit of psi
+SPACE_TIPS = {
+    "Z": "Z: the input z ~ N(0, I) of the mapping network; image = G(mapping(z))",
+    "W": "W: the mapping's output w, the same w at every layer; coordinates centred on the mean w, in units "
+    "of w's spread, so 0 is the mean-w image",
+    "W+": "W+: one w per layer; the layer selector says which layer's w the sliders move (all: every layer alike)",
+}
+
+
+def prior_statistics(job: Job, model) -> dict:
+    """Principal directions of PRIOR_PCA_DRAWS prior draws of a space that is not isotropic (W)."""
+    latents = model.random_latents(PRIOR_PCA_DRAWS, generator=torch.Generator().manual_seed(0)).cpu().numpy()
+    require_finite(latents, what="the mapped latents")
+    mean, components, variance = principal_directions(latents)
+    return {"model": model, "images": PRIOR_PCA_DRAWS, "prior": True, "pca": (mean, components.T, np.sqrt(variance))}
+
+
+def layer_basis(n_styles: int, w_dim: int, layer: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sliders in W+: (mean, directions (D, w_dim), scale) moving one layer's w (`layer`), or with None
+    every layer's w alike (slider k shows the mean over layers of coordinate k)."""
+    dim = n_styles * w_dim
+    directions = np.zeros((dim, w_dim), np.float32)
+    if layer is None:
+        for i in range(n_styles):
+            directions[i * w_dim : (i + 1) * w_dim] = np.eye(w_dim) / np.sqrt(n_styles)
+        scale = np.full(w_dim, np.sqrt(n_styles), np.float32)
+    else:
+        directions[layer * w_dim : (layer + 1) * w_dim] = np.eye(w_dim)
+        scale = np.ones(w_dim, np.float32)
+    return np.zeros(dim, np.float32), directions, scale
 
 
 def dataset_image(job: Job, state: ExplorerState, seed: int) -> torch.Tensor:
@@ -225,6 +261,7 @@ class ExplorePanel(Tab):
         self.sliders.editStarted.connect(self.state.begin_edit)
         self.sliders.editFinished.connect(self.state.end_edit)
         right, right_layout = laid_out(QVBoxLayout)
+        right_layout.addWidget(self._build_space_box())
         mode_row = QHBoxLayout()
         mode_row.addWidget(QLabel("Sliders"))
         mode_row.addWidget(self.mode_combo, 1)
@@ -240,6 +277,78 @@ class ExplorePanel(Tab):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
         return self.splitter
+
+    def _build_space_box(self) -> QWidget:
+        """Space (Z / W / W+), the truncation psi (W, W+) and the layer the sliders move (W+): shown for a
+        style-based generator only."""
+        self.space_box = QGroupBox("Latent space")
+        self.space_combo = QComboBox()
+        self.space_combo.currentTextChanged.connect(self._on_space_chosen)
+        self.psi_slider = QSlider(Qt.Orientation.Horizontal)
+        self.psi_slider.setRange(0, int(1.5 * PSI_STEPS))
+        self.psi_slider.setValue(PSI_STEPS)
+        self.psi_slider.setTracking(False)  # redraw on release: every view redraws for a new psi
+        self.psi_slider.setToolTip("Truncation ψ: w = mean w + ψ (w - mean w) in every view; ψ = 0 is the mean-w image")
+        self.psi_slider.valueChanged.connect(self._on_psi_chosen)
+        self.psi_slider.sliderMoved.connect(lambda v: self.psi_label.setText(f"ψ {v / PSI_STEPS:.2f}"))
+        self.psi_label = QLabel("ψ 1.00")
+        self.layer_combo = QComboBox()
+        self.layer_combo.setToolTip("Which layer's w the sliders move in W+")
+        self.layer_combo.currentIndexChanged.connect(lambda _: self._apply_basis())
+        row = QHBoxLayout(self.space_box)
+        row.addWidget(self.space_combo)
+        row.addWidget(self.psi_label)
+        row.addWidget(self.psi_slider, 1)
+        self.layer_label = QLabel("Layer")
+        row.addWidget(self.layer_label)
+        row.addWidget(self.layer_combo)
+        self.space_box.hide()
+        return self.space_box
+
+    def _update_space_box(self) -> None:
+        """Show the space controls as the state has them (signals blocked: no echo)."""
+        spaces = self.state.spaces()
+        self.space_box.setVisible(len(spaces) > 1)
+        if len(spaces) <= 1:
+            return
+        space, styled = self.state.space, self.state.space != "Z"
+        with signals_blocked(self.space_combo):
+            if [self.space_combo.itemText(i) for i in range(self.space_combo.count())] != list(spaces):
+                self.space_combo.clear()
+                for i, name in enumerate(spaces):
+                    self.space_combo.addItem(name)
+                    self.space_combo.setItemData(i, SPACE_TIPS.get(name, ""), Qt.ItemDataRole.ToolTipRole)
+            self.space_combo.setCurrentText(space)
+        self.space_combo.setToolTip(SPACE_TIPS.get(space, ""))
+        with signals_blocked(self.psi_slider):
+            self.psi_slider.setValue(int(round(self.state.psi * PSI_STEPS)))
+        self.psi_label.setText(f"ψ {self.state.psi:.2f}")
+        for widget in (self.psi_slider, self.psi_label):
+            widget.setVisible(styled)
+        model = self.state.base_model
+        with signals_blocked(self.layer_combo):
+            self.layer_combo.clear()
+            self.layer_combo.addItem("all layers")
+            for i, size in enumerate(layer_resolutions(model)):
+                self.layer_combo.addItem(f"{i}: {size}x{size}")
+        for widget in (self.layer_combo, self.layer_label):
+            widget.setVisible(space == "W+")
+
+    def _on_space_chosen(self, space: str) -> None:
+        if space and space != self.state.space:
+            try:
+                self.state.set_space(space)
+            except ValueError as error:
+                self.errorOccurred.emit(str(error))
+                return
+            self.statusMessage.emit(f"Working in {space}: {SPACE_TIPS.get(space, '')}")
+
+    def _on_psi_chosen(self, value: int) -> None:
+        self.state.set_space(self.state.space, value / PSI_STEPS)
+
+    def set_layer(self, layer: int | None) -> None:
+        """W+: the sliders move `layer`'s w (None: every layer alike)."""
+        self.layer_combo.setCurrentIndex(0 if layer is None else layer + 1)
 
     def _build_pixel_page(self) -> QWidget:
         page = QWidget()
@@ -291,6 +400,7 @@ class ExplorePanel(Tab):
             self.pixel_view.set_image(None)
             return
         self.pages.setCurrentWidget(self.latent_page)
+        self._update_space_box()
         self.decoder.set_model(self.state.model)
         self.last_decoded_z = None
         self._last_decoded = None
@@ -303,6 +413,8 @@ class ExplorePanel(Tab):
             if truncates
             else "Random z is drawn from N(0, T²I)"
         )
+        if self.state.space != "Z":
+            self.temperature_spin.setToolTip("Random draws are w = mean w + ψ (mapping(z) - mean w)")
         self.encode_button.setText("Encode image…" if encodes else "Project image…")
         self.encode_button.setToolTip(
             "z = the encoder's mean for an image file"
@@ -320,7 +432,8 @@ class ExplorePanel(Tab):
             if dim < PCA_MIN_DIM
             else "computing the principal directions…",
         )
-        if not encodes and dim >= PCA_MIN_DIM:
+        prior_pca = self.state.space == "W"  # W's prior is not isotropic: its principal directions say something
+        if not encodes and dim >= PCA_MIN_DIM and not prior_pca:
             self._set_pca_available(
                 False,
                 "Without an encoder there are only prior draws, and the prior N(0, I) is "
@@ -329,6 +442,10 @@ class ExplorePanel(Tab):
             )
         self.sliders.set_raw_axes(dim)
         self.stats_label.setText("")
+        if prior_pca:
+            self._stats_slot.start(
+                prior_statistics, self.state.model, on_result=self._on_stats, on_failed=self._on_stats_failed
+            )
         if encodes:
             self.stats_label.setText("Measuring each dimension's KL on the dataset…")
             self._stats_slot.start(
@@ -374,7 +491,11 @@ class ExplorePanel(Tab):
         if stats.get("model") is not self.state.model:
             return
         self.stats = stats
-        if "kl" in stats:
+        if stats.get("prior"):
+            self.stats_label.setText(
+                f"Principal directions of {stats['images']} mapped prior draws are offered: W is not isotropic."
+            )
+        elif "kl" in stats:
             kl = stats["kl"]
             active = kl > ACTIVE_KL_NATS
             self.stats_label.setText(
@@ -384,10 +505,11 @@ class ExplorePanel(Tab):
         else:
             self.stats_label.setText("The encoder gives means only (no variances), so there is no per-dimension KL.")
         if "pca" in stats:
+            source = "mapped prior draws" if stats.get("prior") else "the encoder means of"
             self._set_pca_available(
                 True,
-                f"Sliders along the principal directions of the encoder means of "
-                f"{stats['images']} dataset images, in standard deviations",
+                f"Sliders along the principal directions of {source} {stats['images']} "
+                f"{'' if stats.get('prior') else 'dataset images'}, in standard deviations".replace("  ", " "),
             )
         self._apply_basis()
 
@@ -402,7 +524,12 @@ class ExplorePanel(Tab):
         if dim == 0:
             return
         stats = self.stats or {}
-        if self.mode_combo.currentIndex() == 1 and "pca" in stats:
+        if self.state.space == "W+":
+            model, layer = self.state.base_model, self.layer_combo.currentIndex() - 1
+            mean, directions, scale = layer_basis(model.n_styles, model.w_dim, None if layer < 0 else layer)
+            prefix = "w" if layer < 0 else f"w{layer}."
+            self.sliders.set_basis(mean, directions, scale, [f"{prefix}{k}" for k in range(model.w_dim)])
+        elif self.mode_combo.currentIndex() == 1 and "pca" in stats:
             mean, directions, std = stats["pca"]
             total = float((std**2).sum()) or 1.0
             names = [f"PC{k + 1}" for k in range(dim)]

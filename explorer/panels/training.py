@@ -94,7 +94,12 @@ from .training_setup import (
 
 log = logging.getLogger(__name__)
 
-MODELS = (("vae", "VAE"), ("gan", "GAN (DCGAN)"), ("pixelcnn", "Gated PixelCNN"))
+MODELS = (
+    ("vae", "VAE"),
+    ("gan", "GAN (DCGAN)"),
+    ("stylegan", "StyleGAN (style-based generator, 32 or 64 px)"),
+    ("pixelcnn", "Gated PixelCNN"),
+)
 DATASETS = (
     ("shapes", "Shapes (procedural)"),
     ("faces", "Faces (procedural)"),
