@@ -44,6 +44,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from engines.checkpoint import CheckpointError
@@ -80,8 +81,6 @@ def thread_count(priority: str, budget: int | None = None) -> int:
 def apply_thread_policy(priority: str, budget: int | None = None, lower: bool = True) -> None:
     """Set the calling (worker) thread's torch thread count and, for background work on Linux, lower its
     scheduling priority (`lower`: once, when the job starts)."""
-    import torch
-
     wanted = thread_count(priority, budget)
     if torch.get_num_threads() != wanted:  # setting it rebuilds the thread pools: only when it changes
         torch.set_num_threads(wanted)
@@ -193,8 +192,6 @@ class Job(QObject):
         if priority not in (INTERACTIVE, BACKGROUND):
             raise ValueError(f"priority must be {INTERACTIVE!r} or {BACKGROUND!r}")
         self.priority = priority
-        import torch
-
         self.budget = torch.get_num_threads()  # the creating (GUI) thread's: the app's thread budget
         self._cancel = threading.Event()
         self._lock = threading.Lock()  # guards the steering fields, used from both threads

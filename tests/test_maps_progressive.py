@@ -69,13 +69,26 @@ def map_panel(qtbot, name: str = "vae-mnist-2d") -> MapPanel:
     return panel
 
 
-def test_the_first_chunk_is_on_screen_before_the_last_is_decoded(qtbot) -> None:
+def gated_map(qtbot) -> tuple[MapPanel, Gate, list[int]]:
+    """A map panel whose first map is shown, now decoding through a Gate, and the tile counts it draws."""
     panel = map_panel(qtbot)
     qtbot.waitUntil(lambda: panel.tiles is not None and not panel.busy(), timeout=WAIT_MS)
     gate = Gate(panel.state.model)
     panel.decoder = fast_decode.Decoder("gated", gate)
     drawn: list[int] = []
     panel.tilesDrawn.connect(drawn.append)
+    return panel, gate, drawn
+
+
+def expected_picture(panel: MapPanel, grid: np.ndarray) -> np.ndarray:
+    """The whole map of `grid` as the image item holds it: decoded by PyTorch, flipped, grayscale."""
+    res = panel.res_spin.value()
+    whole = to_uint8(mosaic(latent.decode_latents(panel.state.model, grid), res, res))
+    return np.ascontiguousarray(whole[::-1])[..., 0]
+
+
+def test_the_first_chunk_is_on_screen_before_the_last_is_decoded(qtbot) -> None:
+    panel, gate, drawn = gated_map(qtbot)
     panel.span_spin.setValue(panel.span_spin.value() + 0.5)  # a new map: 16 rows in 5 chunks
     qtbot.waitUntil(lambda: len(drawn) == 1 and gate.calls == 2, timeout=WAIT_MS)
     qtbot.wait(50)
@@ -92,17 +105,11 @@ def test_the_first_chunk_is_on_screen_before_the_last_is_decoded(qtbot) -> None:
     gate.opened.set()
     qtbot.waitUntil(lambda: panel.tiles is not None and panel.tiles.span == panel.span_spin.value(), timeout=WAIT_MS)
     assert sum(drawn) == res * res
-    whole = to_uint8(mosaic(latent.decode_latents(panel.state.model, grid), res, res))
-    np.testing.assert_array_equal(panel.image_item.image, np.ascontiguousarray(whole[::-1])[..., 0])
+    np.testing.assert_array_equal(panel.image_item.image, expected_picture(panel, grid))
 
 
 def test_a_new_plane_cancels_the_chunks_still_to_come(qtbot) -> None:
-    panel = map_panel(qtbot)
-    qtbot.waitUntil(lambda: panel.tiles is not None and not panel.busy(), timeout=WAIT_MS)
-    gate = Gate(panel.state.model)
-    panel.decoder = fast_decode.Decoder("gated", gate)
-    drawn: list[int] = []
-    panel.tilesDrawn.connect(drawn.append)
+    panel, gate, drawn = gated_map(qtbot)
     span = panel.span_spin.value()
     panel.span_spin.setValue(span + 0.5)
     qtbot.waitUntil(lambda: len(drawn) == 1 and gate.calls == 2, timeout=WAIT_MS)
@@ -115,8 +122,7 @@ def test_a_new_plane_cancels_the_chunks_still_to_come(qtbot) -> None:
     assert gate.calls == 2 + len(chunk_rows(res))  # two of the old map's chunks, then the new map's
     assert sum(drawn) == res + res * res  # the old first chunk, then the whole new map
     grid = latent.plane_grid(panel.plane.center, panel.plane.u, panel.plane.v, span + 1.0, res)
-    whole = to_uint8(mosaic(latent.decode_latents(panel.state.model, grid), res, res))
-    np.testing.assert_array_equal(panel.image_item.image, np.ascontiguousarray(whole[::-1])[..., 0])
+    np.testing.assert_array_equal(panel.image_item.image, expected_picture(panel, grid))
 
 
 def test_the_panel_measures_and_keeps_a_decoder(qtbot) -> None:
