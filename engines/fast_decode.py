@@ -61,12 +61,11 @@ def onnx_decoder(model: torch.nn.Module, threads: int | None = None) -> Callable
 
     from .foreign.export import decoder_graph
 
-    cpu_copy = model  # exported from the model as it is (CPU, float32 weights)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    session = ort.InferenceSession(decoder_graph(cpu_copy), sess_options=options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(decoder_graph(model), sess_options=options, providers=["CPUExecutionProvider"])
 
     def run(z: np.ndarray) -> np.ndarray:
         out = session.run(["images"], {"z": z.astype(np.float32, copy=False)})[0]

@@ -141,6 +141,21 @@ def test_the_onnxruntime_decode_matches_pytorch_on_every_bundled_model(name: str
     assert fast_decode.psnr(fast, eager) >= fast_decode.MIN_PSNR
 
 
+def test_exporting_traces_a_copy_so_other_threads_keep_the_real_weights() -> None:
+    # torch.export swaps a traced module's parameters for fake tensors; an encode job running beside a
+    # map's export on the shared model then computed on fakes and failed. Look from inside the trace.
+    model = load_checkpoint(BUNDLED / "vae-mnist-2d.safetensors").model.eval()
+    seen: list[set[str]] = []
+    hooks = [
+        m.register_forward_pre_hook(lambda *_: seen.append({type(p).__name__ for p in model.parameters()}))
+        for m in model.modules()
+    ]
+    fast_decode.onnx_decoder(model)
+    for h in hooks:
+        h.remove()
+    assert seen and all(kinds == {"Parameter"} for kinds in seen), seen[:3]
+
+
 def test_a_decoder_whose_images_differ_is_not_picked(monkeypatch) -> None:
     model = load_checkpoint(BUNDLED / "vae-mnist-2d.safetensors").model.eval()
     real = fast_decode.onnx_decoder

@@ -13,6 +13,7 @@ A PixelCNN has no z -> image map to export (its sampler is a loop over pixels), 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import os
@@ -85,7 +86,13 @@ def check_exportable(ckpt: Checkpoint) -> None:
 
 
 def _graph(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs: list[str]):
-    """The ONNX ModelProto of `module` from torch's exporter, with a free batch dimension."""
+    """The ONNX ModelProto of `module` from torch's exporter, with a free batch dimension.
+
+    It traces a copy: torch.export swaps the module's parameters for fake tensors while it traces, so
+    another thread using the same model meanwhile (an encode job beside a map's export) would compute
+    on fake tensors and fail.
+    """
+    module = copy.deepcopy(module)
     quiet = io.StringIO()
     with torch.no_grad(), contextlib.redirect_stdout(quiet):
         program = torch.onnx.export(
