@@ -108,6 +108,21 @@ def test_the_first_chunk_is_on_screen_before_the_last_is_decoded(qtbot) -> None:
     np.testing.assert_array_equal(panel.image_item.image, expected_picture(panel, grid))
 
 
+@pytest.mark.parametrize("tiles_per_side", [12, 7])
+def test_the_tile_picture_covers_the_plane_it_was_decoded_on(qtbot, tiles_per_side: int) -> None:
+    # Each tile is centred on its grid latent, so the picture spans +-(span + half a step) in latent
+    # coordinates: for the first map of a panel, and for a map whose picture has a new size.
+    panel = map_panel(qtbot)
+    qtbot.waitUntil(lambda: panel.tiles is not None and not panel.busy(), timeout=WAIT_MS)
+    panel.res_spin.setValue(tiles_per_side)
+    qtbot.waitUntil(lambda: panel.tiles.resolution == tiles_per_side and not panel.busy(), timeout=WAIT_MS)
+    span = panel.span_spin.value()
+    half = span + span / (tiles_per_side - 1)
+    placed = panel.image_item.mapRectToView(panel.image_item.boundingRect())
+    got = (placed.left(), placed.top(), placed.width(), placed.height())
+    np.testing.assert_allclose(got, (-half, -half, 2 * half, 2 * half), rtol=1e-6)
+
+
 def test_a_new_plane_cancels_the_chunks_still_to_come(qtbot) -> None:
     panel, gate, drawn = gated_map(qtbot)
     span = panel.span_spin.value()

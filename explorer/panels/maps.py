@@ -467,13 +467,14 @@ class MapPanel(Tab):
         The previous map stays under the new tiles until they replace it (same grid size), else black."""
         res = tiles.resolution
         _, h, w, c = images.shape
+        rect = None  # where the picture lies in latent coordinates, set with a new map's first chunk
         if self._drawing is not tiles:
             self._drawing = tiles
             if self._picture is None or self._picture.shape != (res * h, res * w, c):
                 self._picture = np.zeros((res * h, res * w, c), np.uint8)
             step = 2 * tiles.span / (res - 1)
             half = tiles.span + step / 2
-            self.image_item.setRect(QRectF(-half, -half, 2 * half, 2 * half))
+            rect = QRectF(-half, -half, 2 * half, 2 * half)
             if self.tiles is None or (self.tiles.span, self.tiles.resolution) != (tiles.span, res):
                 self.vb.setRange(xRange=(-half, half), yRange=(-half, half), padding=0.02)  # else keep the user's zoom
         strips = to_uint8(mosaic(images, len(rows), res))
@@ -482,7 +483,10 @@ class MapPanel(Tab):
         # Row 0 of the mosaic is the top (+v); the view's y axis points up and an ImageItem puts
         # array row 0 at the bottom, so show the picture flipped (tile order and pixels alike).
         picture = np.ascontiguousarray(self._picture[::-1])
-        self.image_item.setImage(picture[:, :, 0] if c == 1 else picture, levels=(0, 255), autoLevels=False)
+        picture = picture[:, :, 0] if c == 1 else picture
+        # The rect goes in with the image: ImageItem.setRect scales by the image it holds at the time,
+        # so set before a new-sized picture it stretched each old pixel over the whole map (a black map).
+        self.image_item.setImage(picture, levels=(0, 255), autoLevels=False, **({"rect": rect} if rect else {}))
         self.tilesDrawn.emit(len(rows) * res)
 
     def _tiles_done(self, tiles: Tiles) -> None:
