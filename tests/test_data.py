@@ -427,6 +427,28 @@ def test_folder_loads_good_images_and_counts_skips(tmp_path: Path) -> None:
     assert g[0][0].shape == (1, 28, 28) and abs(g[0][0][0, 14, 14].item() - 0.299) < 0.005
 
 
+def test_a_folder_of_class_folders_labels_each_image_with_its_folder(tmp_path: Path) -> None:
+    # torchvision's ImageFolder layout (CIFAR-10's JPEGs come so): root/<class>/..., classes sorted.
+    root = tmp_path / "photos"
+    for name, colour in (("dog", (255, 0, 0)), ("cat", (0, 255, 0)), ("ship", (0, 0, 255))):
+        (root / name / "more").mkdir(parents=True)
+        (root / name / "1.png").write_bytes(_png_bytes(colour))
+        (root / name / "more" / "2.png").write_bytes(_png_bytes(colour))
+    (root / "ship" / "broken.png").write_text("not a picture")  # skipped files take no label
+    ds = load_dataset(DataSpec("folder", root=str(root), image_size=28, channels=3))
+    assert ds.label_names == ["cat", "dog", "ship"] and set(ds.attribute_kinds.values()) == {"class"}
+    x, y = ds.get_batch(torch.arange(len(ds)))
+    assert len(ds) == 6 and y.sum(dim=1).tolist() == [1.0] * 6
+    # each image's label is its folder: the colour of the image says which folder it came from
+    colour_of = {"cat": 1, "dog": 0, "ship": 2}
+    for image, label in zip(x, y):
+        assert int(image[:, 14, 14].argmax()) == colour_of[ds.label_names[int(label.argmax())]]
+    # an image in the root itself, or a single folder, means no classes
+    (root / "loose.png").write_bytes(_png_bytes((9, 9, 9)))
+    assert load_dataset(DataSpec("folder", root=str(root), image_size=28, channels=3)).label_names == []
+    assert load_dataset(DataSpec("folder", root=str(root / "dog"), image_size=28, channels=3)).label_names == []
+
+
 def test_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="does not exist"):
         load_dataset(DataSpec("folder", root=str(tmp_path / "missing")))

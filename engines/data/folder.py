@@ -1,7 +1,11 @@
 """`folder`: every readable image below a user's folder, preloaded into memory.
 
 There is no train/test split: `train=False` gives the same images as `train=True`.
-Images have no labels (label vectors of length 0).
+Labels follow torchvision's ImageFolder layout: when every image lies below a first-level subfolder
+(`root/<class>/...`) and there are at least two such folders, each image is labelled one-hot with its
+folder's name (label kind "class", classes in sorted order), so a classifier, a class-coloured scatter
+or a conditional model can use them (CIFAR-10's `train/<class>/NNNN.jpg`). Otherwise images have no
+labels (label vectors of length 0).
 """
 
 from __future__ import annotations
@@ -116,12 +120,27 @@ class FolderDataset(TensorImageDataset):
             )
         images = torch.from_numpy(np.stack(arrays))
         images = binarize_tensor_uint8(images, spec.binarize, salt=0)  # same images for both "splits"
-        super().__init__(spec, images, torch.zeros((len(arrays), 0)), [], {})
-        self.train = train
         bad = {p for p, _ in skipped_files}
-        self.files = [p for p in files if p not in bad]  # source path of each loaded image, in order
+        loaded = [p for p in files if p not in bad]  # source path of each loaded image, in order
+        classes, labels = folder_classes(root, loaded)
+        super().__init__(spec, images, labels, classes, {c: "class" for c in classes})
+        self.train = train
+        self.files = loaded
         self.skipped = skipped
         self.skipped_files = skipped_files
+
+
+def folder_classes(root: str, files: list[str]) -> tuple[list[str], torch.Tensor]:
+    """Class names and one-hot labels (N, K) from each file's first-level folder under root, or no
+    labels ([] and (N, 0)) when an image lies in root itself or fewer than two folders hold images."""
+    tops = [os.path.relpath(p, root).split(os.sep)[0] for p in files]
+    in_folders = all(os.path.isdir(os.path.join(root, t)) for t in tops)
+    classes = sorted(set(tops))
+    if not in_folders or len(classes) < 2:
+        return [], torch.zeros((len(files), 0))
+    index = {c: k for k, c in enumerate(classes)}
+    targets = torch.tensor([index[t] for t in tops], dtype=torch.int64)
+    return classes, torch.nn.functional.one_hot(targets, len(classes)).to(torch.float32)
 
 
 def _describe(skipped: dict[str, int]) -> str:
