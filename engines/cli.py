@@ -259,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("file")
     e.add_argument("--data-root", help=_data_root_help("torchvision root folder of the test set"))
+    e.add_argument(
+        "--train-data-root",
+        metavar="DIR",
+        help="an image folder model's training folder, for the real train-vs-held-out Frechet baseline "
+        "(--data-root is then its held-out folder; other datasets take both splits from --data-root)",
+    )
     e.add_argument("--k", type=_int_in(1, 100_000), default=100, help="importance samples for the VAE's NLL estimate")
     e.add_argument("--limit", type=_int_in(1, 10**9), help="evaluate the first N test images only")
     e.add_argument("--binarize", choices=BINARIZE_MODES, help="override the binarization of the test data")
@@ -806,6 +812,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     path = _existing_checkpoint(args.file)
     if args.data_root is not None and not Path(args.data_root).is_dir():
         raise UsageError(f"--data-root {args.data_root}: no such folder")
+    if args.train_data_root is not None and not Path(args.train_data_root).is_dir():
+        raise UsageError(f"--train-data-root {args.train_data_root}: no such folder")
     if args.classifier is not None:
         _existing_checkpoint(args.classifier, "--classifier")
     if args.save:  # the file is rewritten (atomically) in its folder
@@ -863,6 +871,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             seed=args.seed,
             sample_scores=not heldout or args.classifier is not None,
             test=own_test,
+            train_root=args.train_data_root,
         )
         seconds = metrics.get("seconds", 0.0) + judged_metrics["seconds"]
         metrics = {**judged_metrics, **metrics, "seconds": round(seconds, 1)}

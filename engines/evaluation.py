@@ -184,6 +184,7 @@ def classifier_metrics(
     sample_scores: bool | None = None,
     test=None,
     ppl_pairs: int = 2000,
+    train_root: str | None = None,
 ) -> dict[str, Any]:
     """Metrics of a generative checkpoint judged by a classifier checkpoint.
 
@@ -198,6 +199,9 @@ def classifier_metrics(
     faces, the clean-edit rates in W ("clean_edits_w", beside "clean_edits" in Z).
     `test` (optional) is the held-out dataset to use (e.g. the test images carried in the file, marked
     `is_sample`; then the train-vs-held-out distance is left out); default heldout_dataset(ckpt, data_root).
+    The training images of that distance come from the same root, except for an image folder, which
+    has no split: they come from `train_root` (the folder it was trained on), and without it the
+    distance is left out rather than measured between the held-out folder and itself.
     """
     if not isinstance(classifier.model, Classifier):
         raise ValueError(
@@ -219,8 +223,13 @@ def classifier_metrics(
     if sample_scores is None:
         sample_scores = not has_heldout_metrics(model)
     if sample_scores:
-        carried = getattr(test, "is_sample", False)  # the carried test images: the train split is not here either
-        train = None if carried else load_dataset(heldout_spec(ckpt, data_root), train=True)
+        train = None
+        if getattr(test, "is_sample", False):
+            pass  # the carried test images: the train split is not here either
+        elif ckpt.dataset.get("name") != "folder":
+            train = load_dataset(heldout_spec(ckpt, data_root), train=True)
+        elif train_root is not None:
+            train = load_dataset(heldout_spec(ckpt, train_root), train=True)
         result["samples"] = M.gan_scores(
             model, clf, n=n, batch_size=batch_size, seed=seed, real_dataset=test, train_dataset=train
         )

@@ -12,7 +12,7 @@ import torch
 
 from engines.checkpoint import load_checkpoint, save_checkpoint
 from engines.cli import main
-from engines.data import DataSpec, FacesDataset, TensorImageDataset
+from engines.data import DataSpec, FacesDataset, TensorImageDataset, load_dataset
 from engines.evaluation import classifier_metrics, find_classifier
 from engines.models import Classifier, build_model
 from engines.models.classifier import config_for_dataset
@@ -213,3 +213,28 @@ def test_a_missing_default_classifier_is_one_clear_error() -> None:
     with pytest.raises(ValueError, match="--classifier") as error:
         find_classifier("fashion-mnist")
     assert "classifier-fashion-mnist.safetensors" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_an_image_folder_gan_gets_its_train_vs_heldout_baseline_only_from_its_training_folder(tmp_path: Path) -> None:
+    # An image folder has no split: the baseline's training images must come from the folder the model
+    # trained on (train_root), not from the held-out folder compared with itself.
+    mini = Path(__file__).parent / "data" / "cifar-mini"
+    held_out = tmp_path / "test"
+    for folder in sorted(mini.iterdir())[:5]:  # half of the classes stand in for a held-out folder
+        (held_out / folder.name).mkdir(parents=True)
+        for f in sorted(folder.iterdir())[:4]:
+            (held_out / folder.name / f.name).write_bytes(f.read_bytes())
+    spec = DataSpec("folder", root=str(mini), image_size=32, channels=3)
+    data = load_dataset(spec)
+    assert data.label_names[0] == "airplane" and len(data.label_names) == 10
+    gan = create_model("gan", {**TINY["gan"], "image_size": 32, "channels": 3}, seed=0).eval()
+    clf = create_model("classifier", config_for_dataset(data, **SMALL), seed=0).eval()
+    paths = [
+        save_checkpoint(tmp_path / f"{n}.safetensors", m, dataset=spec.to_dict(), label_names=data.label_names)
+        for n, m in (("g", gan), ("c", clf))
+    ]
+    ckpt, judge = (load_checkpoint(p) for p in paths)
+    alone = classifier_metrics(ckpt, judge, str(held_out), n=40)["samples"]
+    assert alone["real_images"] == 20 and "train_test_fid" not in alone
+    paired = classifier_metrics(ckpt, judge, str(held_out), n=40, train_root=str(mini))["samples"]
+    assert paired["fid"] == alone["fid"] and paired["train_test_fid"] > 0
