@@ -50,7 +50,9 @@ def portable(command: str) -> str:
     return " ".join(words)
 
 
-def card(path: Path, notes: str = "") -> str:
+def card(path: Path, notes: str = "", eval_args: str | None = None) -> str:
+    """The card of a published checkpoint; `eval_args` are the arguments its Reproduce line gives eval
+    after the file (default: the dataset root for torchvision datasets, nothing for generated ones)."""
     ckpt = load_checkpoint(path)
     t, d = ckpt.training, ckpt.dataset
     params = sum(p.numel() for p in ckpt.model.parameters())
@@ -129,6 +131,8 @@ def card(path: Path, notes: str = "") -> str:
             if d.get("name") in ("mnist", "fashion-mnist", "cifar10", "celeba")
             else ""
         )
+        if eval_args is not None:
+            root = f" {eval_args}"
         lines += [
             "## Metrics",
             "",
@@ -202,8 +206,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("checkpoint")
     parser.add_argument("--notes", default="", help="the card's opening paragraph (default: the existing card's)")
+    parser.add_argument(
+        "--eval-args",
+        help="what the Reproduce line passes eval after the file (an image folder model: its held-out and "
+        "training folders and its classifier); default: the dataset root for torchvision datasets",
+    )
     args = parser.parse_args()
     path = Path(args.checkpoint)
     notes = args.notes or existing_notes(path.with_suffix(".md"))
-    path.with_suffix(".md").write_text(card(path, notes))
+    path.with_suffix(".md").write_text(card(path, notes, args.eval_args))
     print(f"wrote {path.with_suffix('.md')}")
