@@ -10,6 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from engines.checkpoint import load_checkpoint  # noqa: E402
@@ -108,18 +109,20 @@ def test_the_train_tab_shows_a_posterior_collapse_warning(qtbot, tmp_path: Path)
     assert f"step {GRACE_STEPS}: Posterior collapse" in panel.log_view.toPlainText()
 
 
-def _photo_run(kind: str, steps: int, **overrides):
-    spec = DataSpec("folder", root=str(CIFAR_MINI), image_size=32, channels=3)
+def _photo_run(kind: str, steps: int, size: int = 32, **overrides):
+    spec = DataSpec("folder", root=str(CIFAR_MINI), image_size=size, channels=3)
     splits = load_splits(spec)
-    settings = RunSettings(kind=kind, dataset="folder", root=str(CIFAR_MINI), image_size=32)
+    settings = RunSettings(kind=kind, dataset="folder", root=str(CIFAR_MINI), image_size=size)
     model = create_model(kind, {**settings.model_config(spec), **overrides}, seed=0)
     config = TrainConfig(epochs=100, max_steps=steps, batch_size=32, sample_every=None, seed=0)
     events = list(Trainer(model, splits.train, config, splits.val).run())  # 4 steps an epoch, each validated
     return model, splits, events
 
 
-def test_a_vae_learns_colour_photos_without_posterior_collapse() -> None:
-    model, splits, events = _photo_run("vae", 60)
+@pytest.mark.parametrize("size", [32, 64])
+def test_a_vae_learns_colour_photos_without_posterior_collapse(size: int) -> None:
+    model, splits, events = _photo_run("vae", 60, size)
+    assert model.image_shape == (3, size, size)
     losses = [e.losses["loss"] for e in events if isinstance(e, StepDone)]
     assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 500  # nats per image: it learns fast
     val = [e.val_losses for e in events if isinstance(e, EpochEnd)]
