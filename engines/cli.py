@@ -833,7 +833,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     judged = needs_classifier(ckpt) or (args.classifier is not None and ckpt.model.has_latent)
     judge = None
     if judged:  # find the classifier before any long computation, so a missing one fails at once
-        judge_path = find_classifier(ckpt.dataset.get("name", ""), args.classifier)
+        judge_path = find_classifier(ckpt.dataset.get("name", ""), args.classifier, ckpt.dataset, ckpt.label_names)
         judge = load_checkpoint(judge_path, device=device)
         _check_finite(judge, judge_path, args.allow_nonfinite)
     test, missing = None, None

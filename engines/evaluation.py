@@ -5,7 +5,7 @@ Frechet distance) and latent-arithmetic success on `faces`."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from . import metrics as M
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, CheckpointError, read_metadata
 from .data import DataSpec, load_dataset
 from .models import VAE, Classifier, GatedPixelCNN
 from .styles import StyleSpace, has_styles, ppl_report
@@ -126,18 +126,66 @@ def classifier_filename(dataset: str) -> str:
     return CLASSIFIER_FILES.get(dataset, f"classifier-{dataset}.safetensors")
 
 
-def find_classifier(dataset: str, explicit: str | Path | None = None) -> Path:
-    """`explicit` if given; else the dataset's classifier in the repository's checkpoints/ (bundled), then
-    its runs/, then ./runs/. Raises ValueError (one line, naming --classifier) when there is none."""
+def classifier_folders() -> tuple[Path, ...]:
+    """Where classifiers are looked for, in order: the repository's checkpoints/ (bundled), its runs/, ./runs/."""
+    return (REPO / "checkpoints", REPO / "runs", Path.cwd() / "runs")
+
+
+def find_classifier(
+    dataset: str,
+    explicit: str | Path | None = None,
+    data: dict | None = None,
+    labels: Sequence[str] = (),
+    folders: Sequence[Path] | None = None,
+) -> Path:
+    """`explicit` if given; else the dataset's classifier in `folders` (default classifier_folders()).
+    An image folder has no name to look up: its classifier is one trained on a folder of images of the
+    model's size and channels (`data`, the model's dataset record) with the model's classes (`labels`),
+    e.g. the bundled classifier-cifar10 for a model of the CIFAR-10 JPEGs; a folder model without
+    classes has none (any classifier of the same size would read its images, but say nothing of them).
+    Raises ValueError (one line, naming --classifier) when there is none."""
     if explicit:
         return Path(explicit)
+    folders = classifier_folders() if folders is None else folders
+    if dataset == "folder":
+        return _folder_classifier(data or {}, list(labels), folders)
     name = classifier_filename(dataset)
-    for folder in (REPO / "checkpoints", REPO / "runs", Path.cwd() / "runs"):
+    for folder in folders:
         if (folder / name).is_file():
             return folder / name
     raise ValueError(
         f"no classifier for {dataset} (looked for {name} in checkpoints/ and runs/): pass --classifier FILE, "
         f"e.g. one trained with `latent-explorer train --model classifier --dataset {dataset}`"
+    )
+
+
+def _folder_classifier(data: dict, labels: list[str], folders: Sequence[Path]) -> Path:
+    shape = (data.get("image_size"), data.get("channels"))
+    for folder in folders:
+        for path in sorted(folder.glob("classifier-*.safetensors")):
+            try:
+                meta = read_metadata(path)
+            except CheckpointError:
+                continue  # a broken file among the runs is not this model's classifier
+            trained = meta.get("dataset") or {}
+            if (
+                meta.get("kind") == "classifier"
+                and trained.get("name") == "folder"
+                and (trained.get("image_size"), trained.get("channels")) == shape
+                and labels
+                and list(meta.get("label_names") or []) == labels
+            ):
+                return path
+    if not labels:
+        raise ValueError(
+            "no classifier for an image folder without classes (images in class subfolders give it classes): "
+            "pass --classifier FILE"
+        )
+    classes = f" with the classes {', '.join(labels[:4])}{'...' if len(labels) > 4 else ''}"
+    raise ValueError(
+        f"no classifier for this image folder (none trained on {shape[0]}x{shape[0]} folder images{classes} in "
+        "checkpoints/ or runs/): pass --classifier FILE, e.g. one trained with `latent-explorer train --model "
+        "classifier --dataset folder --data-root DIR` on a folder of class subfolders"
     )
 
 

@@ -316,7 +316,7 @@ def checkpoint_index(
     classifier, classifier_id = None, ""
     if with_classifier:
         try:
-            path = find_classifier(spec.name)
+            path = find_classifier(spec.name, data=ckpt.dataset, labels=ckpt.label_names)
             classifier = load_checkpoint(path).model.eval()
             classifier_id = f"{path.name}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
         except (ValueError, CheckpointError, OSError):

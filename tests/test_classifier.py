@@ -238,3 +238,26 @@ def test_an_image_folder_gan_gets_its_train_vs_heldout_baseline_only_from_its_tr
     assert alone["real_images"] == 20 and "train_test_fid" not in alone
     paired = classifier_metrics(ckpt, judge, str(held_out), n=40, train_root=str(mini))["samples"]
     assert paired["fid"] == alone["fid"] and paired["train_test_fid"] > 0
+
+
+def test_an_image_folder_model_finds_the_classifier_of_its_size_and_classes(tmp_path: Path) -> None:
+    def folder_classifier(name: str, size: int, channels: int, classes: list[str]) -> Path:
+        spec = DataSpec("folder", root="/elsewhere", image_size=size, channels=channels)
+        config = {"image_size": size, "channels": channels, "label_names": classes, "label_kinds": ["class"] * 2}
+        model = create_model("classifier", {**config, **SMALL}, seed=0)
+        return save_checkpoint(tmp_path / name, model, dataset=spec.to_dict(), label_names=classes)
+
+    (tmp_path / "classifier-broken.safetensors").write_bytes(b"not a checkpoint")
+    colour = folder_classifier("classifier-photos.safetensors", 32, 3, ["cat", "dog"])
+    grey = folder_classifier("classifier-scans.safetensors", 28, 1, ["cat", "dog"])
+    photos, scans = (
+        {"name": "folder", "image_size": 32, "channels": 3},
+        {"name": "folder", "image_size": 28, "channels": 1},
+    )
+    assert find_classifier("folder", data=photos, labels=["cat", "dog"], folders=[tmp_path]) == colour
+    with pytest.raises(ValueError, match="without classes"):
+        find_classifier("folder", data=photos, folders=[tmp_path])
+    assert find_classifier("folder", data=scans, labels=["cat", "dog"], folders=[tmp_path]) == grey
+    with pytest.raises(ValueError, match="--classifier") as error:
+        find_classifier("folder", data=photos, labels=["ship", "truck"], folders=[tmp_path])
+    assert "ship, truck" in str(error.value) and "\n" not in str(error.value)

@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engines.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from engines.data.folder import folder_classes, list_files  # noqa: E402
 from engines.data.sample import take_sample  # noqa: E402
 from engines.evaluation import heldout_dataset  # noqa: E402
 
@@ -24,11 +25,15 @@ from engines.evaluation import heldout_dataset  # noqa: E402
 def publish(src: str, dst: str, sample: int = 0, data_root: str | None = None) -> None:
     ckpt = load_checkpoint(src)  # train state is not loaded unless asked for
     carried = take_sample(heldout_dataset(ckpt, data_root), sample) if sample else ckpt.sample
+    labels = ckpt.label_names
+    if not labels and ckpt.dataset.get("name") == "folder" and data_root:
+        # A folder run from before folders were labelled: its classes are its training folder's subfolders.
+        labels, _ = folder_classes(data_root, list_files(data_root))
     save_checkpoint(
         dst,
         ckpt.model.half(),
         dataset=ckpt.dataset,
-        label_names=ckpt.label_names,
+        label_names=labels,
         training=ckpt.training,
         metrics=ckpt.metrics,
         vectors=ckpt.vectors,
@@ -44,7 +49,9 @@ if __name__ == "__main__":
         "--sample", type=int, default=0, help="carry the first N held-out images (0: keep the source's)"
     )
     parser.add_argument(
-        "--data-root", help="where the dataset's files are (default: $LATENT_EXPLORER_DATA, else ./data)"
+        "--data-root",
+        help="where the dataset's files are (default: $LATENT_EXPLORER_DATA, else ./data); for an image folder "
+        "run, its training folder (class subfolders give a run from before folders were labelled its classes)",
     )
     args = parser.parse_args()
     publish(args.src, args.dst, args.sample, args.data_root)
