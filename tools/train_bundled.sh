@@ -17,10 +17,17 @@
 #   python tools/publish_checkpoint.py runs/X.safetensors checkpoints/X.safetensors [--sample 1000]
 #   latent-explorer eval checkpoints/X.safetensors [--data-root $DATA] --save
 #   python tools/model_card.py checkpoints/X.safetensors --notes "..."
+# The CIFAR-10 models train on the JPEG folders of ../shared/datasets/cifar10-jpg.tar.gz, unpacked with
+#   mkdir -p /tmp/cifar10 && tar -xzf ../shared/datasets/cifar10-jpg.tar.gz -C /tmp/cifar10
+# (train/<class>/ and test/<class>/; the class subfolders label the images), and are published and
+# evaluated with their folders named:
+#   python tools/publish_checkpoint.py runs/X.safetensors checkpoints/X.safetensors --data-root $CIFAR/train
+#   latent-explorer eval checkpoints/X.safetensors --data-root $CIFAR/test --train-data-root $CIFAR/train --save
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LE="${LE:-latent-explorer}"
 DATA="${DATA:-../shared/datasets}"
+CIFAR="${CIFAR:-/tmp/cifar10}"
 GPU="${GPU:-cuda}"
 mkdir -p runs
 
@@ -32,10 +39,13 @@ declare -A CMD=(
   [dcgan-faces]="train --model gan --gan-loss wgan-gp --d-steps 2 --dataset faces --image-size 32 --epochs 6 --out runs/dcgan-faces.safetensors"  # the ns loss collapsed here
   [stylegan-faces]="train --model stylegan --dataset faces --image-size 32 --batch-size 32 --epochs 30 --sample-every 250 --checkpoint-every 250 --out runs/stylegan-faces.safetensors"  # stopped with Ctrl+C (see its card)
   [lenet-mnist]="train --model classifier --dataset mnist --data-root $DATA --epochs 6 --out runs/lenet-mnist.safetensors"
+  [classifier-cifar10]="train --model classifier --dataset folder --data-root $CIFAR/train --image-size 32 --channels 3 --epochs 15 --out runs/classifier-cifar10.safetensors"
+  [vae-cifar10]="train --model vae --dataset folder --data-root $CIFAR/train --image-size 32 --channels 3 --latent-dim 64 --epochs 20 --checkpoint-every 500 --out runs/vae-cifar10.safetensors"
+  [dcgan-cifar10]="train --model gan --dataset folder --data-root $CIFAR/train --image-size 32 --channels 3 --epochs 15 --checkpoint-every 500 --out runs/dcgan-cifar10.safetensors"
   [attributes-faces]="train --model classifier --dataset faces --image-size 32 --epochs 2 --out runs/attributes-faces.safetensors"
   [pixelcnn-mnist]="train --model pixelcnn --dataset mnist --data-root $DATA --device $GPU --hidden 64 --layers 15 --batch-size 128 --epochs 15 --precision bf16 --out runs/pixelcnn-mnist.safetensors"
 )
-ORDER=(lenet-mnist attributes-faces vae-mnist-2d vae-mnist-32d dcgan-mnist vae-faces dcgan-faces stylegan-faces pixelcnn-mnist)
+ORDER=(lenet-mnist attributes-faces classifier-cifar10 vae-cifar10 dcgan-cifar10 vae-mnist-2d vae-mnist-32d dcgan-mnist vae-faces dcgan-faces stylegan-faces pixelcnn-mnist)
 for name in "${@:-${ORDER[@]}}"; do
   echo "== $name: $LE ${CMD[$name]}"
   start=$(date +%s)
