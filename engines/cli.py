@@ -65,6 +65,7 @@ from .training import (
 )
 from .training.run import (
     ARCHITECTURE,
+    CONDITIONAL,
     GAN_LOSSES,
     STEERING,
     TRAIN_DEFAULTS,
@@ -212,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="PixelCNN hidden channels (default 64, colour 96; a multiple of the channels)",
     )
     t.add_argument("--layers", type=_int_in(1, 64), help="PixelCNN gated layers (default 10)")
+    t.add_argument(
+        "--conditional",
+        action="store_true",
+        default=None,
+        help="a class-conditional GAN or style-based generator on the dataset's classes (mnist, "
+        "fashion-mnist, cifar10); kept on --resume",
+    )
     t.add_argument("--beta", type=TRAIN_TYPES["beta"], help="VAE KL weight (default 1 = the ELBO)")
     t.add_argument(
         "--precision",
@@ -510,7 +518,7 @@ def _new_run(args: argparse.Namespace) -> _Plan:
     if not (args.model and args.dataset):
         raise UsageError("--model and --dataset are required (or --resume FILE to continue a run)")
     kind = args.model
-    for dest in (*ARCHITECTURE, *STEERING):
+    for dest in (*ARCHITECTURE, *STEERING, *CONDITIONAL):
         if getattr(args, dest) is not None:
             _applies(dest, kind)
     if args.data_root is not None and args.dataset in PROCEDURAL_SETS:
@@ -518,7 +526,7 @@ def _new_run(args: argparse.Namespace) -> _Plan:
     _check_data_root(args.dataset, args.data_root)
     given = {
         dest: getattr(args, dest)
-        for dest in (*ARCHITECTURE, *STEERING, *TRAIN_DEFAULTS, "image_size", "channels", "binarize")
+        for dest in (*ARCHITECTURE, *STEERING, *CONDITIONAL, *TRAIN_DEFAULTS, "image_size", "channels", "binarize")
         if getattr(args, dest) is not None
     }
     run = RunSettings(kind=kind, dataset=args.dataset, root=args.data_root, **given)
@@ -528,10 +536,15 @@ def _new_run(args: argparse.Namespace) -> _Plan:
         raise UsageError(str(error)) from None
     config = None
     if not MODEL_CLASSES[kind].config_from_data:  # a classifier's heads come from the dataset's labels, once loaded
-        config = run.model_config(spec)
+        try:
+            config = run.model_config(spec)
+        except DatasetError as error:  # --conditional on a dataset without classes
+            raise UsageError(f"--conditional: {error}") from None
         _check_model_config(kind, config)
     settings = run.train_settings()
     default_name = classifier_filename(args.dataset) if kind == "classifier" else f"{kind}-{args.dataset}{SUFFIX}"
+    if run.conditional:
+        default_name = f"c{default_name}"
     return _Plan(kind, spec, config, settings, Path(args.out or f"runs/{default_name}"))
 
 
@@ -591,6 +604,8 @@ def _resumed_run(args: argparse.Namespace) -> _Plan:
             _applies(dest, kind, run)
             if given != config.get(key):
                 refuse(_flag(dest), given, config.get(key))
+    if args.conditional and not config.get(CONDITIONAL["conditional"]):  # the classes are in the stored config
+        refuse("--conditional", "on", "unconditional model")
 
     overrides: list[str] = []
 
@@ -965,6 +980,13 @@ def _print_judged(m: dict[str, Any], judge) -> None:
             if "train_test_fid" in s:
                 line += f"; real train vs held-out: {s['train_test_fid']:.4g}"
             print(line + ")")
+    agreement = m.get("class_agreement")
+    if agreement:
+        print(
+            f"  class agreement    {agreement['overall']:.2%} of {agreement['samples_per_class']} samples per class "
+            "read as the class asked for"
+        )
+        print("    " + " ".join(f"{name}:{v:.3f}" for name, v in agreement["per_class"].items()))
     arithmetic = m.get("attribute_arithmetic", {})
     if arithmetic:
         first = next(iter(arithmetic.values()))
