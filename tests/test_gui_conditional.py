@@ -138,3 +138,18 @@ def test_a_session_keeps_the_class_blend(qtbot, make_window, cgan_checkpoint, tm
     assert window.load_session(path)
     np.testing.assert_allclose(window.state.class_mix, mix)
     assert window.explore.class_combo.currentIndex() == 4 and window.explore.blend_combo.currentIndex() == 7
+
+
+def test_the_train_tab_offers_a_conditional_run(qtbot) -> None:
+    from explorer.panels.training import TrainingPanel
+    from explorer.state import ExplorerState
+
+    panel = TrainingPanel(ExplorerState())
+    qtbot.addWidget(panel)
+    panel.configure(model="gan", dataset="mnist", conditional=True)
+    settings = panel.form_settings()
+    assert settings.conditional and settings.model_config(settings.data_spec())["class_names"] == CLASSES
+    panel.configure(model="vae")  # a VAE has no classes: the row is hidden and the run unconditional
+    assert panel.conditional_check.isHidden() or not panel.form_settings().conditional
+    panel.configure(model="gan", dataset="shapes")  # not labelled by class
+    assert not panel.conditional_check.isEnabled() and not panel.form_settings().conditional
