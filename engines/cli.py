@@ -47,6 +47,7 @@ from .latent import PATH_MODES, interpolate_path
 from .memory import MemoryEstimateError, check_training_memory
 from .models import MODEL_CLASSES
 from .models.classifier import config_for_dataset
+from .models.conditional import ClassView
 from .references import HIGHER_IS_BETTER, meets, references_for, target_for
 from .training import (
     PRECISIONS,
@@ -325,6 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=4,
         help=f"enlarge each pixel this many times (the PNG stays under {MAX_GRID_MEGAPIXELS} megapixels)",
     )
+    s.add_argument(
+        "--class",
+        dest="class_name",
+        metavar="NAME",
+        help="a conditional model's class to draw (its name or index; default: every class in turn)",
+    )
     s.add_argument("--device", default="auto")
     s.add_argument("--out", required=True, help="PNG file to write (missing folders are created)")
     s.add_argument(
@@ -365,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_float_in(0.0, 100.0, low_inclusive=False),
         default=2.0,
         help="vector walk: strength at the ends",
+    )
+    r.add_argument(
+        "--class",
+        dest="class_name",
+        metavar="NAME",
+        help="a conditional model's class (its name or index; default: the session's class blend)",
     )
     r.add_argument("--device", default="auto")
     r.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
@@ -1127,11 +1140,41 @@ def cmd_sample(args: argparse.Namespace) -> int:
     _writable_output(out, "--out")
     ckpt = facts.ckpt or load_checkpoint(path, device=device)
     _check_finite(ckpt, path, args.allow_nonfinite)
+    if args.class_name is not None:
+        options["classes"] = _class_index(ckpt.model, args.class_name, path)
     gen = torch.Generator().manual_seed(args.seed)
     images = ckpt.model.sample(args.n, generator=gen, **options)
     save_png(to_grid(images), out, scale=args.scale)
     print(f"wrote {args.n} samples to {out}")
     return 0
+
+
+def _class_index(model, name: str, path: Path) -> int:
+    """The index of a conditional model's class given by name (or index)."""
+    names = list(getattr(model, "class_names", ()))
+    if not names:
+        raise UsageError(f"--class applies to class-conditional models, and {path.name} is not one")
+    if name in names:
+        return names.index(name)
+    if name.isdigit() and int(name) < len(names):
+        return int(name)
+    raise UsageError(f"--class {name!r} is not one of {path.name}'s classes ({', '.join(names)})")
+
+
+def _render_classes(model, args: argparse.Namespace, doc: dict | None, path: Path) -> torch.Tensor | None:
+    """The class blend (K,) a conditional model renders with: --class, else the session's; None without classes."""
+    if args.class_name is not None:
+        return torch.nn.functional.one_hot(
+            torch.tensor(_class_index(model, args.class_name, path)), model.num_classes
+        ).float()
+    if not model.num_classes:
+        return None
+    mix = (doc or {}).get("class_mix")
+    if isinstance(mix, list) and len(mix) == model.num_classes and all(isinstance(v, (int, float)) for v in mix):
+        y = torch.tensor(mix, dtype=torch.float32)
+        if bool((y >= 0).all()) and float(y.sum()) > 0:
+            return y / y.sum()
+    raise UsageError(f"{path.name} is class-conditional: pass --class NAME (or a --session that has a class blend)")
 
 
 # --- render ---------------------------------------------------------------------------------------------
@@ -1253,9 +1296,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     meta = {**meta, "checkpoint": str(path), "model": ckpt.kind}
+    model = ckpt.model
+    classes = _render_classes(model, args, doc, path)
+    if classes is not None:  # every frame drawn with this class blend
+        model = ClassView(model, classes)
+        meta["class_mix"] = [round(float(v), 6) for v in classes]
     with tqdm(total=len(latents), unit="frame", desc=f"render {out.name}", disable=None, file=sys.stderr) as bar:
         written = render_latents(
-            ckpt.model, latents, kind, out, meta, settings, progress=lambda done, total: bar.update(done - bar.n)
+            model, latents, kind, out, meta, settings, progress=lambda done, total: bar.update(done - bar.n)
         )
     h, w = settings.frame_shape(*ckpt.model.image_shape[1:], kind)
     print(f"wrote {len(latents)} frames ({w}x{h} px, {args.fps:g} fps) to {written[0]}, latents in {written[1].name}")

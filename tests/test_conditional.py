@@ -249,3 +249,31 @@ def test_export_refuses_a_conditional_model(tmp_path: Path, capsys) -> None:
     path = save_checkpoint(tmp_path / "c.safetensors", build_model("gan", conditional()), label_names=NAMES)
     assert main(["export", str(path), "--onnx", str(tmp_path / "onnx")]) == 1
     assert "class-conditional" in capsys.readouterr().err
+
+
+def test_sample_and_render_draw_the_class_asked_for(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    model = build_model("gan", conditional())
+    with torch.no_grad():  # a large class embedding: "dark" and "bright" draw visibly different images
+        model.generator[0].weight[model.latent_dim :].normal_(0.0, 1.0)
+    path = save_checkpoint(tmp_path / "c.safetensors", model.eval(), label_names=NAMES)
+    pngs = {}
+    for name in NAMES:
+        out = tmp_path / f"{name}.png"
+        assert main(["sample", str(path), "--n", "4", "--class", name, "--scale", "1", "--out", str(out)]) == 0
+        pngs[name] = np.asarray(Image.open(out))
+    assert not np.array_equal(pngs["dark"], pngs["bright"])
+    assert main(["sample", str(path), "--n", "4", "--class", "2", "--out", str(tmp_path / "x.png")]) == 2
+    assert "not one of c.safetensors's classes (dark, bright)" in capsys.readouterr().err
+    strip = tmp_path / "walk.png"
+    base = ["render", str(path), "--walk", "random", "--seconds", "0.1", "--fps", "20", "--size", "28"]
+    assert main([*base, "--out", str(strip)]) == 2
+    assert "pass --class NAME" in capsys.readouterr().err
+    assert main([*base, "--class", "bright", "--out", str(strip)]) == 0
+    meta = json.loads(strip.with_name("walk_latents.json").read_text())
+    assert meta["class_mix"] == [0.0, 1.0]
+    latents = np.load(strip.with_name("walk_latents.npy"))
+    frames = np.asarray(Image.open(strip))
+    first = model.decode(torch.as_tensor(latents[:1]), classes=1)[0, 0].detach().numpy()
+    assert abs(frames[:28, :28].astype(float) / 255 - first).max() < 0.01  # the first frame, drawn "bright"
