@@ -153,3 +153,16 @@ def test_the_train_tab_offers_a_conditional_run(qtbot) -> None:
     assert panel.conditional_check.isHidden() or not panel.form_settings().conditional
     panel.configure(model="gan", dataset="shapes")  # not labelled by class
     assert not panel.conditional_check.isEnabled() and not panel.form_settings().conditional
+
+
+def test_the_timeline_tab_draws_a_conditional_model_class_by_class(cgan_checkpoint) -> None:
+    from engines.checkpoint import load_checkpoint
+    from explorer.panels.timeline import fixed_latents, frames_of
+
+    ckpt = load_checkpoint(cgan_checkpoint)
+    z = fixed_latents(ckpt.model.latent_dim)
+    ((label, samples, recon),) = frames_of(ckpt, z, None)
+    assert label == "final" and recon is None and samples.ndim == 3
+    with torch.no_grad():
+        first = ckpt.model.decode(z[:1], classes=0)[0, 0].numpy()
+    assert np.abs(samples[2:30, 2:30, 0] / 255 - first).max() < 0.01  # the first latent, drawn as class 0
