@@ -295,12 +295,16 @@ class ExplorePanel(Tab):
         for combo in (self.class_combo, self.blend_combo):
             combo.currentIndexChanged.connect(lambda _: self._on_class_chosen())
         self.blend_slider.valueChanged.connect(lambda _: self._on_class_chosen())
-        row = QHBoxLayout(self.class_box)
-        row.addWidget(self.class_combo)
+        box = QVBoxLayout(self.class_box)
+        row = QHBoxLayout()
+        row.addWidget(self.class_combo, 1)
         row.addWidget(QLabel("blend with"))
-        row.addWidget(self.blend_combo)
+        row.addWidget(self.blend_combo, 1)
+        box.addLayout(row)
+        row = QHBoxLayout()
         row.addWidget(self.blend_label)
         row.addWidget(self.blend_slider, 1)
+        box.addLayout(row)
         self.class_box.hide()
         return self.class_box
 
