@@ -47,6 +47,7 @@ from .latent import PATH_MODES, interpolate_path
 from .memory import MemoryEstimateError, check_training_memory
 from .models import MODEL_CLASSES
 from .models.classifier import config_for_dataset
+from .models.conditional import ClassView
 from .references import HIGHER_IS_BETTER, meets, references_for, target_for
 from .training import (
     PRECISIONS,
@@ -65,6 +66,7 @@ from .training import (
 )
 from .training.run import (
     ARCHITECTURE,
+    CONDITIONAL,
     GAN_LOSSES,
     STEERING,
     TRAIN_DEFAULTS,
@@ -212,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="PixelCNN hidden channels (default 64, colour 96; a multiple of the channels)",
     )
     t.add_argument("--layers", type=_int_in(1, 64), help="PixelCNN gated layers (default 10)")
+    t.add_argument(
+        "--conditional",
+        action="store_true",
+        default=None,
+        help="a class-conditional GAN or style-based generator on the dataset's classes (mnist, "
+        "fashion-mnist, cifar10); kept on --resume",
+    )
     t.add_argument("--beta", type=TRAIN_TYPES["beta"], help="VAE KL weight (default 1 = the ELBO)")
     t.add_argument(
         "--precision",
@@ -323,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=4,
         help=f"enlarge each pixel this many times (the PNG stays under {MAX_GRID_MEGAPIXELS} megapixels)",
     )
+    s.add_argument(
+        "--class",
+        dest="class_name",
+        metavar="NAME",
+        help="a conditional model's class to draw (its name or index; default: every class in turn)",
+    )
     s.add_argument("--device", default="auto")
     s.add_argument("--out", required=True, help="PNG file to write (missing folders are created)")
     s.add_argument(
@@ -363,6 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_float_in(0.0, 100.0, low_inclusive=False),
         default=2.0,
         help="vector walk: strength at the ends",
+    )
+    r.add_argument(
+        "--class",
+        dest="class_name",
+        metavar="NAME",
+        help="a conditional model's class (its name or index; default: the session's class blend)",
     )
     r.add_argument("--device", default="auto")
     r.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
@@ -516,7 +537,7 @@ def _new_run(args: argparse.Namespace) -> _Plan:
     if not (args.model and args.dataset):
         raise UsageError("--model and --dataset are required (or --resume FILE to continue a run)")
     kind = args.model
-    for dest in (*ARCHITECTURE, *STEERING):
+    for dest in (*ARCHITECTURE, *STEERING, *CONDITIONAL):
         if getattr(args, dest) is not None:
             _applies(dest, kind)
     if args.data_root is not None and args.dataset in PROCEDURAL_SETS:
@@ -524,7 +545,7 @@ def _new_run(args: argparse.Namespace) -> _Plan:
     _check_data_root(args.dataset, args.data_root)
     given = {
         dest: getattr(args, dest)
-        for dest in (*ARCHITECTURE, *STEERING, *TRAIN_DEFAULTS, "image_size", "channels", "binarize")
+        for dest in (*ARCHITECTURE, *STEERING, *CONDITIONAL, *TRAIN_DEFAULTS, "image_size", "channels", "binarize")
         if getattr(args, dest) is not None
     }
     run = RunSettings(kind=kind, dataset=args.dataset, root=args.data_root, **given)
@@ -534,10 +555,15 @@ def _new_run(args: argparse.Namespace) -> _Plan:
         raise UsageError(str(error)) from None
     config = None
     if not MODEL_CLASSES[kind].config_from_data:  # a classifier's heads come from the dataset's labels, once loaded
-        config = run.model_config(spec)
+        try:
+            config = run.model_config(spec)
+        except DatasetError as error:  # --conditional on a dataset without classes
+            raise UsageError(f"--conditional: {error}") from None
         _check_model_config(kind, config)
     settings = run.train_settings()
     default_name = classifier_filename(args.dataset) if kind == "classifier" else f"{kind}-{args.dataset}{SUFFIX}"
+    if run.conditional:
+        default_name = f"c{default_name}"
     return _Plan(kind, spec, config, settings, Path(args.out or f"runs/{default_name}"))
 
 
@@ -597,6 +623,8 @@ def _resumed_run(args: argparse.Namespace) -> _Plan:
             _applies(dest, kind, run)
             if given != config.get(key):
                 refuse(_flag(dest), given, config.get(key))
+    if args.conditional and not config.get(CONDITIONAL["conditional"]):  # the classes are in the stored config
+        refuse("--conditional", "on", "unconditional model")
 
     overrides: list[str] = []
 
@@ -974,6 +1002,13 @@ def _print_judged(m: dict[str, Any], judge) -> None:
             if "train_test_fid" in s:
                 line += f"; real train vs held-out: {s['train_test_fid']:.4g}"
             print(line + ")")
+    agreement = m.get("class_agreement")
+    if agreement:
+        print(
+            f"  class agreement    {agreement['overall']:.2%} of {agreement['samples_per_class']} samples per class "
+            "read as the class asked for"
+        )
+        print("    " + " ".join(f"{name}:{v:.3f}" for name, v in agreement["per_class"].items()))
     arithmetic = m.get("attribute_arithmetic", {})
     if arithmetic:
         first = next(iter(arithmetic.values()))
@@ -1114,11 +1149,41 @@ def cmd_sample(args: argparse.Namespace) -> int:
     _writable_output(out, "--out")
     ckpt = facts.ckpt or load_checkpoint(path, device=device)
     _check_finite(ckpt, path, args.allow_nonfinite)
+    if args.class_name is not None:
+        options["classes"] = _class_index(ckpt.model, args.class_name, path)
     gen = torch.Generator().manual_seed(args.seed)
     images = ckpt.model.sample(args.n, generator=gen, **options)
     save_png(to_grid(images), out, scale=args.scale)
     print(f"wrote {args.n} samples to {out}")
     return 0
+
+
+def _class_index(model, name: str, path: Path) -> int:
+    """The index of a conditional model's class given by name (or index)."""
+    names = list(getattr(model, "class_names", ()))
+    if not names:
+        raise UsageError(f"--class applies to class-conditional models, and {path.name} is not one")
+    if name in names:
+        return names.index(name)
+    if name.isdigit() and int(name) < len(names):
+        return int(name)
+    raise UsageError(f"--class {name!r} is not one of {path.name}'s classes ({', '.join(names)})")
+
+
+def _render_classes(model, args: argparse.Namespace, doc: dict | None, path: Path) -> torch.Tensor | None:
+    """The class blend (K,) a conditional model renders with: --class, else the session's; None without classes."""
+    if args.class_name is not None:
+        return torch.nn.functional.one_hot(
+            torch.tensor(_class_index(model, args.class_name, path)), model.num_classes
+        ).float()
+    if not model.num_classes:
+        return None
+    mix = (doc or {}).get("class_mix")
+    if isinstance(mix, list) and len(mix) == model.num_classes and all(isinstance(v, (int, float)) for v in mix):
+        y = torch.tensor(mix, dtype=torch.float32)
+        if bool((y >= 0).all()) and float(y.sum()) > 0:
+            return y / y.sum()
+    raise UsageError(f"{path.name} is class-conditional: pass --class NAME (or a --session that has a class blend)")
 
 
 # --- render ---------------------------------------------------------------------------------------------
@@ -1240,9 +1305,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     meta = {**meta, "checkpoint": str(path), "model": ckpt.kind}
+    model = ckpt.model
+    classes = _render_classes(model, args, doc, path)
+    if classes is not None:  # every frame drawn with this class blend
+        model = ClassView(model, classes)
+        meta["class_mix"] = [round(float(v), 6) for v in classes]
     with tqdm(total=len(latents), unit="frame", desc=f"render {out.name}", disable=None, file=sys.stderr) as bar:
         written = render_latents(
-            ckpt.model, latents, kind, out, meta, settings, progress=lambda done, total: bar.update(done - bar.n)
+            model, latents, kind, out, meta, settings, progress=lambda done, total: bar.update(done - bar.n)
         )
     h, w = settings.frame_shape(*ckpt.model.image_shape[1:], kind)
     print(f"wrote {len(latents)} frames ({w}x{h} px, {args.fps:g} fps) to {written[0]}, latents in {written[1].name}")

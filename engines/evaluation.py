@@ -1,6 +1,6 @@
 """Held-out metrics of a checkpoint: VAE test ELBO and importance-weighted NLL; PixelCNN NLL; a
 classifier's accuracy; and, judged by a trained classifier, GAN sample scores (Inception Score,
-Frechet distance) and latent-arithmetic success on `faces`."""
+Frechet distance; a conditional model's class agreement) and latent-arithmetic success on `faces`."""
 
 from __future__ import annotations
 
@@ -242,6 +242,8 @@ def classifier_metrics(
     "smiling" on `edits` faces (strength 1, and a strength tuned on separate faces), exemplar
     arithmetic (smiling - neutral + glasses) over `trials` draws, and the clean-edit rate of every
     direction-lab method (metrics.clean_edit_rates: one key per method).
+    A conditional model (num_classes > 0): its class agreement (metrics.class_agreement, n / K samples
+    of each class; key "class_agreement").
     For a style-based generator also: perceptual path length in Z and in W over `ppl_pairs` paths
     (engines.styles.ppl_report, in the classifier's features; key "perceptual_path_length") and, on
     faces, the clean-edit rates in W ("clean_edits_w", beside "clean_edits" in Z).
@@ -281,9 +283,11 @@ def classifier_metrics(
         result["samples"] = M.gan_scores(
             model, clf, n=n, batch_size=batch_size, seed=seed, real_dataset=test, train_dataset=train
         )
+    if model.num_classes:  # a conditional model: does it draw the class it is asked for?
+        result["class_agreement"] = M.class_agreement(model, clf, per_class=max(1, n // model.num_classes), seed=seed)
     kinds = clf.label_kinds
     attributes = [a for a in ARITHMETIC_ATTRIBUTES if kinds.get(a) == "binary"]
-    if has_styles(model):
+    if has_styles(model) and not model.num_classes:  # PPL over the prior of z: one class would have to be chosen
         result["perceptual_path_length"] = ppl_report(
             model, clf, n=ppl_pairs, seed=seed, classifier_name=result["classifier"]
         )

@@ -93,6 +93,11 @@ def pick_decoder(model: torch.nn.Module, seed: int = 0) -> Decoder:
     if device.type != "cpu" or not hasattr(model, "latent_weight") or getattr(model, "kind", "") not in ("vae", "gan"):
         eager.note = "PyTorch on the model's device (onnxruntime is tried for our VAEs and GANs on the CPU)"
         return eager
+    if getattr(model, "num_classes", 0):
+        # The exported graph is z -> image; a conditional model's image depends on the class blend too,
+        # which the explorer changes without a new model: eager decodes always use the current class.
+        eager.note = "PyTorch: a class-conditional model's decode takes its class blend, which the ONNX graph does not"
+        return eager
     z = torch.randn(PROBE, model.latent_dim, generator=torch.Generator().manual_seed(seed)).numpy()
     reference = eager(z)
     try:

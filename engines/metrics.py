@@ -169,6 +169,37 @@ def decode_to_labels(model: Any, classifier: Any, latents: np.ndarray, batch_siz
 
 
 # --- sample quality -----------------------------------------------------------------------------
+@torch.no_grad()
+def class_agreement(
+    model: Any, classifier: Any, per_class: int = 1000, batch_size: int = 500, seed: int = 0
+) -> dict[str, Any]:
+    """How often a class-conditional model draws the class it is asked for: `per_class` samples of each
+    class (sample(n, classes=c), seeded), each read by the classifier's class head (argmax). The
+    classifier's classes must be the model's, in the same order.
+
+    Keys: "overall" (the fraction agreeing over every sample), "per_class" {name: fraction},
+    "confused_with" {name: the other class read most often}, "samples_per_class".
+    """
+    names = list(model.class_names)
+    head = getattr(classifier, "class_head", None)
+    if not names or head is None or len(head.columns) != len(names):
+        raise ValueError("class agreement needs a conditional model and a classifier of the same classes")
+    gen = torch.Generator().manual_seed(seed)
+    per, confused = {}, {}
+    for c, name in enumerate(names):
+        reads = []
+        for start in range(0, per_class, batch_size):
+            images = model.sample(min(batch_size, per_class - start), generator=gen, classes=c)
+            x = adapt_images(images.to(_device(classifier)), classifier)
+            reads.append(classifier.class_probs(x).argmax(1).cpu().numpy())
+        read = np.concatenate(reads)
+        per[name] = round(float(np.mean(read == c)), 4)
+        others = np.bincount(read[read != c], minlength=len(names))
+        confused[name] = names[int(others.argmax())] if others.any() else None
+    overall = round(float(np.mean(list(per.values()))), 4)
+    return {"overall": overall, "per_class": per, "confused_with": confused, "samples_per_class": int(per_class)}
+
+
 def gan_scores(
     model: Any,
     classifier: Any,

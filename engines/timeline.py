@@ -96,16 +96,17 @@ def apply_snapshot(model, snapshot: dict[str, torch.Tensor]):
 
 
 @torch.no_grad()
-def timeline_grids(model, z: torch.Tensor, real: torch.Tensor | None = None):
-    """What a moment of the timeline shows: the fixed latents `z` decoded (a grid), and for a model with an
-    encoder the real images `real` above their reconstructions, decode(mean of q(z|x)) (two rows); both
-    (H, W, C) uint8, the second None without an encoder or images."""
+def timeline_grids(model, z: torch.Tensor, real: torch.Tensor | None = None, classes: torch.Tensor | None = None):
+    """What a moment of the timeline shows: the fixed latents `z` decoded (a grid; a conditional model's
+    with `classes`, (N, K)), and for a model with an encoder the real images `real` above their
+    reconstructions, decode(mean of q(z|x)) (two rows); both (H, W, C) uint8, the second None without an
+    encoder or images."""
     from .images import to_grid
 
     was = model.training
     model.eval()
     try:
-        samples = to_grid(model.decode(z))
+        samples = to_grid(model.decode(z) if classes is None else model.decode(z, classes))
         recon = None
         if real is not None and len(real) and getattr(model, "has_encoder", False):
             mean, _ = model.encode(real)

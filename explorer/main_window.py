@@ -441,6 +441,7 @@ class MainWindow(QMainWindow):
             panels=panels,
             space=state.space,
             psi=state.psi,
+            class_mix=state.class_mix.copy() if state.num_classes else None,
         )
 
     def save_session(self, path: str | Path) -> bool:
@@ -470,7 +471,7 @@ class MainWindow(QMainWindow):
                 latent_dim = space_latent_dim(model, session.space)
             except ValueError as error:
                 raise SessionError(str(error)) from error
-            session.check_fits(latent_dim)
+            session.check_fits(latent_dim, model.num_classes if model is not None else 0)
         except (SessionError, CheckpointError) as error:
             self.show_error(f"Cannot load {name}: {error}")
             return False
@@ -486,6 +487,8 @@ class MainWindow(QMainWindow):
             warnings.append(
                 "it was saved with a different checkpoint file (sha256 differs): latents may not mean the same"
             )
+        if session.class_mix is not None:  # before the space: W maps z with the class
+            self.state.set_class_mix(session.class_mix)
         self.state.set_space(session.space, session.psi)
         self.state.restore(session.z, session.seed, session.bookmarks, session.vectors)
         self.explore.set_temperature(session.temperature)

@@ -23,7 +23,19 @@ FORMAT = "latent-explorer-session/1"
 MAX_SEED = 2**31 - 1  # the seeds the Explore tab offers
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 3.0  # the Explore tab's temperature range
 MAX_LATENT = 1 << 16  # values per latent, far above any model here
-_CORE_KEYS = {"format", "checkpoint", "sha256", "z", "seed", "temperature", "bookmarks", "vectors", "space"}
+_CORE_KEYS = {
+    "format",
+    "checkpoint",
+    "sha256",
+    "z",
+    "seed",
+    "temperature",
+    "bookmarks",
+    "vectors",
+    "space",
+    "class_mix",
+}
+MAX_CLASSES = 1000  # engines.models.conditional.MAX_CLASSES
 SPACES = ("Z", "W", "W+")  # engines.styles.SPACES: the latent space z, bookmarks and vectors live in
 
 
@@ -43,6 +55,7 @@ class Session:
     panels: dict[str, dict[str, Any]] = field(default_factory=dict)  # top-level key -> panel's own dict
     space: str = "Z"  # Z, or W / W+ of a style-based generator
     psi: float = 1.0  # the truncation of W / W+
+    class_mix: np.ndarray | None = None  # a conditional model's class blend (K,); None: unconditional
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -56,6 +69,8 @@ class Session:
             "vectors": {name: _floats(v) for name, v in self.vectors.items()},
             "space": {"name": self.space, "psi": float(self.psi)},
         }
+        if self.class_mix is not None:
+            doc["class_mix"] = _floats(self.class_mix)
         for key, data in self.panels.items():
             if key in _CORE_KEYS:
                 raise ValueError(f"panel key {key!r} clashes with a session field")
@@ -103,7 +118,20 @@ class Session:
             raise SessionError(
                 f"space must be an object with a name in {SPACES} and a psi from 0 to 2, not {_show(space)}"
             )
+        class_mix = doc.get("class_mix")
+        if class_mix is not None:
+            if (
+                not isinstance(class_mix, list)
+                or not 2 <= len(class_mix) <= MAX_CLASSES
+                or not all(_is_number(v) and math.isfinite(v) and v >= 0 for v in class_mix)
+                or not sum(class_mix) > 0
+            ):
+                raise SessionError(
+                    f"class_mix must be a list of non-negative weights, not all zero, not {_show(class_mix)}"
+                )
+            class_mix = np.asarray(class_mix, np.float32)
         return cls(
+            class_mix=class_mix,
             space=space.get("name", "Z"),
             psi=float(space.get("psi", 1.0)),
             checkpoint=checkpoint,
@@ -116,8 +144,12 @@ class Session:
             panels={k: v for k, v in doc.items() if k not in _CORE_KEYS and isinstance(v, dict)},
         )
 
-    def check_fits(self, latent_dim: int) -> None:
-        """Raise SessionError unless z, every bookmark and every vector has `latent_dim` values."""
+    def check_fits(self, latent_dim: int, num_classes: int = 0) -> None:
+        """Raise SessionError unless z, every bookmark and every vector has `latent_dim` values, and a class
+        blend (if any) has one weight per class of the model (`num_classes`; 0: unconditional)."""
+        if self.class_mix is not None and self.class_mix.size != num_classes:
+            what = f"{num_classes} classes" if num_classes else "no classes"
+            raise SessionError(f"its class blend has {self.class_mix.size} weights; the model has {what}")
         for what, value in [
             ("z", self.z),
             *((f"bookmark {m.name!r}", m.z) for m in self.bookmarks),

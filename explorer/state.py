@@ -17,6 +17,7 @@ from engines.data import DatasetError, DataSpec, load_dataset
 from engines.data.sample import heldout_or_sample
 from engines.device import pick_device
 from engines.latent import decode_latents
+from engines.models.conditional import ClassView
 from engines.styles import available_spaces, space_model
 
 
@@ -58,6 +59,7 @@ class ExplorerState(QObject):
     vectorsChanged = Signal()
     seedChanged = Signal(int)  # the visible random seed changed; read state.seed
     spaceChanged = Signal()  # the latent space (Z, W, W+) or its truncation psi changed; read state.space
+    classChanged = Signal()  # a conditional model's class blend changed; read state.class_mix
 
     MAX_HISTORY = 200
 
@@ -81,6 +83,10 @@ class ExplorerState(QObject):
         self.psi = 1.0
         self._space_model = None
         self._stash: dict[str, tuple[np.ndarray, list[Bookmark], dict[str, np.ndarray]]] = {}
+        # A conditional model's class blend (K,) (one-hot: one class); `_class_view` draws with it
+        # (engines.models.conditional.ClassView): the views decode that, never the model with a class set on it.
+        self.class_mix = np.zeros(0, np.float32)
+        self._class_view = None
 
     # --- model ---------------------------------------------------------------------------------
     @property
@@ -88,6 +94,8 @@ class ExplorerState(QObject):
         """The model the views drive: the checkpoint's, or in W / W+ a StyleSpace over it."""
         if self._space_model is not None:
             return self._space_model
+        if self._class_view is not None:
+            return self._class_view
         return self.checkpoint.model if self.checkpoint else None
 
     @property
@@ -126,7 +134,7 @@ class ExplorerState(QObject):
             self.latentChanged.emit()
             return
         self._stash[old_space] = (self.z.copy(), list(self.bookmarks), dict(self.vectors))
-        new_model = space_model(base, space, psi)
+        new_model = space_model(base if self._class_view is None else self._class_view, space, psi)
         with torch.no_grad():
             z = torch.as_tensor(self.z[None], device=self.device)
             if space == "Z":
@@ -191,6 +199,9 @@ class ExplorerState(QObject):
         """Make a loaded checkpoint current (its model on `device`, default this state's) and reset z."""
         self.checkpoint, self.device = checkpoint, device if device is not None else self.device
         self.space, self.psi, self._space_model, self._stash = "Z", 1.0, None, {}
+        k = checkpoint.model.num_classes
+        self.class_mix = np.eye(k, dtype=np.float32)[0] if k else np.zeros(0, np.float32)
+        self._class_view = ClassView(checkpoint.model, torch.from_numpy(self.class_mix)) if k else None
         with self._dataset_lock:
             self._datasets = {}
         self._sha256 = None
@@ -205,6 +216,49 @@ class ExplorerState(QObject):
         self.bookmarksChanged.emit()
         self.historyChanged.emit()
         self.latentChanged.emit()
+
+    # --- the class of a conditional model ---------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """The open model's classes (0: unconditional, or no model)."""
+        return self.base_model.num_classes if self.checkpoint is not None else 0
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.base_model.class_names if self.checkpoint is not None else ()
+
+    def set_class_mix(self, mix: np.ndarray) -> None:
+        """Draw with the class blend `mix` (K,) from now on: non-negative weights, normalised to sum 1 (a
+        one-hot row is one class). Every view redraws the same latents (z is kept; classChanged, then
+        latentChanged). Raises ValueError, changing nothing, for a model without classes or a bad blend."""
+        k = self.num_classes
+        mix = np.asarray(mix, np.float32).reshape(-1)
+        if not k:
+            raise ValueError("the open model is not class-conditional")
+        if mix.shape != (k,) or not np.all(np.isfinite(mix)) or (mix < 0).any() or mix.sum() <= 0:
+            raise ValueError(f"a class blend is {k} non-negative weights, not all zero")
+        mix = mix / mix.sum()
+        if np.array_equal(mix, self.class_mix):
+            return
+        self.class_mix = mix
+        self._class_view = ClassView(self.base_model, torch.from_numpy(mix.copy()))
+        if self._space_model is not None:  # W / W+ map z with the class
+            self._space_model = space_model(self._class_view, self.space, self.psi)
+        self.classChanged.emit()
+        self.latentChanged.emit()
+
+    def set_class(self, index: int, other: int | None = None, t: float = 0.0) -> None:
+        """One class (`index`), or with `other` the blend (1 - t) index + t other: class interpolation."""
+        k = self.num_classes
+        if not k:
+            raise ValueError("the open model is not class-conditional")
+        mix = np.zeros(k, np.float32)
+        if not (0 <= index < k and (other is None or 0 <= other < k) and 0.0 <= t <= 1.0):
+            raise ValueError(f"classes are 0..{k - 1} and the blend t is in [0, 1]")
+        mix[index] += 1.0 - (t if other is not None else 0.0)
+        if other is not None:
+            mix[other] += t
+        self.set_class_mix(mix)
 
     @property
     def checkpoint_path(self) -> Path | None:

@@ -28,6 +28,11 @@ ARCHITECTURE = {
     "pixelcnn": "Gated PixelCNN: vertical + horizontal stacks, mask A then B, gated tanh*sigmoid units, skip-free residual h-stack",
     "classifier": "Small convolutional classifier trained by the project for the evaluation metrics",
 }
+CONDITIONAL = {
+    "gan": "G reads [z, one-hot class] (its first layer's class columns are the class embedding); D reads the "
+    "image with the class as constant label maps on its channels",
+    "stylegan": "the mapping reads [z, class embedding], each normalised; projection discriminator",
+}
 BINARIZE = {
     "none": "{colour} intensities in [0, 1] (not binarized)",
     "threshold": "binarized with a fixed threshold (x > 0.5)",
@@ -62,6 +67,14 @@ def card(path: Path, notes: str = "", eval_args: str | None = None) -> str:
         *([notes.strip(), ""] if notes else []),
         "## Model",
         f"- kind: `{ckpt.kind}` — {ARCHITECTURE.get(ckpt.kind, '')}",
+        *(
+            [
+                f"- class-conditional on {ckpt.model.num_classes} classes ({', '.join(ckpt.model.class_names)}): "
+                + CONDITIONAL.get(ckpt.kind, "")
+            ]
+            if ckpt.model.num_classes
+            else []
+        ),
         f"- config: `{json.dumps(ckpt.model.config_dict())}`",
         f"- parameters: {params:,}",
         f"- file: `{path.name}` ({path.stat().st_size / 1e6:.1f} MB: weights"
@@ -124,6 +137,7 @@ def card(path: Path, notes: str = "", eval_args: str | None = None) -> str:
                 + " |"
             )
         lines.append("")
+    lines += class_section(ckpt.metrics.get("eval", {}))
     lines += style_section(ckpt.metrics.get("eval", {}))
     if ckpt.metrics:
         root = (
@@ -151,6 +165,25 @@ def card(path: Path, notes: str = "", eval_args: str | None = None) -> str:
             lines += [f"- {r.metric} {r.value:g}: {r.source}" for r in refs]
             lines.append("")
     return "\n".join(lines)
+
+
+def class_section(m: dict) -> list[str]:
+    """A conditional model's class agreement (eval's class_agreement) as a table."""
+    a = m.get("class_agreement")
+    if not a:
+        return []
+    return [
+        "## Class agreement",
+        "",
+        f"{a['samples_per_class']} samples of each class (seeded), each read by `{m.get('classifier')}`: the "
+        f"fraction read as the class asked for. Overall: **{a['overall']:.1%}**.",
+        "",
+        "| class | " + " | ".join(a["per_class"]) + " |",
+        "|---" * (1 + len(a["per_class"])) + "|",
+        "| agreement | " + " | ".join(f"{v:.1%}" for v in a["per_class"].values()) + " |",
+        "| read most often instead | " + " | ".join(str(v or "-") for v in a["confused_with"].values()) + " |",
+        "",
+    ]
 
 
 def style_section(m: dict) -> list[str]:

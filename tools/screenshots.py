@@ -1,14 +1,16 @@
 """Regenerate README screenshots of each panel from the real app (offscreen).
 
     QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--checkpoint FILE] [--pixelcnn FILE] [--faces FILE]
-        [--styles FILE] [--out docs/screenshots]
-        [--only explore maps interpolate arithmetic nearest train control directions styles replay surprise timeline]
+        [--styles FILE] [--conditional FILE] [--out docs/screenshots]
+        [--only explore maps interpolate arithmetic nearest train control directions styles replay surprise timeline
+                explore-conditional]
 
 Opens the main window on a checkpoint (default: the bundled one the app opens), shows every tab in
 turn, waits for its background work to finish, and saves `<tab>.png`. Panels that need another kind
 of model (the PixelCNN replay and its surprise maps) are shot with `--pixelcnn`; the Directions tab is
 shot on `--faces` (default: the bundled vae-faces), whose classifier names its directions; the Styles
-tab (style mixing and the layer view) on `--styles` (default: the bundled stylegan-faces, in W). `nearest`
+tab (style mixing and the layer view) on `--styles` (default: the bundled stylegan-faces, in W); the Explore
+tab's class picker (`explore-conditional`) on `--conditional` (default: the bundled cdcgan-mnist). `nearest`
 needs the model's training data ($LATENT_EXPLORER_DATA, e.g. ../shared/datasets); `timeline` trains a
 short run (400 steps of a 2-D VAE on MNIST, else on the procedural shapes), opens it and compares it
 with the checkpoint. `--only` shoots only those.
@@ -189,6 +191,7 @@ def main() -> int:
     parser.add_argument("--pixelcnn", help="PixelCNN checkpoint for the replay panel")
     parser.add_argument("--faces", default=str(REPO / "checkpoints" / "vae-faces.safetensors"))
     parser.add_argument("--styles", default=str(REPO / "checkpoints" / "stylegan-faces.safetensors"))
+    parser.add_argument("--conditional", default=str(REPO / "checkpoints" / "cdcgan-mnist.safetensors"))
     parser.add_argument("--out", default="docs/screenshots")
     parser.add_argument("--only", nargs="+", help="tab names to shoot (default: all)")
     args = parser.parse_args()
@@ -241,6 +244,14 @@ def main() -> int:
         window.state.randomize(seed=3)
         settle(2.0)
         shoot(window, out, names=["styles"], prepare=prepare)
+    if only(["explore-conditional"]) and Path(args.conditional).is_file():
+        window.open_checkpoint(args.conditional)
+        window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Explore"))
+        window.state.randomize(seed=3)
+        window.explore.set_class(4, 9, 0.4)  # a blend: 0.6 of "4", 0.4 of "9"
+        settle(2.0)
+        window.grab().save(str(out / "explore-conditional.png"))
+        print(f"wrote {out / 'explore-conditional.png'}")
     if args.pixelcnn and only(["replay"]):
         window.open_checkpoint(args.pixelcnn)
         settle(2.0)

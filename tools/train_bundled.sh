@@ -38,6 +38,7 @@ declare -A CMD=(
   [vae-faces]="train --model vae --dataset faces --image-size 32 --latent-dim 16 --epochs 35 --out runs/vae-faces.safetensors"
   [dcgan-faces]="train --model gan --gan-loss wgan-gp --d-steps 2 --dataset faces --image-size 32 --epochs 6 --out runs/dcgan-faces.safetensors"  # the ns loss collapsed here
   [stylegan-faces]="train --model stylegan --dataset faces --image-size 32 --batch-size 32 --epochs 30 --sample-every 250 --checkpoint-every 250 --out runs/stylegan-faces.safetensors"  # stopped with Ctrl+C (see its card)
+  [cdcgan-mnist]="train --model gan --dataset mnist --conditional --data-root $DATA --epochs 12 --out runs/cdcgan-mnist.safetensors"  # 3 epochs, then --resume to 12 (see its card); OMP_NUM_THREADS=1 beside another job
   [lenet-mnist]="train --model classifier --dataset mnist --data-root $DATA --epochs 6 --out runs/lenet-mnist.safetensors"
   [classifier-cifar10]="train --model classifier --dataset folder --data-root $CIFAR/train --image-size 32 --channels 3 --epochs 15 --out runs/classifier-cifar10.safetensors"
   [vae-cifar10]="train --model vae --dataset folder --data-root $CIFAR/train --image-size 32 --channels 3 --latent-dim 64 --epochs 20 --checkpoint-every 500 --out runs/vae-cifar10.safetensors"
@@ -45,7 +46,7 @@ declare -A CMD=(
   [attributes-faces]="train --model classifier --dataset faces --image-size 32 --epochs 2 --out runs/attributes-faces.safetensors"
   [pixelcnn-mnist]="train --model pixelcnn --dataset mnist --data-root $DATA --device $GPU --hidden 64 --layers 15 --batch-size 128 --epochs 15 --precision bf16 --out runs/pixelcnn-mnist.safetensors"
 )
-ORDER=(lenet-mnist attributes-faces classifier-cifar10 vae-cifar10 dcgan-cifar10 vae-mnist-2d vae-mnist-32d dcgan-mnist vae-faces dcgan-faces stylegan-faces pixelcnn-mnist)
+ORDER=(lenet-mnist attributes-faces classifier-cifar10 vae-cifar10 dcgan-cifar10 vae-mnist-2d vae-mnist-32d dcgan-mnist cdcgan-mnist vae-faces dcgan-faces stylegan-faces pixelcnn-mnist)
 for name in "${@:-${ORDER[@]}}"; do
   echo "== $name: $LE ${CMD[$name]}"
   start=$(date +%s)

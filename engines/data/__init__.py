@@ -15,10 +15,12 @@ from .spec import (
     BINARIZE_MODES,
     CHANNEL_COUNTS,
     DATA_ROOT_ENV,
+    DATASET_CLASSES,
     DATASET_NAMES,
     IMAGE_SIZES,
     DatasetError,
     DataSpec,
+    dataset_classes,
     default_data_root,
     default_shape,
 )
@@ -28,6 +30,7 @@ from .torchvision_sets import MNIST_CLASSES, CelebADataset
 __all__ = [
     "BINARIZE_MODES",
     "CHANNEL_COUNTS",
+    "DATASET_CLASSES",
     "DATASET_NAMES",
     "DATA_ROOT_ENV",
     "IMAGE_SIZES",
@@ -44,6 +47,7 @@ __all__ = [
     "Splits",
     "SubsetDataset",
     "TensorImageDataset",
+    "dataset_classes",
     "default_data_root",
     "default_shape",
     "load_dataset",

@@ -43,6 +43,32 @@ def _check_name(name: str) -> None:
         raise DatasetError(f"Unknown dataset {name!r}; choose one of: {', '.join(DATASET_NAMES)}")
 
 
+# The classes of the datasets labelled by one class per image (one-hot labels of kind "class"), in label
+# order, as their loaders name them: what a class-conditional model is trained on, known before loading.
+DATASET_CLASSES: dict[str, tuple[str, ...]] = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion-mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+}
+
+
+def dataset_classes(name: str) -> tuple[str, ...]:
+    """The classes of dataset `name` (empty for one not labelled by class: a conditional model cannot train on it)."""
+    _check_name(name)
+    return DATASET_CLASSES.get(name, ())
+
+
 def default_shape(name: str) -> tuple[int, int]:
     """Natural (image_size, channels) of dataset `name`."""
     _check_name(name)

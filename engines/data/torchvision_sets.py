@@ -18,7 +18,7 @@ from .base import (
     match_channels_uint8,
     resize_uint8,
 )
-from .spec import DATA_ROOT_ENV, DatasetError, DataSpec, default_data_root
+from .spec import DATA_ROOT_ENV, DATASET_CLASSES, DatasetError, DataSpec, default_data_root
 
 # Where torchvision expects each dataset below the root, for error messages.
 _LAYOUT = {
@@ -28,7 +28,7 @@ _LAYOUT = {
     "celeba": "celeba/ (img_align_celeba/ and the list_*.txt / identity_CelebA.txt files)",
 }
 
-MNIST_CLASSES = [str(d) for d in range(10)]
+MNIST_CLASSES = list(DATASET_CLASSES["mnist"])  # torchvision's are "0 - zero", ...; plain digits are friendlier
 
 
 def _open(name: str, factory: Callable[..., Any], root: str, download: bool, **kwargs: Any) -> Any:
@@ -69,10 +69,10 @@ def load_mnist_like(spec: DataSpec, train: bool) -> TensorImageDataset:
     root = spec.root or default_data_root()
     if spec.name == "mnist":
         ds = _open("mnist", datasets.MNIST, root, spec.download, train=train)
-        classes = MNIST_CLASSES  # torchvision's are "0 - zero", ...; plain digits are friendlier
+        classes = MNIST_CLASSES
     else:
         ds = _open("fashion-mnist", datasets.FashionMNIST, root, spec.download, train=train)
-        classes = list(ds.classes)
+        classes = list(DATASET_CLASSES["fashion-mnist"])  # torchvision's own, as a table known before loading
     images = torch.as_tensor(ds.data, dtype=torch.uint8).unsqueeze(1)  # (N, 1, 28, 28)
     return _class_dataset(spec, images, torch.as_tensor(ds.targets), classes, train)
 
@@ -83,7 +83,7 @@ def load_cifar10(spec: DataSpec, train: bool) -> TensorImageDataset:
     root = spec.root or default_data_root()
     ds = _open("cifar10", datasets.CIFAR10, root, spec.download, train=train)
     images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)  # HWC -> CHW
-    return _class_dataset(spec, images, torch.as_tensor(ds.targets), list(ds.classes), train)
+    return _class_dataset(spec, images, torch.as_tensor(ds.targets), list(DATASET_CLASSES["cifar10"]), train)
 
 
 class CelebADataset(ImageDataset):

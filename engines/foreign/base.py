@@ -29,6 +29,8 @@ class ForeignModel(nn.Module):
     sample_options: ClassVar[tuple[str, ...]] = ("temperature",)
     grid_samples: ClassVar[int] = 64
     config_from_data: ClassVar[bool] = False
+    num_classes: ClassVar[int] = 0  # a foreign model is unconditional: decode(z) takes no class
+    class_names: ClassVar[tuple[str, ...]] = ()
     source: ClassVar[str] = "foreign"  # "onnx" or "plugin": what the Model dock says the model is
 
     def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], kind: str = "gan") -> None:

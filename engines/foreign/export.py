@@ -83,6 +83,11 @@ def check_exportable(ckpt: Checkpoint) -> None:
             f"{name} is {what}: it has no z -> image decoder to export (a PixelCNN samples pixel by pixel "
             "in a loop that ONNX export does not capture); only VAEs and GANs export to ONNX"
         )
+    if model.num_classes:
+        raise ExportError(
+            f"{name} is class-conditional: its decoder takes a class blend beside z, and an exported model "
+            "is z -> image only"
+        )
 
 
 def _graph(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs: list[str]):

@@ -56,6 +56,17 @@ class ConfigModel(nn.Module):
         """The size of z for a model with a latent (has_latent), else 0."""
         return int(self.config.latent_dim) if self.has_latent else 0
 
+    @property
+    def num_classes(self) -> int:
+        """K > 0 for a class-conditional model: decode(z, classes=y) and sample(n, classes=y) draw the
+        class blend y (B, K) (engines.models.conditional); 0 for every unconditional model."""
+        return int(getattr(self.config, "num_classes", 0))
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The name of each of the num_classes classes (empty without classes)."""
+        return tuple(getattr(self.config, "class_names", ())) if self.num_classes else ()
+
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
 

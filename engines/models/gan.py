@@ -1,4 +1,10 @@
-"""DCGAN (Radford et al. 2016) with the non-saturating loss, or a WGAN-GP critic (Gulrajani et al. 2017)."""
+"""DCGAN (Radford et al. 2016) with the non-saturating loss, or a WGAN-GP critic (Gulrajani et al. 2017).
+
+With `num_classes` > 0 it is a class-conditional DCGAN (Mirza & Osindero 2014): G reads [z, y] and D
+reads the image with y as K constant label maps stacked on its channels, y the class blend (B, K)
+(engines.models.conditional). G's first layer computes A_z z + A_y y, so A_y y = y @ E is the learned
+class embedding (one per position of the base grid), and a blend of classes blends their embeddings.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, check_fields, check_image_config, conv_plan
+from .conditional import ClassInput, balanced_classes, check_classes, class_input
 
 LOSSES = ("ns", "wgan-gp")
 
@@ -23,6 +30,8 @@ class GANConfig:
     loss: str = "ns"  # "ns": non-saturating GAN; "wgan-gp": Wasserstein critic + gradient penalty
     d_steps: int = 0  # discriminator steps per generator step; 0 = 1 for "ns", 5 for "wgan-gp"
     gp_lambda: float = 10.0
+    num_classes: int = 0  # > 0: class-conditional (decode(z, classes=y))
+    class_names: tuple[str, ...] = ()  # one per class
 
     def __post_init__(self) -> None:
         check_fields(
@@ -36,6 +45,7 @@ class GANConfig:
             },
         )
         check_image_config(self.image_size, self.channels)
+        check_classes(self)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")
         if self.d_steps == 0:
@@ -56,9 +66,10 @@ def _dcgan_init(module: nn.Module) -> None:
 def build_generator(c: GANConfig) -> nn.Sequential:
     stages, base = conv_plan(c.image_size)
     widths = [c.g_width * 2**i for i in reversed(range(stages))]  # e.g. 28px: [128, 64]
-    # z (B, latent, 1, 1) -> (B, widths[0], base, base): a fractionally-strided conv, no fully connected layer
+    # [z, y] (B, latent + classes, 1, 1) -> (B, widths[0], base, base): a fractionally-strided conv, no
+    # fully connected layer
     layers: list[nn.Module] = [
-        nn.ConvTranspose2d(c.latent_dim, widths[0], base, 1, 0, bias=False),
+        nn.ConvTranspose2d(c.latent_dim + c.num_classes, widths[0], base, 1, 0, bias=False),
         nn.BatchNorm2d(widths[0]),
         nn.ReLU(True),
     ]
@@ -78,8 +89,9 @@ def build_discriminator(c: GANConfig) -> nn.Sequential:
         # penalty, so the WGAN-GP critic uses layer norm (GroupNorm with one group) as the paper advises.
         return nn.GroupNorm(1, w) if c.loss == "wgan-gp" else nn.BatchNorm2d(w)
 
-    # (B, channels, S, S) -> (B, d_width, S/2, S/2); no normalisation on D's input layer
-    layers: list[nn.Module] = [nn.Conv2d(c.channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+    # (B, channels + classes, S, S) -> (B, d_width, S/2, S/2); no normalisation on D's input layer
+    first = nn.Conv2d(c.channels + c.num_classes, widths[0], 4, 2, 1, bias=False)
+    layers: list[nn.Module] = [first, nn.LeakyReLU(0.2, True)]
     for w_in, w_out in zip(widths, widths[1:]):  # strided convolutions instead of pooling
         layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), norm(w_out), nn.LeakyReLU(0.2, True)]
     layers += [nn.Conv2d(widths[-1], 1, base, 1, 0, bias=False), nn.Flatten()]  # (B, 1) logit / critic value
@@ -99,21 +111,47 @@ class GAN(GenerativeModel):
         self.discriminator = build_discriminator(config)
         self.apply(_dcgan_init)
 
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """G(z) as images in [0, 1]; z is (B, latent_dim)."""
-        return (self.generator(z.view(*z.shape, 1, 1)) + 1) / 2
+    # --- the class input (conditional models; engines.models.conditional) ---------------------------
+    def _y(self, classes: ClassInput, n: int, device: torch.device) -> torch.Tensor | None:
+        """The (n, K) class blend, None for an unconditional model (which refuses one)."""
+        if not self.config.num_classes:
+            if classes is not None:
+                raise ValueError("this GAN is not conditional: it takes no classes")
+            return None
+        return class_input(classes, n, self.config.num_classes, device)
+
+    def _g(self, g: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """G's raw output in [-1, 1] for z (B, latent_dim) and the class blend y (B, K) or None."""
+        x = z if y is None else torch.cat([z, y.to(z.dtype)], dim=1)
+        return g(x.view(*x.shape, 1, 1))
+
+    def _d(self, d: nn.Module, images: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """D's logit (B,) for images in [0, 1], with y as K constant label maps on the channels."""
+        return self._d_scaled(d, images * 2 - 1, y)
+
+    def _d_scaled(self, d: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """_d for images already in D's own range [-1, 1]."""
+        if y is not None:
+            x = torch.cat([x, y.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
+        return d(x).squeeze(1)
+
+    def generate(self, z: torch.Tensor, classes: ClassInput = None) -> torch.Tensor:
+        """G(z) as images in [0, 1]; z is (B, latent_dim); `classes` (conditional models only): a class
+        index or (B,) indices, a (K,) or (B, K) class blend."""
+        return (self._g(self.generator, z, self._y(classes, z.shape[0], z.device)) + 1) / 2
 
     decode = generate  # the explorer treats every latent model's z -> image map alike
 
     def latent_weight(self) -> torch.Tensor:
         """The first layer's weight as a matrix A (out_features, latent_dim): its output is A z (SeFa
-        factorizes it; engines.directions). The (D, C, k, k) transposed-conv kernel flattened per z unit."""
-        weight = self.generator[0].weight
+        factorizes it; engines.directions). The (D, C, k, k) transposed-conv kernel flattened per z unit
+        (a conditional model's class columns, the class embedding, left out)."""
+        weight = self.generator[0].weight[: self.config.latent_dim]
         return weight.reshape(weight.shape[0], -1).T
 
-    def critic(self, images: torch.Tensor) -> torch.Tensor:
-        """D's logit (or WGAN critic value) per image (B,), for images in [0, 1]."""
-        return self.discriminator(images * 2 - 1).squeeze(1)
+    def critic(self, images: torch.Tensor, classes: ClassInput = None) -> torch.Tensor:
+        """D's logit (or WGAN critic value) per image (B,), for images in [0, 1] (and their classes)."""
+        return self._d(self.discriminator, images, self._y(classes, images.shape[0], images.device))
 
     def random_latents(
         self, n: int, generator: torch.Generator | None = None, truncation: float | None = None
@@ -133,36 +171,55 @@ class GAN(GenerativeModel):
 
     # --- objectives ----------------------------------------------------------------------------
     # `g` and `d` default to this model's networks; a trainer may pass DistributedDataParallel
-    # wrappers of them so that gradients are synchronised across processes.
+    # wrappers of them so that gradients are synchronised across processes. `labels` (B, K): the real
+    # batch's one-hot classes (conditional models); the fakes are drawn with the same classes.
     def discriminator_loss(
-        self, real: torch.Tensor, z: torch.Tensor, g: nn.Module | None = None, d: nn.Module | None = None
+        self,
+        real: torch.Tensor,
+        z: torch.Tensor,
+        g: nn.Module | None = None,
+        d: nn.Module | None = None,
+        labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
         g, d = g or self.generator, d or self.discriminator
+        y = self._y(labels, real.shape[0], real.device)
         with torch.no_grad():
-            fake = (g(z.view(*z.shape, 1, 1)) + 1) / 2
-        d_real, d_fake = d(real * 2 - 1).squeeze(1), d(fake * 2 - 1).squeeze(1)
+            fake = (self._g(g, z, y) + 1) / 2
+        d_real, d_fake = self._d(d, real, y), self._d(d, fake, y)
         if self.config.loss == "ns":
             return F.binary_cross_entropy_with_logits(
                 d_real, torch.ones_like(d_real)
             ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
-        return d_fake.mean() - d_real.mean() + self.config.gp_lambda * self.gradient_penalty(real, fake)
+        return d_fake.mean() - d_real.mean() + self.config.gp_lambda * self.gradient_penalty(real, fake, y)
 
-    def generator_loss(self, z: torch.Tensor, g: nn.Module | None = None) -> torch.Tensor:
+    def generator_loss(
+        self, z: torch.Tensor, g: nn.Module | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         g = g or self.generator
-        d_fake = self.critic((g(z.view(*z.shape, 1, 1)) + 1) / 2)
+        y = self._y(labels, z.shape[0], z.device)
+        d_fake = self._d(self.discriminator, (self._g(g, z, y) + 1) / 2, y)
         if self.config.loss == "ns":
             # Non-saturating: ascend log D(G(z)) rather than descend log(1 - D(G(z))).
             return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
         return -d_fake.mean()
 
-    def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates x_hat of real and fake."""
         alpha = torch.rand((real.shape[0], 1, 1, 1), device=real.device)
         # Interpolate in the critic's own input range [-1, 1], so the norm is of the gradient it sees.
         x_hat = (alpha * (real * 2 - 1) + (1 - alpha) * (fake * 2 - 1)).requires_grad_(True)
-        (grad,) = torch.autograd.grad(self.discriminator(x_hat).sum(), x_hat, create_graph=True)
+        (grad,) = torch.autograd.grad(self._d_scaled(self.discriminator, x_hat, y).sum(), x_hat, create_graph=True)
         return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, truncation: float | None = None) -> torch.Tensor:
-        return self.generate(self.random_latents(n, generator, truncation))
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        truncation: float | None = None,
+        classes: ClassInput = None,
+    ) -> torch.Tensor:
+        """n images; a conditional model draws `classes` (default: every class in turn, 0, 1, ..., K-1, 0, ...)."""
+        if self.config.num_classes and classes is None:
+            classes = balanced_classes(n, self.config.num_classes)
+        return self.generate(self.random_latents(n, generator, truncation), classes)

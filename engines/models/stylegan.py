@@ -18,6 +18,11 @@ Training (engines.training.recipes.StyleGANRecipe): the non-saturating logistic 
 penalty on real images every `r1_every` discriminator steps (gamma `r1_gamma`), style-mixing
 regularisation (two latents, a random crossover, with probability `mixing_prob`), Adam(0.002, betas
 (0, 0.99)). Every layer uses the equalized learning rate (weights scaled at run time by He's constant).
+
+Class-conditional (`num_classes` > 0), as in StyleGAN2-ADA: the mapping network reads [z, e(y)], each
+normalised to unit second moment, where e(y) = y E + b is the class embedding of the class blend y
+(B, K) (engines.models.conditional); the discriminator adds a projection term <e_D(y), features>
+/ sqrt(dim) to its logit (Miyato & Koyama 2018). Blending classes blends their embeddings.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, check_fields, check_image_config, conv_plan
+from .conditional import ClassInput, balanced_classes, check_classes, class_input
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -49,6 +55,8 @@ class StyleGANConfig:
     r1_every: int = 4  # lazy R1: the penalty (x r1_every) on every r1_every-th discriminator step
     mixing_prob: float = 0.9  # style-mixing regularisation in training
     w_avg_beta: float = 0.995  # EMA of w for mean_w (truncation)
+    num_classes: int = 0  # > 0: class-conditional (decode(z, classes=y))
+    class_names: tuple[str, ...] = ()  # one per class
 
     def __post_init__(self) -> None:
         check_fields(
@@ -68,6 +76,7 @@ class StyleGANConfig:
             },
         )
         check_image_config(self.image_size, self.channels)
+        check_classes(self)
         stages, base = conv_plan(self.image_size)
         if base != 4:
             raise ValueError(
@@ -147,17 +156,27 @@ class ModulatedConv(nn.Module):
         return x if self.rgb else F.leaky_relu(x, 0.2) * math.sqrt(2)
 
 
-class MappingNetwork(nn.Module):
-    """z (B, latent_dim) -> w (B, w_dim): pixel norm, then `layers` FC layers with leaky ReLU (lr x0.01)."""
+def _unit_moment(x: torch.Tensor) -> torch.Tensor:
+    """Pixel norm: each row scaled to a unit second moment (on the sphere of radius sqrt(D))."""
+    return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
 
-    def __init__(self, latent_dim: int, w_dim: int, layers: int) -> None:
+
+class MappingNetwork(nn.Module):
+    """z (B, latent_dim) -> w (B, w_dim): pixel norm, then `layers` FC layers with leaky ReLU (lr x0.01).
+    With classes, [z, e(y)] (each pixel-normed; e the class embedding, w_dim wide) goes in instead."""
+
+    def __init__(self, latent_dim: int, w_dim: int, layers: int, num_classes: int = 0) -> None:
         super().__init__()
-        dims = [latent_dim] + [w_dim] * layers
+        if num_classes:
+            self.embed = EqualLinear(num_classes, w_dim)
+        dims = [latent_dim + (w_dim if num_classes else 0)] + [w_dim] * layers
         self.layers = nn.Sequential(*[EqualLinear(a, b, lr_mul=0.01, act=True) for a, b in zip(dims, dims[1:])])
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        z = z * torch.rsqrt(z.pow(2).mean(dim=1, keepdim=True) + 1e-8)  # pixel norm: z on the sphere of radius sqrt(D)
-        return self.layers(z)
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        x = _unit_moment(z)
+        if y is not None:
+            x = torch.cat([x, _unit_moment(self.embed(y.to(z.dtype)))], dim=1)
+        return self.layers(x)
 
 
 def _g_channels(c: StyleGANConfig, size: int) -> int:
@@ -216,6 +235,8 @@ class Discriminator(nn.Module):
     def __init__(self, c: StyleGANConfig) -> None:
         super().__init__()
         stages, _ = conv_plan(c.image_size)
+        if c.num_classes:  # the projection discriminator's class embedding
+            self.embed = EqualLinear(c.num_classes, min(c.d_max, c.d_width * c.image_size // 4))
 
         def width(size: int) -> int:
             return min(c.d_max, c.d_width * c.image_size // size)
@@ -229,15 +250,18 @@ class Discriminator(nn.Module):
         self.fc = EqualLinear(w4 * 16, w4, act=True)
         self.out = EqualLinear(w4, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         x = self.blocks(self.from_rgb(x))
         b = x.shape[0]
         group = math.gcd(b, 4)  # minibatch stddev over groups of (up to) 4 samples
-        y = x.reshape(group, -1, *x.shape[1:])
-        y = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (B / group,)
-        y = y.reshape(-1, 1, 1, 1).repeat(group, 1, *x.shape[2:])
-        x = self.conv(torch.cat([x, y], dim=1))
-        return self.out(self.fc(x.flatten(1))).squeeze(1)
+        y_std = x.reshape(group, -1, *x.shape[1:])
+        y_std = (y_std.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (B / group,)
+        y_std = y_std.reshape(-1, 1, 1, 1).repeat(group, 1, *x.shape[2:])
+        h = self.fc(self.conv(torch.cat([x, y_std], dim=1)).flatten(1))
+        logit = self.out(h).squeeze(1)
+        if y is not None:  # projection: the features' agreement with the class embedding
+            logit = logit + (self.embed(y.to(h.dtype)) * h).sum(1) / math.sqrt(h.shape[1])
+        return logit
 
 
 class StyleGAN(GenerativeModel):
@@ -250,7 +274,7 @@ class StyleGAN(GenerativeModel):
 
     def __init__(self, config: StyleGANConfig) -> None:
         super().__init__(config)
-        self.mapping_net = MappingNetwork(config.latent_dim, config.w_dim, config.mapping_layers)
+        self.mapping_net = MappingNetwork(config.latent_dim, config.w_dim, config.mapping_layers, config.num_classes)
         self.synthesis = SynthesisNetwork(config)
         self.discriminator = Discriminator(config)
         self.register_buffer("w_avg", torch.zeros(config.w_dim))
@@ -270,9 +294,18 @@ class StyleGAN(GenerativeModel):
         """The tracked mean of w (an EMA over training), (w_dim,)."""
         return self.w_avg
 
-    def mapping(self, z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
-        """w = mapping(z), (B, w_dim); with psi < 1, truncated toward mean_w."""
-        w = self.mapping_net(z)
+    def _y(self, classes: ClassInput, n: int, device: torch.device) -> torch.Tensor | None:
+        """The (n, K) class blend, None for an unconditional model (which refuses one)."""
+        if not self.config.num_classes:
+            if classes is not None:
+                raise ValueError("this style-based generator is not conditional: it takes no classes")
+            return None
+        return class_input(classes, n, self.config.num_classes, device)
+
+    def mapping(self, z: torch.Tensor, psi: float = 1.0, classes: ClassInput = None) -> torch.Tensor:
+        """w = mapping(z) (a conditional model's: mapping(z, class)), (B, w_dim); with psi < 1, truncated
+        toward mean_w."""
+        w = self.mapping_net(z, self._y(classes, z.shape[0], z.device))
         return self.truncate(w, psi)
 
     def truncate(self, w: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
@@ -297,9 +330,10 @@ class StyleGAN(GenerativeModel):
         """Images in [0, 1] from w (B, w_dim), the same w at every layer."""
         return self.synthesize(self.broadcast(self.truncate(w, psi)), noise)
 
-    def decode(self, z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
-        """G(mapping(z)) in [0, 1], fixed noise: a function of z, as every explorer feature needs."""
-        return self.decode_w(self.mapping(z), psi)
+    def decode(self, z: torch.Tensor, psi: float = 1.0, classes: ClassInput = None) -> torch.Tensor:
+        """G(mapping(z)) in [0, 1], fixed noise: a function of z (and of a conditional model's classes), as
+        every explorer feature needs."""
+        return self.decode_w(self.mapping(z, classes=classes), psi)
 
     generate = decode
 
@@ -325,29 +359,39 @@ class StyleGAN(GenerativeModel):
         return torch.randn((n, self.config.latent_dim), generator=generator).to(self.device)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, truncation: float | None = None) -> torch.Tensor:
-        """n images; `truncation` is psi in W (1 or None: none; 0: every image is the mean-w image)."""
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        truncation: float | None = None,
+        classes: ClassInput = None,
+    ) -> torch.Tensor:
+        """n images; `truncation` is psi in W (1 or None: none; 0: every image is the mean-w image); a
+        conditional model draws `classes` (default: every class in turn)."""
         psi = 1.0 if truncation is None else float(truncation)
-        return self.decode(self.random_latents(n, generator), psi)
+        if self.config.num_classes and classes is None:
+            classes = balanced_classes(n, self.config.num_classes)
+        return self.decode(self.random_latents(n, generator), psi, classes)
 
     # --- training ------------------------------------------------------------------------------
     def styles_for_training(
-        self, z: torch.Tensor, mapping: nn.Module | None = None, track: bool = False
+        self, z: torch.Tensor, mapping: nn.Module | None = None, track: bool = False, y: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """W+ for a training batch: mapping(z), mixed with a second latent's w after a random layer with
-        probability mixing_prob; with `track`, mean_w follows the batch's w (EMA)."""
+        """W+ for a training batch: mapping(z) (with the classes y (B, K) of a conditional model), mixed
+        with a second latent's w (same classes) after a random layer with probability mixing_prob; with
+        `track`, mean_w follows the batch's w (EMA)."""
         mapping = mapping or self.mapping_net
-        w = mapping(z)
+        w = mapping(z, y)
         if track:
             with torch.no_grad():
                 self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.config.w_avg_beta))
         ws = self.broadcast(w)
         if self.config.mixing_prob > 0 and torch.rand(()) < self.config.mixing_prob:
-            w2 = mapping(torch.randn_like(z))
+            w2 = mapping(torch.randn_like(z), y)
             cut = int(torch.randint(1, self.n_styles, ()))
             ws = self.mix(ws, w2, cut)
         return ws
 
-    def critic(self, images: torch.Tensor) -> torch.Tensor:
-        """D's logit per image (B,), for images in [0, 1]."""
-        return self.discriminator(images * 2 - 1)
+    def critic(self, images: torch.Tensor, classes: ClassInput = None) -> torch.Tensor:
+        """D's logit per image (B,), for images in [0, 1] (and their classes)."""
+        return self.discriminator(images * 2 - 1, self._y(classes, images.shape[0], images.device))

@@ -52,10 +52,12 @@ def diversity_ratio(samples: torch.Tensor, real: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def collapse_warning(model, real: torch.Tensor, z: torch.Tensor | None, step: int | None = None) -> str | None:
+def collapse_warning(
+    model, real: torch.Tensor, z: torch.Tensor | None, step: int | None = None, classes: torch.Tensor | None = None
+) -> str | None:
     """One line on a collapse seen in `model` on the real images `real` (N, C, H, W) and the fixed
-    latents `z` (N, D) (GANs), or None; from step GRACE_STEPS on when `step` is given. Models without
-    a latent are not checked."""
+    latents `z` (N, D) (GANs; a conditional one's with their classes (N, K)), or None; from step
+    GRACE_STEPS on when `step` is given. Models without a latent are not checked."""
     if step is not None and step < GRACE_STEPS:
         return None
     was = model.training
@@ -71,7 +73,8 @@ def collapse_warning(model, real: torch.Tensor, z: torch.Tensor | None, step: in
                 )
         elif getattr(model, "has_latent", False) and z is not None:
             n = min(len(z), len(real))
-            ratio = diversity_ratio(model.decode(z[:n].to(real.device)), real[:n])
+            y = {} if classes is None else {"classes": classes[:n].to(real.device)}
+            ratio = diversity_ratio(model.decode(z[:n].to(real.device), **y), real[:n])
             if ratio < DIVERSITY_FLOOR:
                 return (
                     f"Mode collapse: samples are {100 * ratio:.0f}% as diverse as real images (mean pairwise "

@@ -1,7 +1,8 @@
 """How each model kind trains: its optimizers, one training step, and its held-out losses.
 
 A recipe is stateless; the trainer owns the loop, the data order, the RNG and the checkpoints.
-A recipe with `uses_labels` (the classifier's) also gets each batch's labels, as `labels=`.
+A recipe with `uses_labels` (the classifier's) also gets each batch's labels, as `labels=`, and so
+does every recipe training a class-conditional model (`num_classes` > 0: the labels are its classes).
 `nets` are the modules a step runs through: the model's own, or DistributedDataParallel wrappers
 of them under torchrun (see `networks`), so gradients are averaged across processes.
 """
@@ -46,8 +47,18 @@ class Recipe:
         """The factor on the initial learning rates at `step` (0-based) of `total_steps`; None: constant."""
         return None
 
+    def takes_labels(self, model: GenerativeModel) -> bool:
+        """Whether step and evaluate get the batch's labels: the recipe's own need, or a conditional model."""
+        return self.uses_labels or model.num_classes > 0
+
     @torch.no_grad()
-    def evaluate(self, model: GenerativeModel, images: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+    def evaluate(
+        self,
+        model: GenerativeModel,
+        images: torch.Tensor,
+        generator: torch.Generator,
+        labels: torch.Tensor | None = None,
+    ) -> dict[str, float]:
         """Per-image sums of held-out losses for one batch (the trainer averages them)."""
         return {}
 
@@ -55,6 +66,14 @@ class Recipe:
         """The largest forward pass of a step, on the model's own networks: engines.memory runs it on
         PyTorch's meta device to count the bytes of its activations."""
         raise NotImplementedError
+
+
+def _some_labels(model: GenerativeModel, images: torch.Tensor) -> torch.Tensor | None:
+    """One-hot classes for a batch without labels (the memory estimate's forward pass); None without classes."""
+    if not model.num_classes:
+        return None
+    index = torch.arange(images.shape[0], device=images.device) % model.num_classes
+    return F.one_hot(index, model.num_classes).to(images.dtype)
 
 
 def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -99,23 +118,25 @@ class GANRecipe(Recipe):
     def networks(self, model: GAN, wrap):
         return {"generator": wrap(model.generator), "discriminator": wrap(model.discriminator)}
 
-    def step(self, model: GAN, nets, images, optimizers, step):
-        """One discriminator step per batch; one generator step after every d_steps of them."""
+    def step(self, model: GAN, nets, images, optimizers, step, labels=None):
+        """One discriminator step per batch; one generator step after every d_steps of them. A conditional
+        model's fakes are drawn with the real batch's classes (`labels`)."""
         n, latent = images.shape[0], model.config.latent_dim
         g, d = nets["generator"], nets["discriminator"]
-        d_loss = model.discriminator_loss(images, torch.randn(n, latent, device=images.device), g, d)
+        d_loss = model.discriminator_loss(images, torch.randn(n, latent, device=images.device), g, d, labels)
         _update(optimizers["discriminator"], d_loss)
         losses = {"d_loss": d_loss.item()}
         if (step + 1) % model.config.d_steps == 0:
             # D's own gradients from this pass are discarded: its next step starts with zero_grad.
-            g_loss = model.generator_loss(torch.randn(n, latent, device=images.device), g)
+            g_loss = model.generator_loss(torch.randn(n, latent, device=images.device), g, labels)
             _update(optimizers["generator"], g_loss)
             losses["g_loss"] = g_loss.item()
         return losses
 
     def forward_loss(self, model: GAN, images):
         z = torch.randn(images.shape[0], model.config.latent_dim, device=images.device)
-        return model.discriminator_loss(images, z, model.generator, model.discriminator)
+        labels = _some_labels(model, images)
+        return model.discriminator_loss(images, z, model.generator, model.discriminator, labels)
 
 
 class _StyleGenerator(nn.Module):
@@ -128,9 +149,9 @@ class _StyleGenerator(nn.Module):
         self.mapping, self.synthesis = model.mapping_net, model.synthesis
         self._model = [model]  # not a submodule: its parameters are the ones above
 
-    def forward(self, z: torch.Tensor, track: bool = False) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, track: bool = False, y: torch.Tensor | None = None) -> torch.Tensor:
         model = self._model[0]
-        return self.synthesis(model.styles_for_training(z, self.mapping, track=track), "random")
+        return self.synthesis(model.styles_for_training(z, self.mapping, track=track, y=y), "random")
 
 
 class StyleGANRecipe(Recipe):
@@ -154,33 +175,38 @@ class StyleGANRecipe(Recipe):
     def networks(self, model: StyleGAN, wrap):
         return {"generator": wrap(_StyleGenerator(model)), "discriminator": wrap(model.discriminator)}
 
-    def step(self, model: StyleGAN, nets, images, optimizers, step):
+    def step(self, model: StyleGAN, nets, images, optimizers, step, labels=None):
+        """A conditional model's fakes are drawn with the real batch's classes (`labels`)."""
         n, latent, cfg = images.shape[0], model.config.latent_dim, model.config
         g, d = nets["generator"], nets["discriminator"]
         real = images * 2 - 1
+        y = None if labels is None else labels.float()
         with torch.no_grad():
-            fake = g(torch.randn(n, latent, device=images.device))
-        d_loss = F.softplus(d(fake)).mean() + F.softplus(-d(real)).mean()
+            fake = g(torch.randn(n, latent, device=images.device), y=y)
+        d_loss = F.softplus(d(fake, y)).mean() + F.softplus(-d(real, y)).mean()
         losses = {"d_loss": d_loss.item()}
         if cfg.r1_gamma > 0 and step % cfg.r1_every == 0:
             # R1 (Mescheder et al. 2018): the squared gradient norm of D at real images, through the
             # unwrapped D (double backward); its gradients join the wrapped pass's in one backward.
             x = real.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(model.discriminator(x).sum(), x, create_graph=True)
+            (grad,) = torch.autograd.grad(model.discriminator(x, y).sum(), x, create_graph=True)
             r1 = grad.pow(2).sum(dim=(1, 2, 3)).mean()
             d_loss = d_loss + r1 * (cfg.r1_gamma / 2) * cfg.r1_every
             losses["r1"] = r1.item()
         _update(optimizers["discriminator"], d_loss)
         # G: D's own gradients from this pass are discarded (its next step starts with zero_grad).
-        g_loss = F.softplus(-model.discriminator(g(torch.randn(n, latent, device=images.device), track=True))).mean()
+        fake = g(torch.randn(n, latent, device=images.device), track=True, y=y)
+        g_loss = F.softplus(-model.discriminator(fake, y)).mean()
         _update(optimizers["generator"], g_loss)
         losses["g_loss"] = g_loss.item()
         return losses
 
     def forward_loss(self, model: StyleGAN, images):
         z = torch.randn(images.shape[0], model.config.latent_dim, device=images.device)
-        fake = model.synthesis(model.broadcast(model.mapping_net(z)), "random")
-        return F.softplus(-model.discriminator(fake)).mean() + F.softplus(-model.discriminator(images * 2 - 1)).mean()
+        y = _some_labels(model, images)
+        fake = model.synthesis(model.broadcast(model.mapping_net(z, y)), "random")
+        real = images * 2 - 1
+        return F.softplus(-model.discriminator(fake, y)).mean() + F.softplus(-model.discriminator(real, y)).mean()
 
 
 def cosine_decay(step: int, total_steps: int) -> float:

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data import CHANNEL_COUNTS, IMAGE_SIZES, DatasetError, DataSpec, default_shape
+from ..data import CHANNEL_COUNTS, IMAGE_SIZES, DatasetError, DataSpec, dataset_classes, default_shape
 from ..models import MODEL_CLASSES
 from ..models.gan import LOSSES as GAN_LOSSES
 from ..models.pixelcnn import default_levels
@@ -22,12 +22,14 @@ from .trainer import TrainConfig
 __all__ = [
     "ARCHITECTURE",
     "CHANNEL_COUNTS",
+    "CONDITIONAL",
     "GAN_LOSSES",
     "IMAGE_SIZES",
     "STEERING",
     "TRAIN_DEFAULTS",
     "RunSettings",
     "applies",
+    "class_config",
     "config_default",
     "default_latent_dim",
     "default_levels",
@@ -44,6 +46,9 @@ ARCHITECTURE: dict[str, str] = {
     "hidden": "hidden",
     "layers": "n_layers",
 }
+# The setting that makes a model class-conditional, and the config key that says a model is: the classes
+# come from the dataset (engines.data.dataset_classes), so a resumed run keeps them with its config.
+CONDITIONAL: dict[str, str] = {"conditional": "num_classes"}
 # Model settings that only steer training (a resumed run may change them): RunSettings field -> config key.
 STEERING: dict[str, str] = {"beta": "beta", "d_steps": "d_steps"}
 # The TrainConfig settings of a run, with a new run's defaults (a resumed run keeps its own).
@@ -66,7 +71,7 @@ def _config_fields(kind: str) -> dict[str, dataclasses.Field]:
 def applies(setting: str, kind: str) -> bool:
     """Whether a model setting (an ARCHITECTURE or STEERING field) applies to models of `kind`: its
     config has the key, and is built from settings (a classifier's comes from its data's labels)."""
-    key = ARCHITECTURE.get(setting) or STEERING[setting]
+    key = ARCHITECTURE.get(setting) or STEERING.get(setting) or CONDITIONAL[setting]
     return not MODEL_CLASSES[kind].config_from_data and key in _config_fields(kind)
 
 
@@ -108,6 +113,15 @@ def run_data_spec(
     return DataSpec(dataset, root=root or None, image_size=size, channels=channels, binarize=binarize)
 
 
+def class_config(dataset: str) -> dict[str, Any]:
+    """The config keys of a model conditional on `dataset`'s classes; DatasetError for a dataset without."""
+    names = dataset_classes(dataset)
+    if not names:
+        labelled = ", ".join(n for n in ("mnist", "fashion-mnist", "cifar10") if dataset_classes(n))
+        raise DatasetError(f"a conditional model needs a dataset labelled by class ({labelled}), not {dataset}")
+    return {"num_classes": len(names), "class_names": list(names)}
+
+
 def run_model_config(kind: str, spec: DataSpec, **settings: Any) -> dict[str, Any]:
     """A model's whole config for `spec`: the config class's defaults, the data's shape, the model's
     defaults for that data, and the ARCHITECTURE/STEERING settings given (not None) that apply to
@@ -147,6 +161,7 @@ class RunSettings:
     layers: int | None = None
     beta: float | None = None
     d_steps: int | None = None
+    conditional: bool = False  # class-conditional on the dataset's classes (CONDITIONAL)
     # the training (TRAIN_DEFAULTS)
     epochs: int = TRAIN_DEFAULTS["epochs"]
     max_steps: int | None = TRAIN_DEFAULTS["max_steps"]
@@ -174,8 +189,15 @@ class RunSettings:
         return {name: getattr(self, name) for name in (*ARCHITECTURE, *STEERING)}
 
     def model_config(self, spec: DataSpec) -> dict[str, Any]:
-        """The model's config for `spec` (not for a model whose config comes from its data)."""
-        return {**run_model_config(self.kind, spec, **self.model_settings()), **self.model_overrides}
+        """The model's config for `spec` (not for a model whose config comes from its data). Raises
+        DatasetError for a conditional run on a dataset without classes, ValueError for a model without
+        classes."""
+        config = run_model_config(self.kind, spec, **self.model_settings())
+        if self.conditional:
+            if not applies("conditional", self.kind):
+                raise ValueError(f"a {self.kind} cannot be class-conditional")
+            config.update(class_config(spec.name))
+        return {**config, **self.model_overrides}
 
     def train_settings(self) -> dict[str, Any]:
         """The TRAIN_DEFAULTS settings, by name: what a run stores and a resume keeps."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DistributedSampler
 
 from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
@@ -98,6 +99,12 @@ class Trainer:
         self.device = pick_device(config.device)
         self.model = model.to(self.device).train()
         self.recipe = RECIPES[model.kind]
+        self.uses_labels = self.recipe.takes_labels(model)
+        if model.num_classes and list(getattr(train_data, "label_names", [])) != list(model.class_names):
+            raise ValueError(
+                f"a conditional model of classes {', '.join(model.class_names)} needs data labelled with "
+                f"exactly those classes, not {', '.join(getattr(train_data, 'label_names', [])) or 'no labels'}"
+            )
         self.train_data, self.val_data = train_data, val_data  # training never sees val_data
         # Each process sees its own shard of every epoch (one shard when not distributed); the order
         # depends only on (seed, epoch), so a resumed run sees the same batches.
@@ -127,7 +134,15 @@ class Trainer:
         n = config.n_samples if config.n_samples is not None else model.grid_samples
         # A sampler that draws pixel by pixel never draws more than its own grid_samples (slow).
         self.grid_size = n if model.has_latent else min(n, model.grid_samples)
+        # A conditional model's grid has one row per class: ceil(n / K) samples of each (the same z per column).
+        self._fixed_y, self._grid_rows = None, None
+        if model.num_classes and model.has_latent:
+            self._grid_rows = -(-n // model.num_classes)
+            n = self._grid_rows * model.num_classes
+            self._fixed_y = F.one_hot(torch.arange(n) // self._grid_rows, model.num_classes).float()
         self._fixed_z = torch.randn((n, model.latent_dim), generator=gen) if model.has_latent else None
+        if self._fixed_y is not None:  # the same noise in every row: the rows differ by class only
+            self._fixed_z = self._fixed_z[: self._grid_rows].repeat(model.num_classes, 1)
         # A model that neither decodes nor samples (a classifier) has no sample grids.
         self.can_sample = model.has_latent or model.can_sample
         every = config.snapshot_every
@@ -270,8 +285,8 @@ class Trainer:
         else:
             items = [data[int(i)] for i in indices]
             images = torch.stack([x for x, _ in items])
-            labels = torch.stack([torch.as_tensor(y) for _, y in items]) if self.recipe.uses_labels else None
-        extra = {"labels": labels.to(self.device, non_blocking=True)} if self.recipe.uses_labels else {}
+            labels = torch.stack([torch.as_tensor(y) for _, y in items]) if self.uses_labels else None
+        extra = {"labels": labels.to(self.device, non_blocking=True)} if self.uses_labels else {}
         return images.to(self.device, non_blocking=True), extra
 
     @torch.no_grad()
@@ -283,6 +298,9 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         try:
+            if self._fixed_y is not None:  # a row per class
+                images = self.model.decode(self._fixed_z.to(self.device), self._fixed_y.to(self.device))
+                return to_grid(images, nrow=self._grid_rows)
             if self._fixed_z is not None:
                 images = self.model.decode(self._fixed_z.to(self.device))
             else:  # PixelCNN: a fixed sampling seed stands in for fixed noise
@@ -305,14 +323,17 @@ class Trainer:
         """Keep a timeline snapshot now, and say what its decoder makes of 16 fixed latents (and 8 real images)."""
         if not self.timeline.add(self.step, self.model):
             return
-        samples, recon = timeline_grids(self.model, self._fixed_z[:16].to(self.device), self.real_images()[:8])
+        classes = None if self._fixed_y is None else self._fixed_y[:: self._grid_rows][:16].to(self.device)
+        z = self._fixed_z[: len(classes) if classes is not None else 16].to(self.device)
+        samples, recon = timeline_grids(self.model, z, self.real_images()[:8], classes)
         yield Snapshot(self.step, samples, recon)
 
     def check_collapse(self) -> str:
         """The collapse warning now (engines.training.collapse), "" when none; models without a latent: ""."""
         if not self.model.has_latent:
             return ""
-        return collapse_warning(self.model, self.real_images(), self._fixed_z.to(self.device), self.step) or ""
+        classes = None if self._fixed_y is None else self._fixed_y.to(self.device)
+        return collapse_warning(self.model, self.real_images(), self._fixed_z.to(self.device), self.step, classes) or ""
 
     def _health(self, step: int) -> Iterator[Event]:
         warning = self.check_collapse()

@@ -75,6 +75,7 @@ def latent_statistics(job: Job, state: ExplorerState, model, with_pca: bool) -> 
 
 PRIOR_PCA_DRAWS = 2000  # prior draws whose principal directions W offers (W is not isotropic, unlike Z)
 PSI_STEPS = 100  # the truncation slider's ticks per unit of psi
+BLEND_STEPS = 100  # the class blend slider's ticks from the first class (0) to the second (1)
 SPACE_TIPS = {
     "Z": "Z: the input z ~ N(0, I) of the mapping network; image = G(mapping(z))",
     "W": "W: the mapping's output w, the same w at every layer; coordinates centred on the mean w, in units "
@@ -261,6 +262,7 @@ class ExplorePanel(Tab):
         self.sliders.editStarted.connect(self.state.begin_edit)
         self.sliders.editFinished.connect(self.state.end_edit)
         right, right_layout = laid_out(QVBoxLayout)
+        right_layout.addWidget(self._build_class_box())
         right_layout.addWidget(self._build_space_box())
         mode_row = QHBoxLayout()
         mode_row.addWidget(QLabel("Sliders"))
@@ -277,6 +279,91 @@ class ExplorePanel(Tab):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
         return self.splitter
+
+    def _build_class_box(self) -> QWidget:
+        """The class of a conditional model: a class, and optionally a second one blended in by t (class
+        interpolation: the class embeddings are blended). Shown for a conditional model only."""
+        self.class_box = QGroupBox("Class")
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("The class the image is drawn from")
+        self.blend_combo = QComboBox()
+        self.blend_combo.setToolTip("A second class, blended in by the slider (its embedding mixed with the first's)")
+        self.blend_slider = QSlider(Qt.Orientation.Horizontal)
+        self.blend_slider.setRange(0, BLEND_STEPS)
+        self.blend_slider.setToolTip("Class interpolation: 0 is the first class, 1 the second")
+        self.blend_label = QLabel("t 0.00")
+        for combo in (self.class_combo, self.blend_combo):
+            combo.currentIndexChanged.connect(lambda _: self._on_class_chosen())
+        self.blend_slider.valueChanged.connect(lambda _: self._on_class_chosen())
+        box = QVBoxLayout(self.class_box)
+        row = QHBoxLayout()
+        row.addWidget(self.class_combo, 1)
+        row.addWidget(QLabel("blend with"))
+        row.addWidget(self.blend_combo, 1)
+        box.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(self.blend_label)
+        row.addWidget(self.blend_slider, 1)
+        box.addLayout(row)
+        self.class_box.hide()
+        return self.class_box
+
+    def _update_class_box(self) -> None:
+        """Show the class controls as the state has them (signals blocked: no echo). A blend of more than
+        two classes (a saved session's) shows its two heaviest."""
+        names = self.state.class_names
+        self.class_box.setVisible(bool(names))
+        if not names:
+            return
+        for combo in (self.class_combo, self.blend_combo):
+            if [combo.itemText(i) for i in range(combo.count())] != list(names):
+                with signals_blocked(combo):
+                    combo.clear()
+                    combo.addItems(list(names))
+        mix = self.state.class_mix
+        if np.allclose(self._widget_mix(), mix, atol=0.5 / BLEND_STEPS):  # the controls say it already
+            return
+        order = np.argsort(-mix, kind="stable")
+        first, second = int(order[0]), int(order[1])
+        t = float(mix[second] / (mix[first] + mix[second]))
+        if t == 0.0:
+            second = self.blend_combo.currentIndex() if 0 <= self.blend_combo.currentIndex() < len(names) else 0
+        with signals_blocked(self.class_combo), signals_blocked(self.blend_combo), signals_blocked(self.blend_slider):
+            self.class_combo.setCurrentIndex(first)
+            self.blend_combo.setCurrentIndex(second)
+            self.blend_slider.setValue(int(round(t * BLEND_STEPS)))
+        self.blend_label.setText(f"t {t:.2f}")
+
+    def _widget_mix(self) -> np.ndarray:
+        """The class blend the controls show: (1 - t) first + t second."""
+        mix = np.zeros(self.class_combo.count(), np.float32)
+        t = self.blend_slider.value() / BLEND_STEPS
+        first, second = self.class_combo.currentIndex(), self.blend_combo.currentIndex()
+        if 0 <= first < mix.size and 0 <= second < mix.size:
+            mix[first] += 1 - t
+            mix[second] += t
+        return mix
+
+    def _on_class_chosen(self) -> None:
+        t = self.blend_slider.value() / BLEND_STEPS
+        self.blend_label.setText(f"t {t:.2f}")
+        self.state.set_class(self.class_combo.currentIndex(), self.blend_combo.currentIndex(), t)
+
+    def set_class(self, index: int, other: int | None = None, t: float = 0.0) -> None:
+        """Pick a class, and optionally blend in `other` by t, through the controls (as a user would)."""
+        self.class_combo.setCurrentIndex(index)
+        if other is not None:
+            self.blend_combo.setCurrentIndex(other)
+        self.blend_slider.setValue(int(round(t * BLEND_STEPS)))
+
+    def class_changed(self) -> None:
+        """The same z, another class: decode it with the new view (the decoder's old one draws the old class)."""
+        self._update_class_box()
+        if self.state.has_latent and not self.state.is_autoregressive:
+            self.decoder.set_model(self.state.model)
+            self._last_decoded = None
+            self.last_decoded_z = None
+            # latentChanged follows and requests z's image
 
     def _build_space_box(self) -> QWidget:
         """Space (Z / W / W+), the truncation psi (W, W+) and the layer the sliders move (W+): shown for a
@@ -400,6 +487,7 @@ class ExplorePanel(Tab):
             self.pixel_view.set_image(None)
             return
         self.pages.setCurrentWidget(self.latent_page)
+        self._update_class_box()
         self._update_space_box()
         self.decoder.set_model(self.state.model)
         self.last_decoded_z = None

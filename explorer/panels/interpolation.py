@@ -314,6 +314,11 @@ class InterpolationPanel(Tab):
             self._stop_playing()
         super().hideEvent(event)
 
+    def class_changed(self) -> None:
+        """Another class: the keyframes stay, their thumbnails and the path are decoded again."""
+        self.thumbnails.forget()
+        self.refresh()
+
     def update_view(self) -> None:
         """Decode the keyframes' thumbnails and the path in workers."""
         self.thumbnails.decode_missing(self.state.model, [key.z for key in self.keyframes])

@@ -353,6 +353,13 @@ class MapPanel(Tab):
         if self.plane.anchor is not None:
             self.refresh()  # the plane follows z when z left it (a hidden tab catches up when shown)
 
+    def class_changed(self) -> None:
+        """Another class: the same plane, every tile decoded again by the new view (the picked decoder
+        belongs to the old one)."""
+        self._picking.cancel()
+        self.decoder, self._requested = None, None
+        self.refresh()
+
     def update_view(self) -> None:
         """Bring the plane, tiles, scatter and marker up to date with the state and the controls."""
         if self.scatter_check.isChecked() or self.mode == "pca":

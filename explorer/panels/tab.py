@@ -8,6 +8,9 @@ A tab is a view of the ExplorerState. `Tab` does the lifecycle every tab needs, 
 - **Model change.** When another checkpoint opens (or the device changes) the tab's job slots are
   cancelled, the gate is updated and `reset_for_model()` runs, shown or not: forget what belonged to
   the old model and set the controls for the new one (`self.usable` says whether the gate let it in).
+- **Class change.** A conditional model's class blend changed (`state.classChanged`; `state.model` is
+  then a new view drawing that class): `class_changed()` runs, by default `refresh()`; a tab that keeps
+  images or a decoder of the old view drops them there.
 - **Refresh while hidden.** `refresh()` may be called any time (a signal, a control, a debounce timer):
   while the tab is shown and usable it runs `update_view()` at once; otherwise it only marks the tab
   dirty, and showing the tab runs `update_view()` then. A hidden tab decodes nothing.
@@ -123,6 +126,7 @@ class Tab(QWidget):
         again whenever it changes."""
         self.gate.set_content(content)
         self.state.modelChanged.connect(self._model_changed)
+        self.state.classChanged.connect(self.class_changed)
         self._model_changed()
 
     def job_slot(self, interrupt: bool = True) -> Latest:
@@ -147,6 +151,10 @@ class Tab(QWidget):
 
     def update_view(self) -> None:
         """Bring the view up to date with the state; runs only while shown and usable (see refresh)."""
+
+    def class_changed(self) -> None:
+        """The class blend changed (state.model draws the new one): redraw (now if shown, else when shown)."""
+        self.refresh()
 
     def stop_work(self) -> None:
         """Ask the tab's background work to stop at its next safe point; returns at once. Called by the

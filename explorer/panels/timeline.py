@@ -39,6 +39,9 @@ def frames_of(ckpt, z: torch.Tensor, real: torch.Tensor | None, should_stop=lamb
     z = z.to(model.device)
     real = None if real is None else real.to(model.device)
     frames = []
+    # A conditional model draws the latents with every class in turn (a row of the grid per class run).
+    k = model.num_classes
+    classes = torch.nn.functional.one_hot(torch.arange(len(z)) % k, k).float().to(model.device) if k else None
     timeline = ckpt.timeline or {"steps": [], "snapshots": []}
     mean = None
     if real is not None and model.has_encoder:
@@ -48,13 +51,13 @@ def frames_of(ckpt, z: torch.Tensor, real: torch.Tensor | None, should_stop=lamb
         if should_stop():
             raise WorkError("stopped")
         twin = apply_snapshot(model, snapshot)
-        samples, _ = timeline_grids(twin, z)
+        samples, _ = timeline_grids(twin, z, classes=classes)
         recon = None
         if mean is not None:
             with torch.no_grad():
                 recon = to_grid(torch.cat([real, twin.decode(mean)]), nrow=len(real))
         frames.append((f"step {step}", samples, recon))
-    samples, recon = timeline_grids(model, z, real)
+    samples, recon = timeline_grids(model, z, real, classes)
     final = ckpt.training.get("step") if ckpt.training else None
     frames.append((f"final (step {final})" if final is not None else "final", samples, recon))
     return frames

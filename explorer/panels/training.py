@@ -56,7 +56,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from engines.checkpoint import SUFFIX
-from engines.data import DatasetError, default_shape
+from engines.data import DatasetError, dataset_classes, default_shape
 from engines.memory import format_bytes
 from engines.models import MODEL_CLASSES
 from engines.training import RECIPES, events
@@ -224,6 +224,12 @@ class TrainingPanel(Tab):
         self.gan_loss_combo.addItems(GAN_LOSSES)
         self.gan_loss_combo.setToolTip("ns: non-saturating DCGAN; wgan-gp: Wasserstein critic with gradient penalty")
         hform.addRow("GAN loss", self.gan_loss_combo)
+        self.conditional_check = QCheckBox("on the dataset's classes")
+        self.conditional_check.setToolTip(
+            "A class-conditional generator: it learns each class (MNIST digits, CIFAR-10 objects) and draws "
+            "the one it is asked for; the Explore tab then offers a class picker"
+        )
+        hform.addRow("Conditional", self.conditional_check)
         self.levels_spin = spin_box(2, 256, 2)
         self.levels_spin.setToolTip("Intensity levels per channel (2: binarized images)")
         hform.addRow("Levels", self.levels_spin)
@@ -363,6 +369,7 @@ class TrainingPanel(Tab):
             combo.currentIndexChanged.connect(self._memory_timer.start)
         for spin in (self.batch_spin, self.latent_spin, self.levels_spin, self.hidden_spin, self.layers_spin):
             spin.valueChanged.connect(self._memory_timer.start)
+        self.conditional_check.toggled.connect(self._memory_timer.start)
         self._update_buttons()
         return content
 
@@ -389,6 +396,7 @@ class TrainingPanel(Tab):
             ("levels", self.levels_spin),
             ("hidden", self.hidden_spin),
             ("layers", self.layers_spin),
+            ("conditional", self.conditional_check),
         ):
             self.hyper_form.setRowVisible(widget, applies(setting, kind))
         self.lr_edit.setPlaceholderText(f"model default ({default_lr_text(kind)})")
@@ -404,6 +412,9 @@ class TrainingPanel(Tab):
             self.channels_combo.setCurrentIndex(self.channels_combo.findData(channels))
         self._on_channels()
         self.data_form.setRowVisible(self.root_row, name not in PROCEDURAL)
+        self.conditional_check.setEnabled(bool(dataset_classes(name)))  # labelled by class
+        if not dataset_classes(name):
+            self.conditional_check.setChecked(False)
         self.root_label.setText("Image folder" if name == "folder" else "Data root")
         self.root_edit.setPlaceholderText(
             "folder of images (searched recursively)"
@@ -432,8 +443,8 @@ class TrainingPanel(Tab):
 
     def configure(self, **values: Any) -> None:
         """Set form fields by name: model, dataset, root, image_size, channels, epochs, max_steps,
-        batch_size, lr (None: default), latent_dim, gan_loss, levels, hidden, layers (0: default), seed,
-        sample_every, checkpoint_path."""
+        batch_size, lr (None: default), latent_dim, gan_loss, conditional, levels, hidden, layers (0: default),
+        seed, sample_every, checkpoint_path."""
         combos = {
             "model": self.model_combo,
             "dataset": self.dataset_combo,
@@ -465,6 +476,8 @@ class TrainingPanel(Tab):
                 self.lr_edit.setText("" if value is None else repr(float(value)))
             elif name == "gan_loss":
                 self.gan_loss_combo.setCurrentText(value)
+            elif name == "conditional":
+                self.conditional_check.setChecked(bool(value))
             elif name == "root":
                 self.root_edit.setText(str(value or ""))
             elif name == "checkpoint_path":
@@ -508,6 +521,7 @@ class TrainingPanel(Tab):
             lr=lr,
             latent_dim=self.latent_spin.value() if applies("latent_dim", kind) else None,
             gan_loss=self.gan_loss_combo.currentText() if applies("gan_loss", kind) else None,
+            conditional=self.conditional_check.isChecked() and applies("conditional", kind),
             levels=self.levels_spin.value() if applies("levels", kind) else None,
             seed=self.seed_spin.value(),
             hidden=self.hidden_spin.value() or None if applies("hidden", kind) else None,
@@ -684,6 +698,7 @@ class TrainingPanel(Tab):
             self.lr_edit,
             self.latent_spin,
             self.gan_loss_combo,
+            self.conditional_check,
             self.levels_spin,
             self.seed_spin,
             self.sample_every_spin,
