@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import Checkpoint
-from ..data.spec import DatasetError, DataSpec
+from ..data.spec import DATASET_CLASSES, DatasetError, DataSpec
 from .base import ForeignModel
 from .onnx_file import OnnxError, OnnxFile, elem_type, graph_inputs, read_onnx, tensor_shape
 from .onnx_torch import TorchGraph, UnsupportedGraph
@@ -57,20 +57,7 @@ BATCH = 256  # latents per run when the graph's batch is free
 _FLOAT_TYPES = {1: np.float32, 10: np.float16, 11: np.float64}
 # Label columns of the datasets the app knows, for a sidecar that names a dataset but no labels.
 _KNOWN_LABELS = {
-    "mnist": [str(d) for d in range(10)],
-    "fashion-mnist": [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ],
-    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+    **{name: list(classes) for name, classes in DATASET_CLASSES.items()},
     "shapes": ["shape", "color", "size", "x", "y", "rotation"],
     "faces": ["smiling", "glasses", "hair_color", "face_width", "skin_tone", "eye_size"],
 }
