@@ -1,7 +1,8 @@
 """One checkpoint format for every model: a single .safetensors file.
 
 Tensors: the model's weights under "model/", and optionally the optimizers' tensors under
-"optim/<name>/", the RNG state under "rng/", saved attribute vectors under "vector/" and the training
+"optim/<name>/", the RNG state under "rng/", the live weights of a run that averages its weights
+under "raw/" (the "model/" weights are then the average; engines.training.trainer), saved attribute vectors under "vector/" and the training
 timeline's float16 decoder snapshots under "timeline/<i>/" (engines.timeline).
 Metadata: one JSON document under the header key "latent_explorer" (kind, config, dataset, image
 shape, label names, training summary, metrics, optimizer layout).
@@ -139,7 +140,8 @@ def save_checkpoint(
     """Write a checkpoint atomically: a temp file in the same folder, fsync, then rename over `path`.
 
     `train_state` (optional) holds {"step": int, "optimizers": {name: state_dict}, "rng": {name:
-    uint8 tensor}, "extra": JSON-able dict} for resuming a run. `sample` (optional) is a held-out
+    uint8 tensor}, "extra": JSON-able dict, and optionally "raw": {weight name: tensor}, the live weights
+    of a run whose `model` holds averaged ones} for resuming a run. `sample` (optional) is a held-out
     sample from engines.data.sample.take_sample.
     A crash at any moment leaves either the old file or the new one, never half of one.
     """
@@ -180,9 +182,12 @@ def save_checkpoint(
                 name: _flatten_optimizer(name, state, tensors) for name, state in train_state["optimizers"].items()
             },
             "rng": sorted(train_state.get("rng", {})),
+            "raw": sorted(train_state.get("raw", {})),
         }
         for name, rng in train_state.get("rng", {}).items():
             tensors[f"rng/{name}"] = rng.detach().cpu().contiguous()
+        for key, weight in train_state.get("raw", {}).items():
+            tensors[f"raw/{key}"] = weight.detach().cpu().contiguous()
     try:
         # The tensor bytes do not depend on the metadata, so a first serialisation gives their hash.
         draft = safetensors_bytes(tensors, metadata={META_KEY: json.dumps(meta)})
@@ -411,10 +416,17 @@ def _validate(meta: Any, tensors: dict[str, Any], name: str) -> None:
             and _is_int(ts.get("step"))
             and isinstance(ts.get("extra", {}), dict)
             and isinstance(ts.get("optimizers"), dict)
-            and _is_str_list(ts.get("rng", [])),
+            and _is_str_list(ts.get("rng", []))
+            and _is_str_list(ts.get("raw", [])),
             name,
             "train_state",
         )
+        for key in ts.get("raw", []):  # live weights: the shape of the model's own
+            _expect(
+                f"model/{key}" in expected and tensors.get(f"raw/{key}", {}).get("shape") == expected[f"model/{key}"],
+                name,
+                f"train_state.raw {key!r:.60}",
+            )
         for opt in ts["optimizers"].values():
             _expect(
                 isinstance(opt, dict)
@@ -556,6 +568,7 @@ def load_checkpoint(
                 "extra": ts.get("extra", {}),
                 "optimizers": {name: _unflatten_optimizer(sk, tensors) for name, sk in ts["optimizers"].items()},
                 "rng": {name: tensors[f"rng/{name}"] for name in ts.get("rng", [])},
+                "raw": {key: tensors[f"raw/{key}"] for key in ts.get("raw", [])},
             }
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise CheckpointError(f"{path.name}: resumable state is incomplete or invalid ({error!r:.80})") from error

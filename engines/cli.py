@@ -152,6 +152,7 @@ TRAIN_TYPES = {
     "checkpoint_every": _non_negative,
     "beta": _float_in(0.0, 1000.0),
     "d_steps": _int_in(1, 100),
+    "ema": _float_in(0.0, 0.9999),
 }
 
 
@@ -220,6 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a class-conditional GAN or style-based generator on the dataset's classes (mnist, "
         "fashion-mnist, cifar10); kept on --resume",
+    )
+    t.add_argument(
+        "--ema",
+        type=TRAIN_TYPES["ema"],
+        metavar="DECAY",
+        help="keep an exponential moving average of the weights with this decay (e.g. 0.999; default 0: none); "
+        "checkpoints and samples then hold the average, which gives a GAN cleaner samples. A resumed run "
+        "keeps its own; --ema on the resume of a run without one starts the average there",
     )
     t.add_argument("--beta", type=TRAIN_TYPES["beta"], help="VAE KL weight (default 1 = the ELBO)")
     t.add_argument(

@@ -9,10 +9,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from engines.checkpoint import load_checkpoint  # noqa: E402
 from engines.training import Paused, SampleGrid  # noqa: E402
+from engines.training.run import EMA_DECAY  # noqa: E402
 from explorer.panels.training import TrainingPanel  # noqa: E402
 from explorer.state import ExplorerState  # noqa: E402
 from tests.helpers import tiny_vae_run  # noqa: E402
@@ -170,6 +172,18 @@ def test_the_bf16_box_trains_in_mixed_precision_and_the_checkpoint_says_so(qtbot
     assert run(qtbot, panel) == "completed"
     saved = load_checkpoint(tmp_path / "bf16.safetensors")
     assert saved.training["train_config"]["precision"] == "bf16" and saved.training["step"] == 3
+
+
+def test_the_averaging_box_saves_the_weight_average_and_keeps_the_live_weights_for_a_resume(qtbot, tmp_path):
+    panel = new_panel(qtbot, tmp_path / "ema.safetensors", max_steps=3)
+    assert panel.settings().ema == 0.0
+    panel.ema_check.click()
+    assert panel.settings().train_config().ema == EMA_DECAY
+    assert run(qtbot, panel) == "completed"
+    saved = load_checkpoint(tmp_path / "ema.safetensors", with_train_state=True)
+    assert saved.training["train_config"]["ema"] == EMA_DECAY
+    live, average = saved.train_state["raw"], saved.model.state_dict()
+    assert live and any(not torch.equal(live[k], average[k]) for k in live)
 
 
 def test_pixelcnn_width_and_depth_fields_reach_the_model(qtbot, tmp_path):

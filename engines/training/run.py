@@ -23,6 +23,7 @@ __all__ = [
     "ARCHITECTURE",
     "CHANNEL_COUNTS",
     "CONDITIONAL",
+    "EMA_DECAY",
     "GAN_LOSSES",
     "IMAGE_SIZES",
     "STEERING",
@@ -61,7 +62,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "precision": "fp32",
     "sample_every": 0,
     "checkpoint_every": 0,
+    "ema": 0.0,
 }
+EMA_DECAY = 0.999  # the weight average a run keeps when asked for one without a decay (the Train tab's)
 
 
 def _config_fields(kind: str) -> dict[str, dataclasses.Field]:
@@ -171,6 +174,7 @@ class RunSettings:
     precision: str = TRAIN_DEFAULTS["precision"]
     sample_every: int | None = TRAIN_DEFAULTS["sample_every"]
     checkpoint_every: int = TRAIN_DEFAULTS["checkpoint_every"]
+    ema: float = TRAIN_DEFAULTS["ema"]
     checkpoint_path: str = ""
     device: str | None = None
     model_overrides: dict[str, Any] = field(default_factory=dict)

@@ -62,6 +62,7 @@ from engines.models import MODEL_CLASSES
 from engines.training import RECIPES, events
 from engines.training.run import (
     CHANNEL_COUNTS,
+    EMA_DECAY,
     GAN_LOSSES,
     IMAGE_SIZES,
     RunSettings,
@@ -261,6 +262,13 @@ class TrainingPanel(Tab):
             "AMX) and on recent GPUs, slower elsewhere. Weights, evaluation and checkpoints stay float32."
         )
         hform.addRow("Precision", self.bf16_check)
+        self.ema_check = QCheckBox(f"moving average of the weights ({EMA_DECAY})")
+        self.ema_check.setToolTip(
+            "Keep an exponential moving average of the weights: checkpoints and sample grids hold the average,\n"
+            "which gives a GAN cleaner, steadier samples than the last step's weights. Training itself goes on\n"
+            "with the live weights."
+        )
+        hform.addRow("Averaging", self.ema_check)
         hform.addRow("Memory", self.memory_label)
         col.addWidget(hyper_box)
 
@@ -531,6 +539,7 @@ class TrainingPanel(Tab):
             checkpoint_path=checkpoint_path,
             device=str(self.state.device),
             precision="bf16" if self.bf16_check.isChecked() else "fp32",
+            ema=EMA_DECAY if self.ema_check.isChecked() else 0.0,
             model_overrides=dict(self.config_overrides),
             train_overrides=dict(self.train_overrides),
         )
