@@ -68,3 +68,18 @@ def test_an_incomplete_sample_is_a_checkpoint_error(tmp_path: Path) -> None:
     save_file(tensors, str(path), metadata=metadata)
     with pytest.raises(CheckpointError, match="sample"):
         load_checkpoint(path)
+
+
+def test_a_spread_sample_of_a_folder_listed_class_by_class_has_every_class(tmp_path: Path) -> None:
+    from PIL import Image
+
+    for c, name in enumerate(("cat", "dog", "ship")):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            Image.fromarray(np.full((28, 28, 3), 20 * c + i, np.uint8)).save(tmp_path / name / f"{i:02d}.png")
+    folder = load_dataset(DataSpec("folder", root=str(tmp_path), image_size=28, channels=3), train=False)
+    first, spread = take_sample(folder, 6), take_sample(folder, 6, spread=True)
+    assert first["label_names"] == ["cat", "dog", "ship"]
+    assert set(first["labels"].argmax(1).tolist()) == {0}  # the first six are all cats
+    assert spread["labels"].argmax(1).tolist() == [0, 0, 1, 1, 2, 2]
+    assert spread["images"][0, 0, 0, 0] == 0 and spread["images"][-1, 0, 0, 0] == 49  # the first and last image

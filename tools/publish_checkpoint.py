@@ -2,7 +2,8 @@
 stored as float16 (a sixth of the size in all; loading casts them back to float32), keeping config,
 dataset, training summary, metrics and vectors. Evaluate the published file, not the run's.
 With --sample N it also carries the first N held-out images of its dataset (engines.data.sample), so
-the app's dataset views work on a machine without the dataset's files.
+the app's dataset views work on a machine without the dataset's files (an image folder's: N spread
+evenly over the folder given as --data-root, e.g. its test folder, so that every class is there).
 
     python tools/publish_checkpoint.py runs/vae-mnist-2d.safetensors checkpoints/vae-mnist-2d.safetensors \
         [--sample 1000 --data-root ../shared/datasets]
@@ -24,9 +25,10 @@ from engines.evaluation import heldout_dataset  # noqa: E402
 
 def publish(src: str, dst: str, sample: int = 0, data_root: str | None = None) -> None:
     ckpt = load_checkpoint(src)  # train state is not loaded unless asked for
-    carried = take_sample(heldout_dataset(ckpt, data_root), sample) if sample else ckpt.sample
+    folder = ckpt.dataset.get("name") == "folder"  # listed class by class: a spread sample shows every class
+    carried = take_sample(heldout_dataset(ckpt, data_root), sample, spread=folder) if sample else ckpt.sample
     labels = ckpt.label_names
-    if not labels and ckpt.dataset.get("name") == "folder" and data_root:
+    if not labels and folder and data_root:
         # A folder run from before folders were labelled: its classes are its training folder's subfolders.
         labels, _ = folder_classes(data_root, list_files(data_root))
     save_checkpoint(

@@ -18,13 +18,14 @@ from .loader import load_dataset
 from .spec import DatasetError, DataSpec
 
 
-def take_sample(dataset: ImageDataset, n: int) -> dict[str, Any]:
-    """The first n images of `dataset` as {"images": uint8 (N, C, S, S), "labels": float32 (N, L),
+def take_sample(dataset: ImageDataset, n: int, spread: bool = False) -> dict[str, Any]:
+    """The first n images of `dataset` (`spread`: n evenly spaced over it, so an image folder listed
+    class by class gives every class) as {"images": uint8 (N, C, S, S), "labels": float32 (N, L),
     "label_names": [...], "label_kinds": {...}}: what save_checkpoint(sample=...) stores."""
     n = min(int(n), len(dataset))
     if n < 1:
         raise ValueError("a sample needs at least one image")
-    idx = np.arange(n, dtype=np.int64)
+    idx = np.linspace(0, len(dataset) - 1, n).round().astype(np.int64) if spread else np.arange(n, dtype=np.int64)
     return {
         "images": dataset._uint8_batch(idx).contiguous(),
         "labels": dataset._label_batch(idx).contiguous(),
