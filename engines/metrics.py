@@ -215,8 +215,9 @@ def gan_scores(
 
     Keys: "samples"; with a class-predicting classifier "inception_score", "inception_score_std" (over
     `splits` parts) and "class_fractions" (how often each class is predicted: mode coverage); with
-    `real_dataset` (the held-out set; its first min(n, len) images): "fid" of the samples against it,
-    "real_images", "real_inception_score", "real_inception_score_std"; with `train_dataset` too:
+    `real_dataset` (the held-out set; all of it, or a seeded random min(n, len) of its images): "fid" of
+    the samples against it, "real_images", "real_inception_score", "real_inception_score_std"; with
+    `train_dataset` too:
     "train_test_fid", the distance of as many (seeded, random) training images from the held-out
     ones: what a perfect model would score at this sample size.
     """
@@ -229,12 +230,16 @@ def gan_scores(
     if real_dataset is None:
         return result
     m = min(n, len(real_dataset))
-    real = classify_batches(classifier, dataset_batches(real_dataset, np.arange(m), batch_size))
+    rng = np.random.default_rng(seed)
+    # An image folder is listed class by class: a part of it (or of its first m images) holds few classes.
+    # So m < len takes a seeded random subset, and the real score's parts are taken from a seeded shuffle.
+    chosen = np.arange(m) if m == len(real_dataset) else np.sort(rng.choice(len(real_dataset), m, replace=False))
+    real = classify_batches(classifier, dataset_batches(real_dataset, chosen, batch_size))
     result["real_images"] = m
     result["fid"] = frechet_distance(fake["features"], real["features"])
     if "probs" in real:
         result["real_inception_score"], result["real_inception_score_std"] = classifier_inception_score(
-            real["probs"], splits
+            real["probs"][rng.permutation(m)], splits
         )
     if train_dataset is not None:
         idx = np.sort(

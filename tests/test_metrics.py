@@ -12,6 +12,9 @@ from torch import nn
 
 from engines.checkpoint import load_checkpoint, save_checkpoint
 from engines.cli import main
+from engines.data import DataSpec
+from engines.data.base import TensorImageDataset
+from engines.data.sample import sample_dataset
 from engines.metrics import (
     EDIT_METHODS,
     attribute_arithmetic_success,
@@ -121,11 +124,39 @@ def test_gan_scores_of_a_model_that_replays_the_test_set_equal_the_test_sets_own
             "feature_dim": 8,
         },
     ).eval()
-    scores = gan_scores(Replay(test), clf, n=120, batch_size=50, splits=3, real_dataset=test, train_dataset=train)
+    # one part: the real images' parts come from a shuffle, the replayed samples' in the test set's order
+    scores = gan_scores(Replay(test), clf, n=120, batch_size=50, splits=1, real_dataset=test, train_dataset=train)
     assert scores["fid"] == pytest.approx(0.0, abs=1e-6)
     assert scores["inception_score"] == pytest.approx(scores["real_inception_score"], rel=1e-9)
     assert 1.0 <= scores["inception_score"] <= 3.0 and len(scores["class_fractions"]) == 3
     assert scores["train_test_fid"] > 0 and scores["real_images"] == 120
+
+
+def test_the_real_score_of_a_held_out_set_listed_class_by_class_is_not_cut_into_one_class_parts() -> None:
+    """An image folder lists its classes one after another; scored in that order, each of the 10 parts
+    would hold about one digit and the real Inception Score would fall towards 1."""
+    bundled = Path(__file__).resolve().parents[1] / "checkpoints"
+    lenet = load_checkpoint(bundled / "lenet-mnist.safetensors").model.eval()
+    carried = load_checkpoint(bundled / "dcgan-mnist.safetensors")
+    digits = carried.sample["labels"].argmax(1)
+    order = torch.argsort(digits, stable=True)
+    listed = TensorImageDataset(
+        DataSpec.from_dict(carried.dataset),
+        carried.sample["images"][order],
+        carried.sample["labels"][order],
+        carried.sample["label_names"],
+        carried.sample["label_kinds"],
+    )
+    mixed = sample_dataset(carried.dataset, carried.sample)
+    kw = dict(n=1000, batch_size=500, splits=10)
+    by_class = gan_scores(Replay(listed), lenet, real_dataset=listed, **kw)
+    as_given = gan_scores(Replay(mixed), lenet, real_dataset=mixed, **kw)
+    assert by_class["real_inception_score"] > 9.0  # real MNIST digits under LeNet: about 9.8
+    assert by_class["real_inception_score"] == pytest.approx(as_given["real_inception_score"], abs=0.15)
+    assert by_class["inception_score"] < 3.0  # the samples' parts are in the order given: one class each
+    # fewer samples than held-out images: a random subset of every class, not the first few classes
+    few = gan_scores(Replay(listed), lenet, n=200, batch_size=100, splits=1, real_dataset=listed)
+    assert few["real_inception_score"] > 8.0
 
 
 # --- attribute arithmetic: a setup whose answer is known --------------------------------------------------
