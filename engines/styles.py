@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .models.view import ModelView
+
 SPACES = ("Z", "W", "W+")
 SIGMA_SAMPLES = 4096
 PPL_EPSILON = 1e-4
@@ -48,7 +50,7 @@ def available_spaces(model: Any) -> tuple[str, ...]:
     return SPACES if has_styles(model) else ("Z",)
 
 
-class StyleSpace(nn.Module):
+class StyleSpace(ModelView):
     """A style model seen through W or W+: latents u (normalised, see the module docstring), decode(u)
     the image. Anything not defined here (kind, config, image_shape, ...) is the model's own."""
 
@@ -58,28 +60,17 @@ class StyleSpace(nn.Module):
     sample_options = ("truncation",)
 
     def __init__(self, model: nn.Module, space: str = "W", psi: float = 1.0) -> None:
-        super().__init__()
         if not has_styles(model):
             raise ValueError(f"a {getattr(model, 'kind', type(model).__name__)} has no W space")
         if space not in ("W", "W+"):
             raise ValueError(f"space must be W or W+, not {space!r}")
-        self.base = model
+        super().__init__(model)
         self.space = space
         self.psi = float(psi)
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             w = model.mapping(torch.randn(SIGMA_SAMPLES, model.config.latent_dim).to(model.device)).double()
         self.sigma = float(w.var(dim=0).mean().sqrt()) or 1.0
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("base"), name)
-
-    @property
-    def device(self) -> torch.device:
-        return self.base.device
 
     @property
     def latent_dim(self) -> int:

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from .view import ModelView
+
 MAX_CLASSES = 1000
 ClassInput = int | torch.Tensor | None
 
@@ -61,13 +63,25 @@ def class_input(classes: ClassInput, n: int, num_classes: int, device: torch.dev
     return y.to(device=device, dtype=torch.float32)
 
 
+def optional_class_input(
+    classes: ClassInput, n: int, num_classes: int, device: torch.device, what: str
+) -> torch.Tensor | None:
+    """class_input for a model that may be unconditional (num_classes 0: None, and `classes` refused,
+    naming the model as `what`)."""
+    if not num_classes:
+        if classes is not None:
+            raise ValueError(f"this {what} is not conditional: it takes no classes")
+        return None
+    return class_input(classes, n, num_classes, device)
+
+
 def balanced_classes(n: int, num_classes: int) -> torch.Tensor:
     """(n,) class indices 0, 1, ..., K-1, 0, ...: what sample() draws when no class is named (the uniform
     label prior, without sampling noise in the class fractions)."""
     return torch.arange(n) % num_classes
 
 
-class ClassView(torch.nn.Module):
+class ClassView(ModelView):
     """A conditional model with its class blend fixed: decode(z) = model.decode(z, classes=y) for one
     blend y (K,), the same for every row. What the explorer drives (every tab decodes `state.model`):
     the state makes a new view whenever the user picks another class, so the blend is never state
@@ -75,22 +89,11 @@ class ClassView(torch.nn.Module):
     (kind, config, latent_dim, image_shape, latent_weight, ...) is the model's own."""
 
     def __init__(self, model: torch.nn.Module, classes: torch.Tensor) -> None:
-        super().__init__()
-        self.base = model
+        super().__init__(model)
         y = torch.as_tensor(classes, dtype=torch.float32).reshape(-1)
         if y.shape != (model.num_classes,):
             raise ValueError(f"the class blend must have {model.num_classes} weights, not {y.shape[0]}")
         self.register_buffer("classes", y.to(model.device), persistent=False)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("base"), name)
-
-    @property
-    def device(self) -> torch.device:
-        return self.base.device
 
     def decode(self, z: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         return self.base.decode(z, *args, classes=self.classes.to(z.device), **kwargs)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, check_fields, check_image_config, conv_plan
-from .conditional import ClassInput, balanced_classes, check_classes, class_input
+from .conditional import ClassInput, balanced_classes, check_classes, optional_class_input
 
 LOSSES = ("ns", "wgan-gp")
 
@@ -114,11 +114,7 @@ class GAN(GenerativeModel):
     # --- the class input (conditional models; engines.models.conditional) ---------------------------
     def _y(self, classes: ClassInput, n: int, device: torch.device) -> torch.Tensor | None:
         """The (n, K) class blend, None for an unconditional model (which refuses one)."""
-        if not self.config.num_classes:
-            if classes is not None:
-                raise ValueError("this GAN is not conditional: it takes no classes")
-            return None
-        return class_input(classes, n, self.config.num_classes, device)
+        return optional_class_input(classes, n, self.config.num_classes, device, "GAN")
 
     def _g(self, g: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """G's raw output in [-1, 1] for z (B, latent_dim) and the class blend y (B, K) or None."""

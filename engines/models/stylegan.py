@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, check_fields, check_image_config, conv_plan
-from .conditional import ClassInput, balanced_classes, check_classes, class_input
+from .conditional import ClassInput, balanced_classes, check_classes, optional_class_input
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -296,11 +296,7 @@ class StyleGAN(GenerativeModel):
 
     def _y(self, classes: ClassInput, n: int, device: torch.device) -> torch.Tensor | None:
         """The (n, K) class blend, None for an unconditional model (which refuses one)."""
-        if not self.config.num_classes:
-            if classes is not None:
-                raise ValueError("this style-based generator is not conditional: it takes no classes")
-            return None
-        return class_input(classes, n, self.config.num_classes, device)
+        return optional_class_input(classes, n, self.config.num_classes, device, "style-based generator")
 
     def mapping(self, z: torch.Tensor, psi: float = 1.0, classes: ClassInput = None) -> torch.Tensor:
         """w = mapping(z) (a conditional model's: mapping(z, class)), (B, w_dim); with psi < 1, truncated
