@@ -55,6 +55,13 @@ def portable(command: str) -> str:
     return " ".join(words)
 
 
+def _carried(ckpt) -> str:
+    n = len(ckpt.sample["images"])
+    if ckpt.dataset.get("name") == "folder":  # tools/publish_checkpoint.py spreads a folder's sample
+        return f"{n} held-out images spread over its folder's classes"
+    return f"the first {n} test images"
+
+
 def card(path: Path, notes: str = "", eval_args: str | None = None) -> str:
     """The card of a published checkpoint; `eval_args` are the arguments its Reproduce line gives eval
     after the file (default: the dataset root for torchvision datasets, nothing for generated ones)."""
@@ -79,7 +86,7 @@ def card(path: Path, notes: str = "", eval_args: str | None = None) -> str:
         f"- parameters: {params:,}",
         f"- file: `{path.name}` ({path.stat().st_size / 1e6:.1f} MB: weights"
         + (
-            f" and the first {len(ckpt.sample['images'])} test images, for machines without the dataset)"
+            f" and {_carried(ckpt)}, for machines without the dataset)"
             if ckpt.sample
             else " only)"
         ),
