@@ -262,7 +262,7 @@ class TrainingPanel(Tab):
             "AMX) and on recent GPUs, slower elsewhere. Weights, evaluation and checkpoints stay float32."
         )
         hform.addRow("Precision", self.bf16_check)
-        self.ema_check = QCheckBox(f"moving average of the weights ({EMA_DECAY})")
+        self.ema_check = QCheckBox(f"EMA of the weights ({EMA_DECAY})")
         self.ema_check.setToolTip(
             "Keep an exponential moving average of the weights: checkpoints and sample grids hold the average,\n"
             "which gives a GAN cleaner, steadier samples than the last step's weights. Training itself goes on\n"
