@@ -21,8 +21,12 @@
 #   mkdir -p /tmp/cifar10 && tar -xzf ../shared/datasets/cifar10-jpg.tar.gz -C /tmp/cifar10
 # (train/<class>/ and test/<class>/; the class subfolders label the images), and are published and
 # evaluated with their folders named:
-#   python tools/publish_checkpoint.py runs/X.safetensors checkpoints/X.safetensors --data-root $CIFAR/train
-#   latent-explorer eval checkpoints/X.safetensors --data-root $CIFAR/test --train-data-root $CIFAR/train --save
+#   python tools/publish_checkpoint.py runs/classifier-cifar10.safetensors checkpoints/classifier-cifar10.safetensors
+#   latent-explorer eval checkpoints/classifier-cifar10.safetensors --data-root $CIFAR/test --save
+# and the generators with 500 test images spread over the classes, judged by that classifier:
+#   python tools/publish_checkpoint.py runs/X.safetensors checkpoints/X.safetensors --data-root $CIFAR/test --sample 500
+#   latent-explorer eval checkpoints/X.safetensors --data-root $CIFAR/test --train-data-root $CIFAR/train \
+#       --classifier checkpoints/classifier-cifar10.safetensors --save
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LE="${LE:-latent-explorer}"
@@ -36,7 +40,7 @@ declare -A CMD=(
   [vae-mnist-32d]="train --model vae --dataset mnist --data-root $DATA --latent-dim 32 --binarize stochastic --epochs 40 --out runs/vae-mnist-32d.safetensors"
   [dcgan-mnist]="train --model gan --dataset mnist --data-root $DATA --device $GPU --epochs 59 --out runs/dcgan-mnist.safetensors"
   [vae-faces]="train --model vae --dataset faces --image-size 32 --latent-dim 16 --epochs 35 --out runs/vae-faces.safetensors"
-  [dcgan-faces]="train --model gan --gan-loss wgan-gp --d-steps 2 --dataset faces --image-size 32 --epochs 6 --out runs/dcgan-faces.safetensors"  # the ns loss collapsed here
+  [dcgan-faces]="train --model gan --gan-loss wgan-gp --d-steps 2 --dataset faces --image-size 32 --epochs 16 --sample-every 100 --ema 0.999 --out runs/dcgan-faces-ema.safetensors"  # the ns loss collapsed here; trained as 8 epochs, then resumed to 16 (a resume is exact)
   [stylegan-faces]="train --model stylegan --dataset faces --image-size 32 --batch-size 32 --epochs 30 --sample-every 250 --checkpoint-every 250 --out runs/stylegan-faces.safetensors"  # stopped with Ctrl+C (see its card)
   [cdcgan-mnist]="train --model gan --dataset mnist --conditional --data-root $DATA --epochs 12 --out runs/cdcgan-mnist.safetensors"  # 3 epochs, then --resume to 12 (see its card); OMP_NUM_THREADS=1 beside another job
   [lenet-mnist]="train --model classifier --dataset mnist --data-root $DATA --epochs 6 --out runs/lenet-mnist.safetensors"
