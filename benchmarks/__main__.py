@@ -64,7 +64,9 @@ def run_module(name: str, folder: Path, quick: bool, threads: int) -> tuple[list
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (all in about 3 minutes)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repetitions (all in about 6 minutes on a 2-core CPU)"
+    )
     parser.add_argument("--only", nargs="+", choices=MODULES, help="run only these")
     parser.add_argument(
         "--threads",

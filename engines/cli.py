@@ -992,7 +992,10 @@ def _met(met: bool) -> str:
 def _print_judged(m: dict[str, Any], judge) -> None:
     """The classifier-judged part of `eval`'s report."""
     test = ", ".join(f"{k} {v:.3f}" for k, v in m.get("classifier_test", {}).items() if k != "loss")
-    print(f"  judged by          {Path(m['classifier']).name}" + (f" (its held-out figures in training: {test})" if test else ""))
+    print(
+        f"  judged by          {Path(m['classifier']).name}"
+        + (f" (its held-out figures in training: {test})" if test else "")
+    )
     s = m.get("samples")
     if s:
         real = f"{s['real_images']} real held-out images" if "real_images" in s else "no real data"

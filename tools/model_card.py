@@ -85,11 +85,7 @@ def card(path: Path, notes: str = "", eval_args: str | None = None) -> str:
         f"- config: `{json.dumps(ckpt.model.config_dict())}`",
         f"- parameters: {params:,}",
         f"- file: `{path.name}` ({path.stat().st_size / 1e6:.1f} MB: weights"
-        + (
-            f" and {_carried(ckpt)}, for machines without the dataset)"
-            if ckpt.sample
-            else " only)"
-        ),
+        + (f" and {_carried(ckpt)}, for machines without the dataset)" if ckpt.sample else " only)"),
         "",
         "## Data",
         f"- dataset: `{d.get('name')}`, {d.get('image_size')}x{d.get('image_size')}x{d.get('channels')}",
