@@ -171,6 +171,33 @@ def test_exporting_traces_a_copy_so_other_threads_keep_the_real_weights() -> Non
     assert seen and all(kinds == {"Parameter"} for kinds in seen), seen[:3]
 
 
+def test_two_threads_exporting_at_once_both_succeed_and_leave_stdout_alone() -> None:
+    # torch.export's tracing state is global: two exports at once (a map's decoder pick beside File >
+    # Export) mixed one model's modules into the other's graph and both failed (8 of 8 here without the lock).
+    import sys
+    import threading
+
+    from engines.foreign.export import decoder_graph
+
+    models = [load_checkpoint(BUNDLED / f"{n}.safetensors").model.eval() for n in ("vae-mnist-32d", "dcgan-mnist")]
+    errors: list[BaseException] = []
+
+    def export_twice(model) -> None:
+        for _ in range(2):
+            try:
+                decoder_graph(model)
+            except Exception as error:  # noqa: BLE001 - collected for the assertion
+                errors.append(error)
+
+    stdout = sys.stdout
+    threads = [threading.Thread(target=export_twice, args=(m,)) for m in models]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and sys.stdout is stdout
+
+
 def test_a_decoder_whose_images_differ_is_not_picked(monkeypatch) -> None:
     model = load_checkpoint(BUNDLED / "vae-mnist-2d.safetensors").model.eval()
     real = fast_decode.onnx_decoder

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,9 @@ def check_exportable(ckpt: Checkpoint) -> None:
         )
 
 
+_EXPORTING = threading.Lock()
+
+
 def _graph(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs: list[str]):
     """The ONNX ModelProto of `module` from torch's exporter, with a free batch dimension.
 
@@ -99,7 +103,10 @@ def _graph(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs:
     """
     module = copy.deepcopy(module)
     quiet = io.StringIO()
-    with torch.no_grad(), contextlib.redirect_stdout(quiet):
+    # One export at a time in the process: torch.export keeps its tracing state (each node's module stack)
+    # in globals, so two at once (a map's decoder pick beside File > Export) mixed one model's modules
+    # into the other's graph and both failed; redirect_stdout swaps the process's sys.stdout too.
+    with _EXPORTING, torch.no_grad(), contextlib.redirect_stdout(quiet):
         program = torch.onnx.export(
             module,
             (example,),
