@@ -47,7 +47,7 @@ from .latent import PATH_MODES, interpolate_path
 from .memory import MemoryEstimateError, check_training_memory
 from .models import MODEL_CLASSES
 from .models.classifier import config_for_dataset
-from .models.conditional import ClassView
+from .models.conditional import ClassView, one_hot
 from .references import HIGHER_IS_BETTER, meets, references_for, target_for
 from .training import (
     PRECISIONS,
@@ -1185,9 +1185,7 @@ def _class_index(model, name: str, path: Path) -> int:
 def _render_classes(model, args: argparse.Namespace, doc: dict | None, path: Path) -> torch.Tensor | None:
     """The class blend (K,) a conditional model renders with: --class, else the session's; None without classes."""
     if args.class_name is not None:
-        return torch.nn.functional.one_hot(
-            torch.tensor(_class_index(model, args.class_name, path)), model.num_classes
-        ).float()
+        return one_hot(_class_index(model, args.class_name, path), model.num_classes)
     if not model.num_classes:
         return None
     mix = (doc or {}).get("class_mix")

@@ -81,6 +81,11 @@ def balanced_classes(n: int, num_classes: int) -> torch.Tensor:
     return torch.arange(n) % num_classes
 
 
+def sampled_classes(classes: ClassInput, n: int, num_classes: int) -> ClassInput:
+    """What sample() draws: `classes` as named, else, for a conditional model, every class in turn."""
+    return balanced_classes(n, num_classes) if num_classes and classes is None else classes
+
+
 class ClassView(ModelView):
     """A conditional model with its class blend fixed: decode(z) = model.decode(z, classes=y) for one
     blend y (K,), the same for every row. What the explorer drives (every tab decodes `state.model`):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, check_fields, check_image_config, conv_plan
-from .conditional import ClassInput, balanced_classes, check_classes, optional_class_input
+from .conditional import ClassInput, check_classes, optional_class_input, sampled_classes
 
 LOSSES = ("ns", "wgan-gp")
 
@@ -216,6 +216,6 @@ class GAN(GenerativeModel):
         classes: ClassInput = None,
     ) -> torch.Tensor:
         """n images; a conditional model draws `classes` (default: every class in turn, 0, 1, ..., K-1, 0, ...)."""
-        if self.config.num_classes and classes is None:
-            classes = balanced_classes(n, self.config.num_classes)
-        return self.generate(self.random_latents(n, generator, truncation), classes)
+        return self.generate(
+            self.random_latents(n, generator, truncation), sampled_classes(classes, n, self.config.num_classes)
+        )

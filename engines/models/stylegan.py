@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, check_fields, check_image_config, conv_plan
-from .conditional import ClassInput, balanced_classes, check_classes, optional_class_input
+from .conditional import ClassInput, check_classes, optional_class_input, sampled_classes
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -365,9 +365,7 @@ class StyleGAN(GenerativeModel):
         """n images; `truncation` is psi in W (1 or None: none; 0: every image is the mean-w image); a
         conditional model draws `classes` (default: every class in turn)."""
         psi = 1.0 if truncation is None else float(truncation)
-        if self.config.num_classes and classes is None:
-            classes = balanced_classes(n, self.config.num_classes)
-        return self.decode(self.random_latents(n, generator), psi, classes)
+        return self.decode(self.random_latents(n, generator), psi, sampled_classes(classes, n, self.config.num_classes))
 
     # --- training ------------------------------------------------------------------------------
     def styles_for_training(

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import GAN, VAE, Classifier, GatedPixelCNN, GenerativeModel, StyleGAN
+from ..models.conditional import balanced_classes, one_hot
 from ..models.pixelcnn import log_prob_from_logits
 
 Optimizers = dict[str, torch.optim.Optimizer]
@@ -72,8 +73,7 @@ def _some_labels(model: GenerativeModel, images: torch.Tensor) -> torch.Tensor |
     """One-hot classes for a batch without labels (the memory estimate's forward pass); None without classes."""
     if not model.num_classes:
         return None
-    index = torch.arange(images.shape[0], device=images.device) % model.num_classes
-    return F.one_hot(index, model.num_classes).to(images.dtype)
+    return one_hot(balanced_classes(images.shape[0], model.num_classes), model.num_classes).to(images)
 
 
 def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:

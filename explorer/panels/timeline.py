@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVB
 from engines.checkpoint import load_checkpoint
 from engines.data import DatasetError
 from engines.images import to_grid
+from engines.models.conditional import balanced_classes, one_hot
 from engines.timeline import apply_snapshot, timeline_grids
 from explorer.workers import Job, WorkError
 
@@ -41,7 +42,7 @@ def frames_of(ckpt, z: torch.Tensor, real: torch.Tensor | None, should_stop=lamb
     frames = []
     # A conditional model draws the latents with every class in turn (a row of the grid per class run).
     k = model.num_classes
-    classes = torch.nn.functional.one_hot(torch.arange(len(z)) % k, k).float().to(model.device) if k else None
+    classes = one_hot(balanced_classes(len(z), k), k).to(model.device) if k else None
     timeline = ckpt.timeline or {"steps": [], "snapshots": []}
     mean = None
     if real is not None and model.has_encoder:
