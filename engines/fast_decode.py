@@ -1,20 +1,35 @@
-"""The maps' batched decode, run by whichever runtime is faster for this model on this machine.
+"""The maps' batched decode, run by whichever path is fastest for this model on this machine.
 
-Large batched decodes (a 16x16 or 32x32 map is 256 or 1024 latents) are dominated by transposed
-convolutions, and PyTorch eager is not the fastest runtime for them on every CPU: onnxruntime ran the
-bundled decoders 1.4-6x faster here (dcgan-faces 178 vs 245 ms, vae-faces 58 vs 300 ms for 256 latents,
-measured under load). bfloat16 autocast was not faster on this CPU (its convolutions run in float32
-anyway), so it is not a candidate. `pick_decoder` exports the model's decoder to ONNX in memory, checks
-that onnxruntime's images match eager's (PSNR >= MIN_PSNR against float32 eager on the same latents;
-in practice ~145 dB) and then uses it: the rule is "onnxruntime whenever its images match", because
-it was the faster on every bundled model in every measurement here, while a timing taken at open time
-on a busy 2-core machine is noisy enough to pick the slower one (it did, once, for dcgan-mnist: 776 ms
-maps instead of ~100). Both are still timed on one batch, for the record. On a GPU, or for a model that
-is not ours (ONNX files already run in onnxruntime), it stays with PyTorch on the model's device.
+Large batched decodes (a 16x16 or 32x32 map is 256 or 1024 latents) are dominated by (transposed)
+convolutions: ~36 MFLOP per dcgan-faces image, so a 16x16 map is ~9 GFLOP, and float32 eager already runs
+near this CPU's float32 peak. The paths, measured on the quiet 2-core EPYC (AVX-512 with bf16 units),
+256 latents / 1024 latents, ms:
+
+    model           float32 eager   onnxruntime     bfloat16 eager (channels_last)  bf16 PSNR
+    dcgan-faces     50.7 / 243      37.5 / 151      20.5 / 94                       57 dB
+    dcgan-cifar10   44.5 / 221      37.2 / 148      19.5 / 85                       58 dB
+    dcgan-mnist     30.9 / 127      21.1 / 100      13.4 / 62                       54 dB
+    cdcgan-mnist    25.0 / 125      (conditional)   13.4 / 58                       57 dB
+    vae-faces       17.2 / 71       16.7 / 66       10.2 / 36                       58 dB
+    stylegan-faces  252  / 981      (not tried)     111  / 575                      49 dB
+
+So the rule, in order:
+1. bfloat16: a bfloat16, channels_last copy of the model decoding under inference_mode, where the CPU
+   has native bfloat16 units (oneDNN says so; emulated bfloat16 is slower than float32) and its images
+   match float32 eager on the same latents (PSNR >= MIN_PSNR; 49-61 dB on the bundled models). It was
+   the fastest on every bundled model, 1.6-2.5x float32 eager; it follows the job's torch thread count
+   (the app's thread policy) and needs no export, so opening a map makes no ONNX garbage.
+2. onnxruntime (our unconditional VAEs and GANs): model.decode exported to ONNX in memory and checked
+   the same way; 1.1-1.5x eager. The rule is fixed rather than a race at open time, because a timing
+   taken on a busy 2-core machine is noisy enough to pick the slower one (it did, once: 776 ms maps
+   instead of ~100). The candidates are still timed on one batch, for the record.
+3. float32 eager otherwise: on a GPU (the model's own device), for a model that is not ours (ONNX files
+   already run in onnxruntime), or when neither check passes (the reason in `note`).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -37,11 +52,19 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
 
 
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 convolutions in hardware (oneDNN's check: AVX-512 BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 @dataclass
 class Decoder:
     """A batched decode (N, D) -> (N, H, W, C) float32 images in [0, 1], and how it was chosen."""
 
-    name: str  # "torch" or "onnxruntime"
+    name: str  # "torch", "bfloat16" or "onnxruntime"
     run: Callable[[np.ndarray], np.ndarray]
     seconds: dict[str, float] = field(default_factory=dict)  # each candidate's time for PROBE latents
     psnr: dict[str, float] = field(default_factory=dict)  # each candidate's PSNR against eager
@@ -53,6 +76,19 @@ class Decoder:
 
 def torch_decoder(model: torch.nn.Module) -> Decoder:
     return Decoder("torch", lambda z: decode_latents(model, z, batch=256))
+
+
+def bfloat16_decoder(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """model.decode run by a bfloat16, channels_last copy of the model (on the CPU), images back in float32.
+    A copy, so the model itself (shared with every tab and job) keeps its float32 weights."""
+    fast = copy.deepcopy(model).to(torch.bfloat16).to(memory_format=torch.channels_last).eval()
+
+    def run(z: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            images = fast.decode(torch.from_numpy(np.ascontiguousarray(z, np.float32)).to(torch.bfloat16))
+        return images.float().clamp(0, 1).permute(0, 2, 3, 1).numpy()
+
+    return run
 
 
 def onnx_decoder(model: torch.nn.Module, threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
@@ -84,31 +120,50 @@ def _seconds(run: Callable[[np.ndarray], np.ndarray], z: np.ndarray, repeats: in
     return float(np.median(times))
 
 
+def _ours(model: torch.nn.Module) -> bool:
+    return hasattr(model, "latent_weight") and getattr(model, "kind", "") in ("vae", "gan")
+
+
 def pick_decoder(model: torch.nn.Module, seed: int = 0) -> Decoder:
-    """onnxruntime for this model's batched decode when its images match PyTorch's (checked now, a few
-    seconds: the ONNX export dominates; both timed for the record); eager when the model is not ours,
-    not on the CPU, or when the export fails or its images differ (with the reason in `note`)."""
+    """The batched decode for this model's maps, by the rule in the module docstring: bfloat16 where the
+    CPU has bfloat16 units and its images match float32 eager, else onnxruntime for our unconditional
+    VAEs and GANs when its images match (the export takes a few seconds), else float32 eager with the
+    reason in `note`. Each candidate tried is timed on PROBE latents, for the record."""
     eager = torch_decoder(model)
     device = getattr(model, "device", torch.device("cpu"))
-    if device.type != "cpu" or not hasattr(model, "latent_weight") or getattr(model, "kind", "") not in ("vae", "gan"):
-        eager.note = "PyTorch on the model's device (onnxruntime is tried for our VAEs and GANs on the CPU)"
-        return eager
-    if getattr(model, "num_classes", 0):
-        # The exported graph is z -> image; a conditional model's image depends on the class blend too,
-        # which the explorer changes without a new model: eager decodes always use the current class.
-        eager.note = "PyTorch: a class-conditional model's decode takes its class blend, which the ONNX graph does not"
+    if device.type != "cpu" or getattr(model, "source", None) in ("onnx", "plugin"):
+        eager.note = "PyTorch on the model's device (the faster paths are for our models on the CPU)"
         return eager
     z = torch.randn(PROBE, model.latent_dim, generator=torch.Generator().manual_seed(seed)).numpy()
     reference = eager(z)
-    try:
-        ort_run = onnx_decoder(model)
-        quality = psnr(ort_run(z), reference)
-    except Exception as error:  # noqa: BLE001 - the exporter and onnxruntime raise many types
-        log.warning("onnxruntime decoder unavailable for %s: %s", getattr(model, "kind", "model"), error)
-        eager.note = f"onnxruntime unavailable: {str(error).splitlines()[0][:120]}"
-        return eager
-    times = {"torch": _seconds(eager.run, z), "onnxruntime": _seconds(ort_run, z)}
-    scores = {"torch": float("inf"), "onnxruntime": float(quality)}
-    if quality < MIN_PSNR:
-        return Decoder("torch", eager.run, times, scores, f"onnxruntime's images differ (PSNR {quality:.1f} dB)")
-    return Decoder("onnxruntime", ort_run, times, scores, f"its images match PyTorch's (PSNR {quality:.0f} dB)")
+    times, scores, notes = {"torch": _seconds(eager.run, z)}, {"torch": float("inf")}, []
+
+    def tried(name: str, make: Callable[[], Callable[[np.ndarray], np.ndarray]]) -> Decoder | None:
+        try:
+            run = make()
+            scores[name] = psnr(run(z), reference)
+        except Exception as error:  # noqa: BLE001 - the exporter, onnxruntime and a model's copy raise many types
+            log.warning("%s decoder unavailable for %s: %s", name, getattr(model, "kind", "model"), error)
+            notes.append(f"{name} unavailable: {str(error).splitlines()[0][:120]}")
+            return None
+        times[name] = _seconds(run, z)
+        if scores[name] < MIN_PSNR:
+            notes.append(f"{name}'s images differ (PSNR {scores[name]:.1f} dB)")
+            return None
+        return Decoder(name, run, times, scores, f"its images match PyTorch's (PSNR {scores[name]:.0f} dB)")
+
+    if native_bfloat16():
+        picked = tried("bfloat16", lambda: bfloat16_decoder(model))
+        if picked is not None:
+            return picked
+    else:
+        notes.append("no bfloat16 units on this CPU")
+    if getattr(model, "num_classes", 0):
+        # The exported graph is z -> image; a conditional model's image depends on the class blend too,
+        # which the explorer changes without a new model: eager decodes always use the current class.
+        notes.append("onnxruntime: a class-conditional model's decode takes its class blend, which the graph does not")
+    elif _ours(model):
+        picked = tried("onnxruntime", lambda: onnx_decoder(model))
+        if picked is not None:
+            return picked
+    return Decoder("torch", eager.run, times, scores, "; ".join(notes) or "PyTorch float32")

@@ -100,7 +100,7 @@ def test_the_picker_shows_a_blend_set_elsewhere_and_is_hidden_for_other_models(q
 
 
 def test_the_map_tiles_follow_the_class(qtbot, cgan_checkpoint) -> None:
-    from engines import latent
+    from engines import fast_decode, latent
     from explorer.panels.maps import MapPanel
     from explorer.pixels import mosaic, to_uint8
     from explorer.state import ExplorerState
@@ -123,8 +123,8 @@ def test_the_map_tiles_follow_the_class(qtbot, cgan_checkpoint) -> None:
     with torch.no_grad():
         images = state.base_model.decode(torch.as_tensor(maps.tiles.grid), classes=6).permute(0, 2, 3, 1).numpy()
     expected = np.ascontiguousarray(to_uint8(mosaic(images, 4, 4))[::-1])[..., 0]  # flipped, grayscale
-    assert np.abs(shown.astype(int) - expected.astype(int)).max() <= 1
-    assert maps.decoder is None or maps.decoder.name == "torch"  # the ONNX graph has no class input
+    assert fast_decode.psnr(shown / 255, expected / 255) >= fast_decode.MIN_PSNR  # float32 or bfloat16 decode
+    assert maps.decoder is None or maps.decoder.name != "onnxruntime"  # the ONNX graph has no class input
     assert latent.decode_latents(state.model, maps.tiles.grid[:1]).shape == (1, 28, 28, 1)
 
 

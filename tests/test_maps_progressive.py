@@ -8,11 +8,13 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import threading  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from PySide6.QtCore import QEvent, QObject  # noqa: E402
 
 from engines import fast_decode, latent  # noqa: E402
 from engines.checkpoint import load_checkpoint  # noqa: E402
@@ -23,6 +25,7 @@ from explorer.workers import running_jobs, stop_all_jobs  # noqa: E402
 
 BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints"
 LATENT_MODELS = ["vae-mnist-2d", "vae-mnist-32d", "vae-faces", "dcgan-mnist", "dcgan-faces"]
+EVERY_GENERATOR = [*LATENT_MODELS, "vae-cifar10", "dcgan-cifar10", "cdcgan-mnist", "stylegan-faces"]
 WAIT_MS = 30000
 
 
@@ -33,13 +36,15 @@ def no_jobs_left():
     assert not running_jobs()
 
 
-def test_chunks_cover_every_row_once_middle_first_and_grow() -> None:
-    for res in (2, 3, 16, 32):
+def test_chunks_cover_every_row_once_middle_first_then_a_few_large_batches() -> None:
+    for res in (2, 3, 12, 16, 32, 64):
         chunks = chunk_rows(res)
         rows = [r for c in chunks for r in c]
         assert sorted(rows) == list(range(res))
         assert chunks[0] == [res // 2]
-    assert [len(c) for c in chunk_rows(16)] == [1, 1, 2, 4, 8]
+        assert all(len(c) * res <= max(res, 256) for c in chunks)
+    assert [len(c) for c in chunk_rows(16)] == [1, 15]
+    assert [len(c) for c in chunk_rows(32)] == [1, 8, 8, 8, 7]
 
 
 class Gate:
@@ -48,10 +53,12 @@ class Gate:
     def __init__(self, model, free: int = 1) -> None:
         self.model, self.free = model, free
         self.calls = 0
+        self.started: list[float] = []  # when each call began
         self.opened = threading.Event()
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         self.calls += 1
+        self.started.append(time.perf_counter())
         if self.calls > self.free:
             self.opened.wait(20)
         return latent.decode_latents(self.model, z)
@@ -87,14 +94,34 @@ def expected_picture(panel: MapPanel, grid: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(whole[::-1])[..., 0]
 
 
+class PaintLog(QObject):
+    """Notes, at each paint of `widget`, how many tiles were drawn by then and when it ended."""
+
+    def __init__(self, widget, drawn: list[int], gate: Gate) -> None:
+        super().__init__()
+        self.drawn, self.gate, self.seen = drawn, gate, []
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            obj.event(event)  # the paint itself, then note when it ended
+            self.seen.append((sum(self.drawn), time.perf_counter()))
+            return True
+        return False
+
+
 def test_the_first_chunk_is_on_screen_before_the_last_is_decoded(qtbot) -> None:
     panel, gate, drawn = gated_map(qtbot)
-    panel.span_spin.setValue(panel.span_spin.value() + 0.5)  # a new map: 16 rows in 5 chunks
+    paints = PaintLog(panel.plot.viewport(), drawn, gate)
+    panel.span_spin.setValue(panel.span_spin.value() + 0.5)  # a new map: its middle row, then the rest
     qtbot.waitUntil(lambda: len(drawn) == 1 and gate.calls == 2, timeout=WAIT_MS)
     qtbot.wait(50)
     # the middle row is on screen while the second chunk's decode is still held
     res = panel.res_spin.value()
     assert drawn == [res] and gate.calls == 2 and not gate.opened.is_set()
+    # ... and it was painted before the second chunk's decode began (the decode waits for that paint)
+    painted = [t for tiles, t in paints.seen if tiles == res]
+    assert painted and painted[0] < gate.started[-1], (painted, gate.started)
     middle = res // 2
     grid = latent.plane_grid(panel.plane.center, panel.plane.u, panel.plane.v, panel.span_spin.value(), res)
     row = to_uint8(mosaic(latent.decode_latents(panel.state.model, grid[middle * res : (middle + 1) * res]), 1, res))
@@ -125,16 +152,22 @@ def test_the_tile_picture_covers_the_plane_it_was_decoded_on(qtbot, tiles_per_si
 
 def test_a_new_plane_cancels_the_chunks_still_to_come(qtbot) -> None:
     panel, gate, drawn = gated_map(qtbot)
+    res = 32  # a map in 5 chunks (chunk_rows)
+    gate.free = 10**6
+    panel.res_spin.setValue(res)
+    qtbot.waitUntil(lambda: panel.tiles is not None and panel.tiles.resolution == res, timeout=WAIT_MS)
+    gate.free, calls_before = gate.calls + 1, gate.calls
+    drawn.clear()
     span = panel.span_spin.value()
     panel.span_spin.setValue(span + 0.5)
-    qtbot.waitUntil(lambda: len(drawn) == 1 and gate.calls == 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(drawn) == 1 and gate.calls == calls_before + 2, timeout=WAIT_MS)
     panel.span_spin.setValue(span + 1.0)  # the plane changes while chunk 2 of 5 is held
     qtbot.wait(100)
     gate.free = 10**6  # the new map's decodes pass at once
     gate.opened.set()  # the held chunk returns: its result must not be drawn, and chunks 3-5 never run
     qtbot.waitUntil(lambda: panel.tiles is not None and panel.tiles.span == span + 1.0, timeout=WAIT_MS)
-    res = panel.res_spin.value()
-    assert gate.calls == 2 + len(chunk_rows(res))  # two of the old map's chunks, then the new map's
+    assert len(chunk_rows(res)) == 5
+    assert gate.calls == calls_before + 2 + 5  # two of the old map's chunks, then the new map's
     assert sum(drawn) == res + res * res  # the old first chunk, then the whole new map
     grid = latent.plane_grid(panel.plane.center, panel.plane.u, panel.plane.v, span + 1.0, res)
     np.testing.assert_array_equal(panel.image_item.image, expected_picture(panel, grid))
@@ -143,7 +176,43 @@ def test_a_new_plane_cancels_the_chunks_still_to_come(qtbot) -> None:
 def test_the_panel_measures_and_keeps_a_decoder(qtbot) -> None:
     panel = map_panel(qtbot)
     qtbot.waitUntil(lambda: panel.decoder is not None, timeout=WAIT_MS)
-    assert panel.decoder.name in ("torch", "onnxruntime") and set(panel.decoder.seconds) == {"torch", "onnxruntime"}
+    decoder = panel.decoder
+    expected = "bfloat16" if fast_decode.native_bfloat16() else "onnxruntime"
+    assert decoder.name == expected, decoder.note
+    assert set(decoder.seconds) == {"torch", expected} and decoder.psnr[expected] >= fast_decode.MIN_PSNR
+
+
+def _bundled_view(name: str) -> torch.nn.Module:
+    """The bundled model as the explorer drives it (a conditional one through a class view)."""
+    from engines.models.conditional import ClassView, one_hot
+
+    model = load_checkpoint(BUNDLED / f"{name}.safetensors").model.eval()
+    return ClassView(model, one_hot(3, model.num_classes)) if model.num_classes else model
+
+
+@pytest.mark.parametrize("name", EVERY_GENERATOR)
+def test_the_bfloat16_decode_matches_float32_on_every_bundled_generator(name: str) -> None:
+    model = _bundled_view(name)
+    z = torch.randn(32, model.latent_dim, generator=torch.Generator().manual_seed(1)).numpy()
+    eager = latent.decode_latents(model, z)
+    fast = fast_decode.bfloat16_decoder(model)(z)
+    assert fast.shape == eager.shape and fast.dtype == np.float32
+    assert fast_decode.psnr(fast, eager) >= fast_decode.MIN_PSNR
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the shared model is left alone
+    np.testing.assert_array_equal(latent.decode_latents(model, z), eager)
+
+
+def test_a_conditional_model_is_decoded_in_bfloat16_with_its_own_class() -> None:
+    from engines.models.conditional import ClassView, one_hot
+
+    model = load_checkpoint(BUNDLED / "cdcgan-mnist.safetensors").model.eval()
+    z = torch.randn(16, model.latent_dim, generator=torch.Generator().manual_seed(2)).numpy()
+    for digit in (1, 7):
+        view = ClassView(model, one_hot(digit, 10))
+        eager = latent.decode_latents(view, z)
+        assert fast_decode.psnr(fast_decode.bfloat16_decoder(view)(z), eager) >= fast_decode.MIN_PSNR
+    picked = fast_decode.pick_decoder(ClassView(model, one_hot(4, 10)))
+    assert picked.name == ("bfloat16" if fast_decode.native_bfloat16() else "torch"), picked.note
 
 
 @pytest.mark.parametrize("name", LATENT_MODELS)
@@ -198,17 +267,31 @@ def test_two_threads_exporting_at_once_both_succeed_and_leave_stdout_alone() -> 
     assert errors == [] and sys.stdout is stdout
 
 
-def test_a_decoder_whose_images_differ_is_not_picked(monkeypatch) -> None:
-    model = load_checkpoint(BUNDLED / "vae-mnist-2d.safetensors").model.eval()
-    real = fast_decode.onnx_decoder
-
-    def off_by_a_bit(m, threads=None):
-        run = real(m, threads)
+def _off_by_a_bit(make):
+    def made(m, *args):
+        run = make(m, *args)
         return lambda z: np.clip(run(z) + 0.05, 0, 1)  # 26 dB: visibly brighter
 
-    monkeypatch.setattr(fast_decode, "onnx_decoder", off_by_a_bit)
+    return made
+
+
+def test_a_decoder_whose_images_differ_is_not_picked(monkeypatch) -> None:
+    model = load_checkpoint(BUNDLED / "vae-mnist-2d.safetensors").model.eval()
+    monkeypatch.setattr(fast_decode, "onnx_decoder", _off_by_a_bit(fast_decode.onnx_decoder))
+    monkeypatch.setattr(fast_decode, "bfloat16_decoder", _off_by_a_bit(fast_decode.bfloat16_decoder))
     picked = fast_decode.pick_decoder(model)
     assert picked.name == "torch" and "differ" in picked.note and picked.psnr["onnxruntime"] < 40
+    if fast_decode.native_bfloat16():
+        assert picked.psnr["bfloat16"] < 40
+
+
+@pytest.mark.skipif(not fast_decode.native_bfloat16(), reason="this CPU has no bfloat16 units")
+def test_when_bfloat16_differs_onnxruntime_is_next(monkeypatch) -> None:
+    model = load_checkpoint(BUNDLED / "vae-mnist-2d.safetensors").model.eval()
+    monkeypatch.setattr(fast_decode, "bfloat16_decoder", _off_by_a_bit(fast_decode.bfloat16_decoder))
+    picked = fast_decode.pick_decoder(model)
+    assert picked.name == "onnxruntime" and picked.psnr["onnxruntime"] >= fast_decode.MIN_PSNR
+    assert "bfloat16's images differ" not in picked.note  # the note says why this one was picked
 
 
 # --- the thread policy ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ changes z off the plane; the tiles are then decoded again in a worker, newest re
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,8 @@ PALETTE = [
     (23, 190, 207),
 ]  # matplotlib's tab10
 CLICK_RADIUS_PX = 6.0
+CHUNK_LATENTS = 256  # tiles per decode batch after a map's first row (chunk_rows)
+FIRST_PAINT_WAIT_S = 0.1  # the longest a map's decode waits for its first row to be painted
 PREVIEW_PX = 112
 
 
@@ -82,30 +85,32 @@ class Plane:
 
 
 def chunk_rows(resolution: int) -> list[list[int]]:
-    """The order a map's tile rows are decoded in: from the middle row (where z is) outwards, in chunks
-    of 1, 1, 2, 4, ... rows, so the first tiles appear after a small decode and later chunks keep the
-    batches large enough to be efficient."""
+    """The order a map's tile rows are decoded in: the middle row (where z is) alone, so the first tiles
+    appear after a small decode, then the others from the middle outwards in chunks of up to
+    CHUNK_LATENTS tiles (16 rows of a 16x16 map, 8 of a 32x32): batches large enough to be efficient, and
+    few chunks, because every chunk drawn is a paint that competes with the decode for the 2 cores."""
     middle = resolution // 2
     order = [middle]
     for k in range(1, resolution):
         order += [r for r in (middle - k, middle + k) if 0 <= r < resolution]
-    chunks, size, start = [], 1, 0
-    while start < resolution:
-        chunks.append(order[start : start + size])
-        start += size
-        size = size * 2 if len(chunks) > 1 else size
-    return chunks
+    size = max(1, CHUNK_LATENTS // resolution)
+    return [order[:1]] + [order[start : start + size] for start in range(1, resolution, size)]
 
 
-def _map_job(job, decode, grid: np.ndarray, resolution: int) -> int:
+def _map_job(job, decode, grid: np.ndarray, resolution: int, first_shown: threading.Event) -> int:
     """Work function: decode the map chunk by chunk (chunk_rows), reporting (rows, images) after each,
-    and stop between chunks when cancelled (the plane moved). Returns the number of chunks decoded."""
+    and stop between chunks when cancelled (the plane moved). After the first chunk it waits (up to
+    FIRST_PAINT_WAIT_S) until the GUI has painted it: decoding the rest meanwhile made that paint, and
+    so the first tiles, slower (both want the cores). Returns the number of chunks decoded."""
     done = 0
     for rows in chunk_rows(resolution):
         if job.cancelled:
             break
         index = np.concatenate([np.arange(r * resolution, (r + 1) * resolution) for r in rows])
         job.report((rows, decode(grid[index])))
+        waited = 0.0
+        while done == 0 and waited < FIRST_PAINT_WAIT_S and not job.cancelled and not first_shown.wait(0.002):
+            waited += 0.002
         done += 1
     return done
 
@@ -374,8 +379,9 @@ class MapPanel(Tab):
             and (plane.anchor is not None or np.array_equal(plane.center, self.plane.center))
         )
         self.plane = plane
-        self.plot_item.setLabel("bottom", plane.x_label)
-        self.plot_item.setLabel("left", plane.y_label)
+        for side, text in (("bottom", plane.x_label), ("left", plane.y_label)):
+            if self.plot_item.getAxis(side).labelText != text:  # setting a label, even the same, redraws its axis
+                self.plot_item.setLabel(side, text)
         self._show_plane_points()
         if basis_changed:
             self._position_scatter()
@@ -447,21 +453,26 @@ class MapPanel(Tab):
         self._requested = key
         if self.decoder is None and not self._picking.busy():
             # measured once per model, in the background; maps until then decode with PyTorch
-            self._picking.start(_pick_decoder_job, self.state.model, on_result=self._decoder_picked)
+            model = self.state.model
+            self._picking.start(_pick_decoder_job, model, on_result=lambda d: self._decoder_picked(d, model))
         decode = self.decoder or fast_decode.torch_decoder(self.state.model)
         tiles = Tiles(latent.plane_grid(plane.center, plane.u, plane.v, span, res), span, res)
         self.status.setText(f"Decoding {res}×{res} tiles…")
+        first_shown = threading.Event()
         self._job.start(
             _map_job,
             decode,
             tiles.grid,
             res,
-            on_progress=lambda chunk: self._draw_chunk(tiles, *chunk),
+            first_shown,
+            on_progress=lambda chunk: self._draw_chunk(tiles, *chunk, first_shown=first_shown),
             on_result=lambda _chunks: self._tiles_done(tiles),
             on_failed=self._job_failed,
         )
 
-    def _decoder_picked(self, decoder: fast_decode.Decoder) -> None:
+    def _decoder_picked(self, decoder: fast_decode.Decoder, model) -> None:
+        if model is not self.state.model:  # picked for a model (or class view) no longer shown
+            return
         self.decoder = decoder
         log.info("maps decode with %s (%s; %s)", decoder.name, decoder.note, decoder.seconds)
 
@@ -469,13 +480,17 @@ class MapPanel(Tab):
         self._requested = None
         self.status.setText(f"Decoding failed: {message}")
 
-    def _draw_chunk(self, tiles: Tiles, rows: list[int], images: np.ndarray) -> None:
+    def _draw_chunk(
+        self, tiles: Tiles, rows: list[int], images: np.ndarray, first_shown: threading.Event | None = None
+    ) -> None:
         """Paint the tile rows just decoded into the mosaic and show it: the map fills in chunk by chunk.
-        The previous map stays under the new tiles until they replace it (same grid size), else black."""
+        The previous map stays under the new tiles until they replace it (same grid size), else black.
+        A map's first chunk is painted at once, and then `first_shown` lets its decode go on."""
         res = tiles.resolution
         _, h, w, c = images.shape
         rect = None  # where the picture lies in latent coordinates, set with a new map's first chunk
-        if self._drawing is not tiles:
+        first = self._drawing is not tiles
+        if first:
             self._drawing = tiles
             if self._picture is None or self._picture.shape != (res * h, res * w, c):
                 self._picture = np.zeros((res * h, res * w, c), np.uint8)
@@ -493,8 +508,12 @@ class MapPanel(Tab):
         picture = picture[:, :, 0] if c == 1 else picture
         # The rect goes in with the image: ImageItem.setRect scales by the image it holds at the time,
         # so set before a new-sized picture it stretched each old pixel over the whole map (a black map).
-        self.image_item.setImage(picture, levels=(0, 255), autoLevels=False, **({"rect": rect} if rect else {}))
+        # levels=None: uint8 pixels go to the screen as they are (levels (0, 255) rescaled them, ~1 ms a paint)
+        self.image_item.setImage(picture, levels=None, autoLevels=False, **({"rect": rect} if rect else {}))
         self.tilesDrawn.emit(len(rows) * res)
+        if first and first_shown is not None:
+            self.plot.viewport().repaint()
+            first_shown.set()
 
     def _tiles_done(self, tiles: Tiles) -> None:
         self.tiles = tiles
