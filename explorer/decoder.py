@@ -33,7 +33,8 @@ class LatentDecoder(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._model = None
-        self._slot = Latest(self, interrupt=False, priority=INTERACTIVE)  # a user waits on every one
+        # a user waits on every one; one image is too little work to split over threads (explorer.workers)
+        self._slot = Latest(self, interrupt=False, priority=INTERACTIVE, threads=1)
         self._asked: np.ndarray | None = None  # the newest z asked for, with this model
         self.request_count = 0
 

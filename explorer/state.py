@@ -20,6 +20,8 @@ from engines.latent import decode_latents
 from engines.models.conditional import ClassView
 from engines.styles import available_spaces, space_model
 
+from .workers import thaw_long_lived
+
 
 @dataclass
 class Bookmark:
@@ -197,6 +199,7 @@ class ExplorerState(QObject):
 
     def set_checkpoint(self, checkpoint: Checkpoint, device: torch.device | None = None) -> None:
         """Make a loaded checkpoint current (its model on `device`, default this state's) and reset z."""
+        thaw_long_lived()  # the model replaced here may sit in reference cycles: see explorer.workers
         self.checkpoint, self.device = checkpoint, device if device is not None else self.device
         self.space, self.psi, self._space_model, self._stash = "Z", 1.0, None, {}
         k = checkpoint.model.num_classes

@@ -317,6 +317,22 @@ def test_background_jobs_run_at_a_lower_priority_and_interactive_ones_on_every_c
     torch.set_num_threads(gui_threads)
 
 
+def test_the_slider_decodes_run_on_one_thread_at_interactive_priority(qtbot) -> None:
+    from explorer.decoder import LatentDecoder
+    from explorer.workers import INTERACTIVE, Latest, usable_cores
+
+    gui_threads, base = torch.get_num_threads(), os.getpriority(os.PRIO_PROCESS, 0)
+    torch.set_num_threads(usable_cores())  # the app's budget: every core (the suite runs with one)
+    seen = []
+    slot = Latest(priority=INTERACTIVE, threads=1)
+    slot.start(_thread_settings, on_result=seen.append)
+    qtbot.waitUntil(lambda: bool(seen), timeout=WAIT_MS)
+    torch.set_num_threads(gui_threads)
+    assert seen == [(1, base)]
+    decoder = LatentDecoder()
+    assert (decoder._slot.priority, decoder._slot.threads) == (INTERACTIVE, 1)
+
+
 def test_background_jobs_running_together_share_the_cores(qtbot) -> None:
     from explorer.workers import Latest, usable_cores
 
