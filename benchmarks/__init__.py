@@ -106,10 +106,11 @@ THREADS_ENV = "LATENT_EXPLORER_BENCH_THREADS"
 
 
 def default_threads() -> int:
-    """1 unless LATENT_EXPLORER_BENCH_THREADS says otherwise: on a small machine shared with other
-    work, torch's default (one thread per core) makes every op wait for the busiest core, and the
-    figures then measure the neighbours more than the code."""
-    return int(os.environ.get(THREADS_ENV, "1"))
+    """0, torch's default (one thread per core: what the app itself runs with), unless
+    LATENT_EXPLORER_BENCH_THREADS says otherwise. Run the suite on a quiet machine: on one shared with
+    other work, every op waits for the busiest core and the figures measure the neighbours more than the
+    code; `--threads 1` (or the variable) is then the steadier, if slower, choice."""
+    return int(os.environ.get(THREADS_ENV, "0"))
 
 
 def set_threads(n: int) -> None:
