@@ -196,6 +196,8 @@ class MapPanel(Tab):
         self.vb = self.plot_item.getViewBox()
         self.vb.setAspectLocked(True)
         self.plot_item.showGrid(x=False, y=False)
+        for side in ("bottom", "left"):  # major and minor ticks only: the third level doubled each axis redraw
+            self.plot_item.getAxis(side).setStyle(maxTickLevel=1)
         self.image_item = pg.ImageItem()
         self.image_item.setZValue(-10)
         self.scatter = pg.ScatterPlotItem(
@@ -725,7 +727,8 @@ class MapPanel(Tab):
         self._clear_point_labels()
         plane = self.plane
         if plane is None or plane.points is None:
-            self.points_item.clear()
+            if len(self.points_item.data):  # clearing, even an empty item, repaints the plot
+                self.points_item.clear()
             return
         self.points_item.setData(pos=plane.points)
         for (a, b), name in zip(plane.points, plane.point_names, strict=True):
