@@ -135,6 +135,22 @@ def test_the_first_chunk_is_on_screen_before_the_last_is_decoded(qtbot) -> None:
     np.testing.assert_array_equal(panel.image_item.image, expected_picture(panel, grid))
 
 
+def test_a_hidden_tab_keeps_decoding_and_shows_the_map_when_it_is_shown_again(qtbot) -> None:
+    panel, gate, drawn = gated_map(qtbot)
+    panel.span_spin.setValue(panel.span_spin.value() + 0.5)
+    qtbot.waitUntil(lambda: len(drawn) == 1 and gate.calls == 2, timeout=WAIT_MS)
+    on_screen = panel.image_item.image.copy()  # the old map with the new middle row
+    panel.hide()  # another tab is chosen while the rest decodes
+    gate.opened.set()
+    qtbot.waitUntil(lambda: panel.tiles is not None and panel.tiles.span == panel.span_spin.value(), timeout=WAIT_MS)
+    res = panel.res_spin.value()
+    assert sum(drawn) == res * res
+    np.testing.assert_array_equal(panel.image_item.image, on_screen)  # pasted, not yet put on screen
+    panel.show()
+    grid = latent.plane_grid(panel.plane.center, panel.plane.u, panel.plane.v, panel.span_spin.value(), res)
+    np.testing.assert_array_equal(panel.image_item.image, expected_picture(panel, grid))
+
+
 @pytest.mark.parametrize("tiles_per_side", [12, 7])
 def test_the_tile_picture_covers_the_plane_it_was_decoded_on(qtbot, tiles_per_side: int) -> None:
     # Each tile is centred on its grid latent, so the picture spans +-(span + half a step) in latent

@@ -98,8 +98,9 @@ def chunk_rows(resolution: int) -> list[list[int]]:
 
 
 def _map_job(job, decode, grid: np.ndarray, resolution: int, first_shown: threading.Event) -> int:
-    """Work function: decode the map chunk by chunk (chunk_rows), reporting (rows, images) after each,
-    and stop between chunks when cancelled (the plane moved). After the first chunk it waits (up to
+    """Work function: decode the map chunk by chunk (chunk_rows), reporting (rows, strips) after each
+    (the chunk's tile rows as one uint8 picture, made here so the GUI thread only pastes it), and stop
+    between chunks when cancelled (the plane moved). After the first chunk it waits (up to
     FIRST_PAINT_WAIT_S) until the GUI has painted it: decoding the rest meanwhile made that paint, and
     so the first tiles, slower (both want the cores). Returns the number of chunks decoded."""
     done = 0
@@ -107,7 +108,7 @@ def _map_job(job, decode, grid: np.ndarray, resolution: int, first_shown: thread
         if job.cancelled:
             break
         index = np.concatenate([np.arange(r * resolution, (r + 1) * resolution) for r in rows])
-        job.report((rows, decode(grid[index])))
+        job.report((rows, to_uint8(mosaic(decode(grid[index]), len(rows), resolution))))
         waited = 0.0
         while done == 0 and waited < FIRST_PAINT_WAIT_S and not job.cancelled and not first_shown.wait(0.002):
             waited += 0.002
@@ -176,6 +177,8 @@ class MapPanel(Tab):
         self._picking = self.job_slot()
         self.decoder: fast_decode.Decoder | None = None  # the measured-fastest batched decode, once picked
         self._picture: np.ndarray | None = None  # the mosaic being filled in, row 0 at the top
+        self._picture_rect = QRectF()  # where it lies in latent coordinates
+        self._picture_shown = True  # the image item shows the mosaic as it is
         self._drawing: Tiles | None = None  # what the chunks arriving now belong to
         self._refresh_timer = debounce(self, self.refresh, 30)
 
@@ -483,14 +486,15 @@ class MapPanel(Tab):
         self.status.setText(f"Decoding failed: {message}")
 
     def _draw_chunk(
-        self, tiles: Tiles, rows: list[int], images: np.ndarray, first_shown: threading.Event | None = None
+        self, tiles: Tiles, rows: list[int], strips: np.ndarray, first_shown: threading.Event | None = None
     ) -> None:
-        """Paint the tile rows just decoded into the mosaic and show it: the map fills in chunk by chunk.
-        The previous map stays under the new tiles until they replace it (same grid size), else black.
-        A map's first chunk is painted at once, and then `first_shown` lets its decode go on."""
+        """Paste the tile rows just decoded (`strips`, uint8, one row of tiles after another) into the
+        mosaic and show it: the map fills in chunk by chunk. The previous map stays under the new tiles
+        until they replace it (same grid size), else black. A map's first chunk is painted at once, and
+        then `first_shown` lets its decode go on. A hidden tab only pastes: the picture is shown when
+        the tab is (the GUI thread's time then goes to the tab in view)."""
         res = tiles.resolution
-        _, h, w, c = images.shape
-        rect = None  # where the picture lies in latent coordinates, set with a new map's first chunk
+        h, w, c = strips.shape[0] // len(rows), strips.shape[1] // res, strips.shape[2]
         first = self._drawing is not tiles
         if first:
             self._drawing = tiles
@@ -498,24 +502,37 @@ class MapPanel(Tab):
                 self._picture = np.zeros((res * h, res * w, c), np.uint8)
             step = 2 * tiles.span / (res - 1)
             half = tiles.span + step / 2
-            rect = QRectF(-half, -half, 2 * half, 2 * half)
+            self._picture_rect = QRectF(-half, -half, 2 * half, 2 * half)  # the picture in latent coordinates
             if self.tiles is None or (self.tiles.span, self.tiles.resolution) != (tiles.span, res):
                 self.vb.setRange(xRange=(-half, half), yRange=(-half, half), padding=0.02)  # else keep the user's zoom
-        strips = to_uint8(mosaic(images, len(rows), res))
         for k, r in enumerate(rows):
             self._picture[r * h : (r + 1) * h] = strips[k * h : (k + 1) * h]
+        self._picture_shown = False
+        if self.isVisible():
+            self._show_picture()
+        self.tilesDrawn.emit(len(rows) * res)
+        if first and first_shown is not None:
+            if self.isVisible():
+                self.plot.viewport().repaint()
+            first_shown.set()
+
+    def _show_picture(self) -> None:
+        """Put the mosaic on screen (once per change)."""
+        if self._picture is None or self._picture_shown:
+            return
+        self._picture_shown = True
         # Row 0 of the mosaic is the top (+v); the view's y axis points up and an ImageItem puts
         # array row 0 at the bottom, so show the picture flipped (tile order and pixels alike).
         picture = np.ascontiguousarray(self._picture[::-1])
-        picture = picture[:, :, 0] if c == 1 else picture
+        picture = picture[:, :, 0] if picture.shape[2] == 1 else picture
         # The rect goes in with the image: ImageItem.setRect scales by the image it holds at the time,
         # so set before a new-sized picture it stretched each old pixel over the whole map (a black map).
         # levels=None: uint8 pixels go to the screen as they are (levels (0, 255) rescaled them, ~1 ms a paint)
-        self.image_item.setImage(picture, levels=None, autoLevels=False, **({"rect": rect} if rect else {}))
-        self.tilesDrawn.emit(len(rows) * res)
-        if first and first_shown is not None:
-            self.plot.viewport().repaint()
-            first_shown.set()
+        self.image_item.setImage(picture, levels=None, autoLevels=False, rect=self._picture_rect)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._show_picture()  # what was decoded while the tab was hidden
 
     def _tiles_done(self, tiles: Tiles) -> None:
         self.tiles = tiles
