@@ -53,6 +53,27 @@ def test_mapping_and_synthesis_shapes():
         model.synthesize(w)
 
 
+def test_the_modulated_convolution_is_the_per_sample_modulated_demodulated_kernel():
+    """The layer computes its demodulation from the style and the kernel's squared sums (one product), not
+    from each sample's modulated kernel; the image must be the textbook one: per sample, the kernel's input
+    channels scaled by the style, each output channel renormalised to unit norm, as a grouped convolution."""
+    import torch.nn.functional as F
+
+    from engines.models.stylegan import ModulatedConv
+
+    torch.manual_seed(0)
+    layer = ModulatedConv(6, 5, 3, w_dim=8, size=8)
+    x, w = torch.randn(4, 6, 8, 8), torch.randn(4, 8)
+    with torch.no_grad():
+        got = layer(x, w, noise="none")
+        style = layer.affine(w)
+        kernels = layer.weight[None] * layer.scale * style[:, None, :, None, None]  # (B, out, in, k, k)
+        kernels = kernels * torch.rsqrt(kernels.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+        out = F.conv2d(x.reshape(1, -1, 8, 8), kernels.reshape(-1, 6, 3, 3), padding=1, groups=4).reshape(4, 5, 8, 8)
+        expected = F.leaky_relu(out + layer.bias[None, :, None, None], 0.2) * 2**0.5
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_decode_is_a_function_of_z_and_random_noise_is_not():
     model = tiny()
     z = torch.randn(2, 8)

@@ -145,7 +145,9 @@ class ModulatedConv(nn.Module):
         # ordinary convolution for the batch (StyleGAN2's non-fused form; far faster on a CPU).
         x = F.conv2d(x * style[:, :, None, None], weight, padding=self.pad)
         if not self.rgb:
-            demod = torch.rsqrt((weight[None] * style[:, None, :, None, None]).pow(2).sum(dim=(2, 3, 4)) + 1e-8)
+            # sum over (in, k, k) of (W[o, i] s_i)^2 = sum_i s_i^2 sum_kk W[o, i]^2: one (B, in) x (in, out)
+            # product, not a (B, out, in, k, k) tensor (that one took half the decode of a 256-latent batch)
+            demod = torch.rsqrt(style.pow(2) @ weight.pow(2).sum(dim=(2, 3)).T + 1e-8)
             x = x * demod[:, :, None, None]  # (B, out): each output channel's modulated weights at unit norm
         if not self.rgb:
             if noise == "const":
