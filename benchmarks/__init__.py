@@ -214,7 +214,7 @@ def checkpoints_in(folder: Path) -> dict[str, Path]:
             meta = read_metadata(path)
         except CheckpointError:
             continue
-        if meta["kind"] in ("vae", "gan", "pixelcnn"):
+        if meta["kind"] in ("vae", "gan", "stylegan", "pixelcnn"):
             found[path.stem] = path
     return found
 

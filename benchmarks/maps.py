@@ -87,7 +87,7 @@ def run(paths: dict[str, Path], quick: bool) -> list[Row]:
     rows = []
     maps = 6 if quick else 15
     for resolution in (16, 32):
-        for name, path in models_of(paths, ("vae", "gan")).items():
+        for name, path in models_of(paths, ("vae", "gan", "stylegan")).items():
             m = measure(path, maps, resolution)
             gui, bare, first = m["map"], m["bare"], m["first"]
             target = TARGETS[resolution]

@@ -138,7 +138,7 @@ def measure_loaded(path: Path, moves: int) -> tuple[list[float], list[float], in
 def run(paths: dict[str, Path], quick: bool) -> list[Row]:
     rows = []
     moves = 60 if quick else 200
-    for name, path in models_of(paths, ("vae", "gan")).items():
+    for name, path in models_of(paths, ("vae", "gan", "stylegan")).items():
         gui, bare, where = measure(path, moves)
         p95 = percentile(gui, 95)
         rows.append(
