@@ -683,7 +683,9 @@ class TrainingPanel(Tab):
             self.status_label.setText("Training…")
 
     def is_training(self) -> bool:
-        return self.job is not None and self.job.is_running()
+        """A run is going (or paused). Not once it has ended: its thread may still be finishing then (on a
+        busy machine, a window closed right after a run asked "still training"), which quitting waits for."""
+        return self.phase != "idle" and self.job is not None and self.job.is_running()
 
     def _set_phase(self, phase: str) -> None:
         self.phase = phase
