@@ -23,8 +23,9 @@ Torch's intra-op thread count is per thread here (OpenMP), so each job sets its 
 out of the app's budget (the GUI thread's torch thread count: every core unless lowered): an
 interactive job uses the whole budget (the slider's one-image decodes cap it at one thread: too little
 work to split, they took longer on two: slider-to-pixels p50 7.0 vs 4.7 ms, p95 under load 19.5 vs
-11.7 ms); the background jobs running at the time share the cores (each gets cores // running, at least one), so a training run alone keeps every core and a map decoded beside
-it does not oversubscribe them. A long job re-takes its share between steps (`Job.share_cores`, which the
+11.7 ms); the background jobs running at the time share the cores (each gets cores // running, at
+least one), so a training run alone keeps every core and a map decoded beside it does not
+oversubscribe them. A long job re-takes its share between steps (`Job.share_cores`, which the
 training worker calls per step), so it grows back when the others end. On Linux a background job's
 thread (with the OpenMP helpers it spawns) also runs 10 nice levels lower, so the scheduler gives an
 interactive decode the cores first whenever both want them (`apply_thread_policy`).

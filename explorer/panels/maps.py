@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,9 +110,10 @@ def _map_job(job, decode, grid: np.ndarray, resolution: int, first_shown: thread
             break
         index = np.concatenate([np.arange(r * resolution, (r + 1) * resolution) for r in rows])
         job.report((rows, to_uint8(mosaic(decode(grid[index]), len(rows), resolution))))
-        waited = 0.0
-        while done == 0 and waited < FIRST_PAINT_WAIT_S and not job.cancelled and not first_shown.wait(0.002):
-            waited += 0.002
+        if done == 0:
+            deadline = time.monotonic() + FIRST_PAINT_WAIT_S
+            while not (first_shown.wait(0.002) or job.cancelled or time.monotonic() > deadline):
+                pass
         done += 1
     return done
 
@@ -470,7 +472,7 @@ class MapPanel(Tab):
             tiles.grid,
             res,
             first_shown,
-            on_progress=lambda chunk: self._draw_chunk(tiles, *chunk, first_shown=first_shown),
+            on_progress=lambda chunk: self._draw_chunk(tiles, *chunk, first_shown),
             on_result=lambda _chunks: self._tiles_done(tiles),
             on_failed=self._job_failed,
         )
@@ -485,9 +487,7 @@ class MapPanel(Tab):
         self._requested = None
         self.status.setText(f"Decoding failed: {message}")
 
-    def _draw_chunk(
-        self, tiles: Tiles, rows: list[int], strips: np.ndarray, first_shown: threading.Event | None = None
-    ) -> None:
+    def _draw_chunk(self, tiles: Tiles, rows: list[int], strips: np.ndarray, first_shown: threading.Event) -> None:
         """Paste the tile rows just decoded (`strips`, uint8, one row of tiles after another) into the
         mosaic and show it: the map fills in chunk by chunk. The previous map stays under the new tiles
         until they replace it (same grid size), else black. A map's first chunk is painted at once, and
@@ -511,7 +511,7 @@ class MapPanel(Tab):
         if self.isVisible():
             self._show_picture()
         self.tilesDrawn.emit(len(rows) * res)
-        if first and first_shown is not None:
+        if first:
             if self.isVisible():
                 self.plot.viewport().repaint()
             first_shown.set()
