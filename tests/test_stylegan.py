@@ -53,23 +53,37 @@ def test_mapping_and_synthesis_shapes():
         model.synthesize(w)
 
 
-def test_the_modulated_convolution_is_the_per_sample_modulated_demodulated_kernel():
+@pytest.mark.parametrize("noise", ["none", "const"])
+@pytest.mark.parametrize("up", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_modulated_convolution_is_the_per_sample_modulated_demodulated_kernel(noise, up, channels_last):
     """The layer computes its demodulation from the style and the kernel's squared sums (one product), not
-    from each sample's modulated kernel; the image must be the textbook one: per sample, the kernel's input
-    channels scaled by the style, each output channel renormalised to unit norm, as a grouped convolution."""
+    from each sample's modulated kernel, styles its input before upsampling it, adds noise and bias as one
+    offset and folds the activation's gain into them; the image must be the textbook one: upsampled, then
+    per sample the kernel's input channels scaled by the style, each output channel renormalised to unit
+    norm, as a grouped convolution; plus noise x strength and bias, leaky ReLU, x sqrt 2. In either memory
+    format (the maps' fast decode runs channels_last)."""
     import torch.nn.functional as F
 
     from engines.models.stylegan import ModulatedConv
 
     torch.manual_seed(0)
-    layer = ModulatedConv(6, 5, 3, w_dim=8, size=8)
+    size = 16 if up else 8
+    layer = ModulatedConv(6, 5, 3, w_dim=8, size=size, up=up)
     x, w = torch.randn(4, 6, 8, 8), torch.randn(4, 8)
     with torch.no_grad():
-        got = layer(x, w, noise="none")
+        layer.bias.normal_()
+        layer.noise_strength.fill_(0.5)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        got = layer.to(memory_format=fmt)(x.contiguous(memory_format=fmt), w, noise=noise)
         style = layer.affine(w)
         kernels = layer.weight[None] * layer.scale * style[:, None, :, None, None]  # (B, out, in, k, k)
         kernels = kernels * torch.rsqrt(kernels.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
-        out = F.conv2d(x.reshape(1, -1, 8, 8), kernels.reshape(-1, 6, 3, 3), padding=1, groups=4).reshape(4, 5, 8, 8)
+        big = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False) if up else x
+        grouped = big.reshape(1, -1, size, size)
+        out = F.conv2d(grouped, kernels.reshape(-1, 6, 3, 3), padding=1, groups=4).reshape(4, 5, size, size)
+        if noise == "const":
+            out = out + layer.noise_strength * layer.noise_const
         expected = F.leaky_relu(out + layer.bias[None, :, None, None], 0.2) * 2**0.5
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
