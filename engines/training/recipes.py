@@ -128,11 +128,9 @@ class GANRecipe(Recipe):
         losses = {"d_loss": d_loss.item()}
         if (step + 1) % model.config.d_steps == 0:
             # D's own gradients from this pass are discarded: its next step starts with zero_grad.
-            parts: dict[str, float] = {}  # a categorical code's cross-entropy (InfoGAN), within g_loss
-            g_loss = model.generator_loss(torch.randn(n, latent, device=images.device), g, labels, parts)
+            g_loss = model.generator_loss(torch.randn(n, latent, device=images.device), g, labels)
             _update(optimizers["generator"], g_loss)
             losses["g_loss"] = g_loss.item()
-            losses.update(parts)
         return losses
 
     def forward_loss(self, model: GAN, images):
