@@ -114,8 +114,13 @@ def default_threads() -> int:
 
 
 def set_threads(n: int) -> None:
-    """Use n torch threads here (0: torch's default) and in child processes (OMP_NUM_THREADS)."""
+    """Use n torch threads here (0: torch's default) and in child processes (OMP_NUM_THREADS), and the
+    app's allocator policy (engines.allocator), so the figures are the app's."""
     import torch
+
+    from engines.allocator import retain_freed_memory
+
+    retain_freed_memory()
 
     if n > 0:
         torch.set_num_threads(n)

@@ -56,6 +56,9 @@ def unknown_command(argv: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from engines.allocator import retain_freed_memory  # ctypes only: no torch, no Qt
+
+    retain_freed_memory()  # batched CPU decodes reuse their freed buffers (see engines/allocator.py)
     if argv and argv[0] in COMMANDS:
         from engines.cli import main as cli_main  # no Qt is loaded for the command line
 
