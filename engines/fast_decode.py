@@ -69,13 +69,23 @@ class Decoder:
     seconds: dict[str, float] = field(default_factory=dict)  # each candidate's time for PROBE latents
     psnr: dict[str, float] = field(default_factory=dict)  # each candidate's PSNR against eager
     note: str = ""
+    # whether the batch may be split across threads, each decoding a slice at once: our own models run by
+    # torch on the CPU (not onnxruntime, which threads itself, nor a foreign or plugin model, whose
+    # thread safety is not ours to know)
+    split: bool = False
 
     def __call__(self, latents: np.ndarray) -> np.ndarray:
         return self.run(np.atleast_2d(np.asarray(latents, np.float32)))
 
 
 def torch_decoder(model: torch.nn.Module) -> Decoder:
-    return Decoder("torch", lambda z: decode_latents(model, z, batch=256))
+    return Decoder("torch", lambda z: decode_latents(model, z, batch=256), split=_own_on_cpu(model))
+
+
+def _own_on_cpu(model: torch.nn.Module) -> bool:
+    """A model of this project's (not an ONNX graph or a plugin's) whose decode runs on the CPU."""
+    device = getattr(model, "device", torch.device("cpu"))
+    return device.type == "cpu" and getattr(model, "source", None) is None  # foreign models name their source
 
 
 def bfloat16_decoder(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
@@ -150,7 +160,8 @@ def pick_decoder(model: torch.nn.Module, seed: int = 0) -> Decoder:
         if scores[name] < MIN_PSNR:
             notes.append(f"{name}'s images differ (PSNR {scores[name]:.1f} dB)")
             return None
-        return Decoder(name, run, times, scores, f"its images match PyTorch's (PSNR {scores[name]:.0f} dB)")
+        note = f"its images match PyTorch's (PSNR {scores[name]:.0f} dB)"
+        return Decoder(name, run, times, scores, note, split=name == "bfloat16")
 
     if native_bfloat16():
         picked = tried("bfloat16", lambda: bfloat16_decoder(model))
@@ -166,4 +177,4 @@ def pick_decoder(model: torch.nn.Module, seed: int = 0) -> Decoder:
         picked = tried("onnxruntime", lambda: onnx_decoder(model))
         if picked is not None:
             return picked
-    return Decoder("torch", eager.run, times, scores, "; ".join(notes) or "PyTorch float32")
+    return Decoder("torch", eager.run, times, scores, "; ".join(notes) or "PyTorch float32", split=eager.split)

@@ -377,3 +377,86 @@ def test_background_jobs_running_together_share_the_cores(qtbot) -> None:
     release.set()
     qtbot.waitUntil(lambda: len(results) == 2, timeout=WAIT_MS)
     assert max(1, cores // 2) <= results[0] <= cores  # re-took its share while the other may still run
+
+
+def test_a_batch_split_across_threads_decodes_the_same_images_each_slice_on_one_thread() -> None:
+    from explorer.workers import decode_on_threads
+
+    model = load_checkpoint(BUNDLED / "dcgan-mnist.safetensors").model
+    seen = []
+
+    def decode(z):
+        seen.append((threading.get_ident(), torch.get_num_threads(), len(z)))
+        return latent.decode_latents(model, z)
+
+    z = np.random.default_rng(0).standard_normal((240, model.latent_dim)).astype(np.float32)
+    result: dict = {}
+
+    def job() -> None:  # in a worker thread of its own, as a map job is (it keeps one torch thread after)
+        torch.set_num_threads(2)
+        result["two"] = decode_on_threads(decode, z, 2)
+        result["small"] = decode_on_threads(decode, z[:40], 2)  # two slices would be under 32 latents
+        try:
+            decode_on_threads(lambda part: 1 / 0, z, 2)
+        except ZeroDivisionError:
+            result["raised"] = True
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    worker.join()
+    np.testing.assert_allclose(result["two"], latent.decode_latents(model, z), atol=1e-5)
+    assert sorted(n for _, _, n in seen) == [40, 120, 120]
+    assert {threads for _, threads, _ in seen} == {1}  # each slice on one torch thread
+    assert len({ident for ident, _, n in seen if n == 120}) == 2  # ... on threads of their own
+    assert result["small"].shape[0] == 40 and result["raised"]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a split needs two cores")
+@pytest.mark.parametrize("split", [True, False])
+def test_a_maps_first_row_runs_on_one_thread_and_the_rest_split_for_our_models_only(qtbot, split: bool) -> None:
+    """Our torch models (`split`): the middle row on one torch thread, each later chunk in halves on two
+    threads. Other decoders (onnxruntime, foreign or plugin models) get each chunk whole, on the job's
+    own thread with the job's threads."""
+    from explorer.workers import usable_cores
+
+    panel = map_panel(qtbot)
+    qtbot.waitUntil(lambda: panel.tiles is not None and not running_jobs(), timeout=WAIT_MS)
+    calls = []
+
+    def decode(z):
+        calls.append((len(z), torch.get_num_threads(), threading.current_thread().name))
+        return latent.decode_latents(panel.state.model, z)
+
+    panel.decoder = fast_decode.Decoder("recorded", decode, split=split)
+    suite_threads = torch.get_num_threads()
+    torch.set_num_threads(min(2, usable_cores()))  # the app's budget on two cores (the suite runs with one)
+    try:
+        panel.span_spin.setValue(panel.span_spin.value() + 0.5)
+        qtbot.waitUntil(
+            lambda: panel.tiles is not None and panel.tiles.span == panel.span_spin.value(), timeout=WAIT_MS
+        )
+    finally:
+        torch.set_num_threads(suite_threads)
+    res = panel.res_spin.value()
+    rest = res * res - res
+    if split:
+        assert calls[0][:2] == (res, 1)
+        assert sorted(n for n, _, _ in calls[1:]) == sorted([rest // 2, rest - rest // 2])
+        assert all(threads == 1 for _, threads, _ in calls[1:])
+        assert len({name for _, _, name in calls[1:]}) == 2
+    else:
+        assert [(n, threads) for n, threads, _ in calls] == [(res, 2), (rest, 2)]
+        assert len({name for _, _, name in calls}) == 1
+    np.testing.assert_array_equal(panel.image_item.image, expected_picture(panel, panel.tiles.grid))
+
+
+def test_only_our_own_torch_decodes_are_split(tmp_path: Path) -> None:
+    from engines.cli import main as cli_main
+
+    model = load_checkpoint(BUNDLED / "dcgan-mnist.safetensors").model
+    assert fast_decode.torch_decoder(model).split
+    picked = fast_decode.pick_decoder(model)
+    assert picked.split == (picked.name != "onnxruntime")  # onnxruntime runs its own threads
+    assert cli_main(["export", str(BUNDLED / "dcgan-mnist.safetensors"), "--onnx", str(tmp_path)]) == 0
+    foreign = load_checkpoint(tmp_path / "dcgan-mnist.onnx").model  # an ONNX graph: its thread safety is not ours
+    assert not fast_decode.torch_decoder(foreign).split and not fast_decode.pick_decoder(foreign).split

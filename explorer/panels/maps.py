@@ -41,6 +41,7 @@ from engines.data.sample import describe
 from engines.encoded import EncodedData
 from explorer.pixels import mosaic, to_pixmap, to_uint8
 from explorer.state import ExplorerState
+from explorer.workers import decode_on_threads, torch_threads
 
 from .encoded import DEFAULT_COUNT, encoded_set
 from .panel_tools import debounce, fit_stack, laid_out, spin_box
@@ -104,12 +105,16 @@ def _map_job(job, decode, grid: np.ndarray, resolution: int, first_shown: thread
     between chunks when cancelled (the plane moved). After the first chunk it waits (up to
     FIRST_PAINT_WAIT_S) until the GUI has painted it: decoding the rest meanwhile made that paint, and
     so the first tiles, slower (both want the cores). Returns the number of chunks decoded."""
-    done = 0
+    done, threads = 0, torch_threads()  # the job's share of the cores, before decode_on_threads drops to one
+    split = getattr(decode, "split", False)
     for rows in chunk_rows(resolution):
         if job.cancelled:
             break
-        index = np.concatenate([np.arange(r * resolution, (r + 1) * resolution) for r in rows])
-        job.report((rows, to_uint8(mosaic(decode(grid[index]), len(rows), resolution))))
+        latents = grid[np.concatenate([np.arange(r * resolution, (r + 1) * resolution) for r in rows])]
+        # Our torch models: the first row on one thread (a small batch of small ops is faster so), the rest
+        # split across the job's threads (workers.decode_on_threads); other decoders thread themselves.
+        images = decode_on_threads(decode, latents, 1 if done == 0 else threads) if split else decode(latents)
+        job.report((rows, to_uint8(mosaic(images, len(rows), resolution))))
         if done == 0:
             deadline = time.monotonic() + FIRST_PAINT_WAIT_S
             while not (first_shown.wait(0.002) or job.cancelled or time.monotonic() > deadline):
