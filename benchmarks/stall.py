@@ -164,9 +164,9 @@ class _Driver:
         self.step, self.count = step, 0
         self.timer = QTimer()
         self.timer.setInterval(interval_ms)
-        self.timer.timeout.connect(self._tick)
+        self.timer.timeout.connect(self.tick)
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
         self.step(self.count)
         self.count += 1
 
@@ -257,8 +257,9 @@ def _probe_during_maps(
         settle(0.05)  # the tab's first paint and its catching up on show are not what is measured
         probe.gaps, probe.ticks, probe.last = [], [], None
         probe.timer.start()
-        driver.timer.start()
         start = time.perf_counter()
+        driver.tick()  # at once, and then every interval: a map now decodes in less than one interval
+        driver.timer.start()
         wait_for(lambda t0=start: not maps.busy() or time.perf_counter() - t0 >= CHUNK_S, CHUNK_S + 5)
         driver.timer.stop()
         probe.timer.stop()
