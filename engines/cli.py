@@ -230,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoints and samples then hold the average, which gives a GAN cleaner samples. A resumed run "
         "keeps its own; --ema on the resume of a run without one starts the average there",
     )
+    t.add_argument(
+        "--code-classes",
+        type=_int_in(0, 1024),
+        metavar="K",
+        help="GAN: learn a K-way categorical code from the first K latent units, without labels (InfoGAN; "
+        "G then learns at 5x the rate of D); default 0: none",
+    )
     t.add_argument("--beta", type=TRAIN_TYPES["beta"], help="VAE KL weight (default 1 = the ELBO)")
     t.add_argument(
         "--precision",

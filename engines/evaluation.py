@@ -283,6 +283,8 @@ def classifier_metrics(
         result["samples"] = M.gan_scores(
             model, clf, n=n, batch_size=batch_size, seed=seed, real_dataset=test, train_dataset=train
         )
+    if getattr(getattr(model, "config", None), "code_classes", 0):  # what its unsupervised categories came to mean
+        result["code_purity"] = M.code_purity(model, clf, n=n, batch_size=batch_size, seed=seed)
     if model.num_classes:  # a conditional model: does it draw the class it is asked for?
         result["class_agreement"] = M.class_agreement(model, clf, per_class=max(1, n // model.num_classes), seed=seed)
     kinds = clf.label_kinds

@@ -200,6 +200,40 @@ def class_agreement(
     return {"overall": overall, "per_class": per, "confused_with": confused, "samples_per_class": int(per_class)}
 
 
+def code_purity(model: Any, classifier: Any, n: int = 10_000, batch_size: int = 500, seed: int = 0) -> dict[str, Any]:
+    """What a GAN's unsupervised categorical code (engines.models.gan, code_classes) came to mean: n
+    samples z ~ N(0, I) (seeded), each sample's category (the largest of z's first K units) against the
+    class the classifier reads in its image.
+
+    Keys: "purity" (the fraction of samples whose class is their category's most common one: 1 when each
+    category draws one class), "categories" (per category: its most common "class" and that class's
+    "fraction" of the category), "samples".
+    """
+    head = getattr(classifier, "class_head", None)
+    k = int(getattr(model.config, "code_classes", 0))
+    if not k or head is None:
+        raise ValueError("code purity needs a GAN with a categorical code and a classifier with classes")
+    gen = torch.Generator().manual_seed(seed)
+    codes, reads = [], []
+    for start in range(0, n, batch_size):
+        z = model.random_latents(min(batch_size, n - start), generator=gen)
+        with torch.no_grad():
+            x = adapt_images(model.decode(z).to(_device(classifier)), classifier)
+            reads.append(classifier.class_probs(x).argmax(1).cpu().numpy())
+        codes.append(model.code(z).cpu().numpy())
+    code, read = np.concatenate(codes), np.concatenate(reads)
+    table = np.zeros((k, len(head.columns)), np.int64)
+    np.add.at(table, (code, read), 1)
+    categories = [
+        {
+            "class": classifier.config.label_names[head.columns[int(row.argmax())]],
+            "fraction": round(float(row.max() / max(1, row.sum())), 4),
+        }
+        for row in table
+    ]
+    return {"purity": round(float(table.max(1).sum() / n), 4), "categories": categories, "samples": int(n)}
+
+
 def gan_scores(
     model: Any,
     classifier: Any,

@@ -23,6 +23,7 @@ def test_each_setting_applies_to_the_models_whose_config_has_it() -> None:
         "levels": ("pixelcnn",),
         "hidden": ("pixelcnn",),
         "layers": ("pixelcnn",),
+        "code_classes": ("gan",),
         "beta": ("vae",),
         "d_steps": ("gan",),
     }

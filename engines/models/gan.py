@@ -4,6 +4,14 @@ With `num_classes` > 0 it is a class-conditional DCGAN (Mirza & Osindero 2014): 
 reads the image with y as K constant label maps stacked on its channels, y the class blend (B, K)
 (engines.models.conditional). G's first layer computes A_z z + A_y y, so A_y y = y @ E is the learned
 class embedding (one per position of the base grid), and a blend of classes blends their embeddings.
+
+With `code_classes` K > 0 it learns a categorical code without labels, as InfoGAN does (Chen et al.
+2016): G reads its first K latent units through softmax(z[:K] / code_temperature), nearly one-hot, so
+z ~ N(0, I) picks one of K categories uniformly (the largest unit wins) and the model stays an
+unconditional z -> image map; D's last layer has K more outputs, Q's logits for that category, and
+both networks also minimise the cross-entropy of Q on G's images (a lower bound on the mutual
+information between the code and the image, weighted by `code_weight`). On MNIST the categories
+become digits, so samples are clean digits rather than blends of two.
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ class GANConfig:
     gp_lambda: float = 10.0
     num_classes: int = 0  # > 0: class-conditional (decode(z, classes=y))
     class_names: tuple[str, ...] = ()  # one per class
+    code_classes: int = 0  # > 0: an InfoGAN categorical code read from z[:code_classes] (module docstring)
+    code_temperature: float = 0.05  # softmax temperature of the code: small, so the code is nearly one-hot
+    code_weight: float = 1.0  # weight of the code's cross-entropy (InfoGAN's lambda)
 
     def __post_init__(self) -> None:
         check_fields(
@@ -42,8 +53,15 @@ class GANConfig:
                 "d_width": (1, 512),
                 "d_steps": (0, 100),
                 "gp_lambda": (0, 1e4),
+                "code_classes": (0, 1024),
+                "code_temperature": (1e-4, 100),
+                "code_weight": (0, 1e4),
             },
         )
+        if self.code_classes == 1 or self.code_classes > self.latent_dim:
+            raise ValueError(f"code_classes must be 0 or 2 to latent_dim ({self.latent_dim}), not {self.code_classes}")
+        if self.code_classes and self.num_classes:
+            raise ValueError("a categorical code (code_classes) and class labels (num_classes) do not go together")
         check_image_config(self.image_size, self.channels)
         check_classes(self)
         if self.loss not in LOSSES:
@@ -94,7 +112,8 @@ def build_discriminator(c: GANConfig) -> nn.Sequential:
     layers: list[nn.Module] = [first, nn.LeakyReLU(0.2, True)]
     for w_in, w_out in zip(widths, widths[1:]):  # strided convolutions instead of pooling
         layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), norm(w_out), nn.LeakyReLU(0.2, True)]
-    layers += [nn.Conv2d(widths[-1], 1, base, 1, 0, bias=False), nn.Flatten()]  # (B, 1) logit / critic value
+    # (B, 1) logit / critic value, then Q's K code logits (code_classes)
+    layers += [nn.Conv2d(widths[-1], 1 + c.code_classes, base, 1, 0, bias=False), nn.Flatten()]
     return nn.Sequential(*layers)
 
 
@@ -116,20 +135,39 @@ class GAN(GenerativeModel):
         """The (n, K) class blend, None for an unconditional model (which refuses one)."""
         return optional_class_input(classes, n, self.config.num_classes, device, "GAN")
 
+    # --- the categorical code (code_classes; InfoGAN) --------------------------------------------------
+    def code(self, z: torch.Tensor) -> torch.Tensor:
+        """The category each latent picks, (B,) indices: the largest of z[:code_classes]."""
+        return z[:, : self.config.code_classes].argmax(dim=1)
+
+    def _coded(self, z: torch.Tensor) -> torch.Tensor:
+        """z with its first K units replaced by the nearly one-hot code softmax(z[:K] / temperature),
+        computed in float32 (a bfloat16 softmax of such sharp logits would move the cut between codes)."""
+        k = self.config.code_classes
+        code = torch.softmax(z[:, :k].float() / self.config.code_temperature, dim=1)
+        return torch.cat([code.to(z.dtype), z[:, k:]], dim=1)
+
     def _g(self, g: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """G's raw output in [-1, 1] for z (B, latent_dim) and the class blend y (B, K) or None."""
+        if self.config.code_classes:
+            z = self._coded(z)
         x = z if y is None else torch.cat([z, y.to(z.dtype)], dim=1)
         return g(x.view(*x.shape, 1, 1))
 
     def _d(self, d: nn.Module, images: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """D's logit (B,) for images in [0, 1], with y as K constant label maps on the channels."""
-        return self._d_scaled(d, images * 2 - 1, y)
+        return self._d_scaled(d, images * 2 - 1, y)[:, 0]
 
     def _d_scaled(self, d: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """_d for images already in D's own range [-1, 1]."""
+        """D's outputs (B, 1 + code_classes) for images already in D's own range [-1, 1]: the logit, then
+        Q's code logits."""
         if y is not None:
             x = torch.cat([x, y.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
-        return d(x).squeeze(1)
+        return d(x)
+
+    def _code_loss(self, outputs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Q's cross-entropy on the categories of z (InfoGAN's mutual-information term), weighted."""
+        return self.config.code_weight * F.cross_entropy(outputs[:, 1:].float(), self.code(z))
 
     def generate(self, z: torch.Tensor, classes: ClassInput = None) -> torch.Tensor:
         """G(z) as images in [0, 1]; z is (B, latent_dim); `classes` (conditional models only): a class
@@ -181,30 +219,48 @@ class GAN(GenerativeModel):
         y = self._y(labels, real.shape[0], real.device)
         with torch.no_grad():
             fake = (self._g(g, z, y) + 1) / 2
-        d_real, d_fake = self._d(d, real, y), self._d(d, fake, y)
+        d_real = self._d(d, real, y)  # real first: batchnorm's running statistics follow the call order
+        fake_out = self._d_scaled(d, fake * 2 - 1, y)
+        d_fake = fake_out[:, 0]
+        code_loss = self._code_loss(fake_out, z) if self.config.code_classes else 0.0
         if self.config.loss == "ns":
-            return F.binary_cross_entropy_with_logits(
-                d_real, torch.ones_like(d_real)
-            ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
-        return d_fake.mean() - d_real.mean() + self.config.gp_lambda * self.gradient_penalty(real, fake, y)
+            return (
+                F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+                + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+                + code_loss
+            )
+        return d_fake.mean() - d_real.mean() + self.config.gp_lambda * self.gradient_penalty(real, fake, y) + code_loss
 
     def generator_loss(
-        self, z: torch.Tensor, g: nn.Module | None = None, labels: torch.Tensor | None = None
+        self,
+        z: torch.Tensor,
+        g: nn.Module | None = None,
+        labels: torch.Tensor | None = None,
+        parts: dict[str, float] | None = None,
     ) -> torch.Tensor:
+        """G's loss; with a categorical code it includes the code's cross-entropy, which is also put in
+        `parts["code_loss"]` when `parts` is given."""
         g = g or self.generator
         y = self._y(labels, z.shape[0], z.device)
-        d_fake = self._d(self.discriminator, (self._g(g, z, y) + 1) / 2, y)
+        # through [0, 1] and back, as D's other inputs go: the same rounding as before the code existed, so
+        # a run of an earlier version's settings trains exactly as it did
+        outputs = self._d_scaled(self.discriminator, (self._g(g, z, y) + 1) / 2 * 2 - 1, y)
+        d_fake = outputs[:, 0]
+        code_loss = self._code_loss(outputs, z) if self.config.code_classes else 0.0
+        if parts is not None and self.config.code_classes:
+            parts["code_loss"] = code_loss.item()
         if self.config.loss == "ns":
             # Non-saturating: ascend log D(G(z)) rather than descend log(1 - D(G(z))).
-            return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
-        return -d_fake.mean()
+            return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake)) + code_loss
+        return -d_fake.mean() + code_loss
 
     def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates x_hat of real and fake."""
         alpha = torch.rand((real.shape[0], 1, 1, 1), device=real.device)
         # Interpolate in the critic's own input range [-1, 1], so the norm is of the gradient it sees.
         x_hat = (alpha * (real * 2 - 1) + (1 - alpha) * (fake * 2 - 1)).requires_grad_(True)
-        (grad,) = torch.autograd.grad(self._d_scaled(self.discriminator, x_hat, y).sum(), x_hat, create_graph=True)
+        critic = self._d_scaled(self.discriminator, x_hat, y)[:, 0]
+        (grad,) = torch.autograd.grad(critic.sum(), x_hat, create_graph=True)
         return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
     @torch.no_grad()

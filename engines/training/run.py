@@ -46,6 +46,7 @@ ARCHITECTURE: dict[str, str] = {
     "levels": "levels",
     "hidden": "hidden",
     "layers": "n_layers",
+    "code_classes": "code_classes",
 }
 # The setting that makes a model class-conditional, and the config key that says a model is: the classes
 # come from the dataset (engines.data.dataset_classes), so a resumed run keeps them with its config.
@@ -162,6 +163,7 @@ class RunSettings:
     levels: int | None = None
     hidden: int | None = None
     layers: int | None = None
+    code_classes: int | None = None
     beta: float | None = None
     d_steps: int | None = None
     conditional: bool = False  # class-conditional on the dataset's classes (CONDITIONAL)

@@ -231,6 +231,14 @@ class TrainingPanel(Tab):
             "the one it is asked for; the Explore tab then offers a class picker"
         )
         hform.addRow("Conditional", self.conditional_check)
+        self.code_spin = spin_box(0, 1024, 0)
+        self.code_spin.setSpecialValueText("none")
+        self.code_spin.setSuffix(" categories")
+        self.code_spin.setToolTip(
+            "A categorical code learned without labels (InfoGAN): the first K latent units pick one of K "
+            "categories, which the GAN learns to draw apart (10 on MNIST: one digit each)"
+        )
+        hform.addRow("Code", self.code_spin)
         self.levels_spin = spin_box(2, 256, 2)
         self.levels_spin.setToolTip("Intensity levels per channel (2: binarized images)")
         hform.addRow("Levels", self.levels_spin)
@@ -375,7 +383,14 @@ class TrainingPanel(Tab):
         self.open_button.clicked.connect(self.open_in_explorer)
         for combo in (self.model_combo, self.dataset_combo, self.size_combo, self.channels_combo, self.gan_loss_combo):
             combo.currentIndexChanged.connect(self._memory_timer.start)
-        for spin in (self.batch_spin, self.latent_spin, self.levels_spin, self.hidden_spin, self.layers_spin):
+        for spin in (
+            self.batch_spin,
+            self.latent_spin,
+            self.levels_spin,
+            self.hidden_spin,
+            self.layers_spin,
+            self.code_spin,
+        ):
             spin.valueChanged.connect(self._memory_timer.start)
         self.conditional_check.toggled.connect(self._memory_timer.start)
         self._update_buttons()
@@ -405,6 +420,7 @@ class TrainingPanel(Tab):
             ("hidden", self.hidden_spin),
             ("layers", self.layers_spin),
             ("conditional", self.conditional_check),
+            ("code_classes", self.code_spin),
         ):
             self.hyper_form.setRowVisible(widget, applies(setting, kind))
         self.lr_edit.setPlaceholderText(f"model default ({default_lr_text(kind)})")
@@ -468,6 +484,7 @@ class TrainingPanel(Tab):
             "seed": self.seed_spin,
             "hidden": self.hidden_spin,
             "layers": self.layers_spin,
+            "code_classes": self.code_spin,
             "sample_every": self.sample_every_spin,
         }
         order = ["model", "dataset", "image_size", "channels"]  # these reset defaults of the others
@@ -534,6 +551,7 @@ class TrainingPanel(Tab):
             seed=self.seed_spin.value(),
             hidden=self.hidden_spin.value() or None if applies("hidden", kind) else None,
             layers=self.layers_spin.value() or None if applies("layers", kind) else None,
+            code_classes=self.code_spin.value() or None if applies("code_classes", kind) else None,
             max_steps=self.max_steps_spin.value() or None,
             sample_every=self.sample_every_spin.value(),
             checkpoint_path=checkpoint_path,
@@ -710,6 +728,7 @@ class TrainingPanel(Tab):
             self.latent_spin,
             self.gan_loss_combo,
             self.conditional_check,
+            self.code_spin,
             self.levels_spin,
             self.seed_spin,
             self.sample_every_spin,
