@@ -79,7 +79,8 @@ def map_panel(qtbot, name: str = "vae-mnist-2d") -> MapPanel:
 def gated_map(qtbot) -> tuple[MapPanel, Gate, list[int]]:
     """A map panel whose first map is shown, now decoding through a Gate, and the tile counts it draws."""
     panel = map_panel(qtbot)
-    qtbot.waitUntil(lambda: panel.tiles is not None and not panel.busy(), timeout=WAIT_MS)
+    # the panel's own decoder pick is in too: arriving later, it would replace the gate
+    qtbot.waitUntil(lambda: panel.tiles is not None and panel.decoder is not None and not panel.busy(), timeout=WAIT_MS)
     gate = Gate(panel.state.model)
     panel.decoder = fast_decode.Decoder("gated", gate)
     drawn: list[int] = []
@@ -420,7 +421,10 @@ def test_a_maps_first_row_runs_on_one_thread_and_the_rest_split_for_our_models_o
     from explorer.workers import usable_cores
 
     panel = map_panel(qtbot)
-    qtbot.waitUntil(lambda: panel.tiles is not None and not running_jobs(), timeout=WAIT_MS)
+    # the panel's own pick is in (else it would replace the decoder set below when it arrives)
+    qtbot.waitUntil(
+        lambda: panel.tiles is not None and panel.decoder is not None and not running_jobs(), timeout=WAIT_MS
+    )
     calls = []
 
     def decode(z):
