@@ -46,6 +46,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
@@ -109,8 +110,6 @@ def decode_on_threads(decode: Callable[[Any], Any], latents: Any, parts: int, mi
     200k-element add 37 vs 13 us), paid by every op. On two cores a 240-latent bfloat16 decode of the
     style-based generator goes from 33 to 28 ms (the DCGAN's stays at 17 ms), and one row of 16 tiles
     (parts=1) from 7.7 to 4.7 ms. Fewer parts when a slice would hold under `min_part` latents."""
-    import numpy as np
-
     parts = max(1, min(parts, len(latents) // min_part))
     bounds = np.linspace(0, len(latents), parts + 1).astype(int)
     out: list[Any] = [None] * parts
