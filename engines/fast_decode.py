@@ -146,8 +146,7 @@ def pick_decoder(model: torch.nn.Module, seed: int = 0) -> Decoder:
     VAEs and GANs when its images match (the export takes a few seconds), else float32 eager with the
     reason in `note`. Each candidate tried is timed on PROBE latents, for the record."""
     eager = torch_decoder(model)
-    device = getattr(model, "device", torch.device("cpu"))
-    if device.type != "cpu" or getattr(model, "source", None) in ("onnx", "plugin"):
+    if not _own_on_cpu(model):
         eager.note = "PyTorch on the model's device (the faster paths are for our models on the CPU)"
         return eager
     z = torch.randn(PROBE, model.latent_dim, generator=torch.Generator().manual_seed(seed)).numpy()

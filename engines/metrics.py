@@ -213,15 +213,9 @@ def code_purity(model: Any, classifier: Any, n: int = 10_000, batch_size: int = 
     k = int(getattr(model.config, "code_classes", 0))
     if not k or head is None:
         raise ValueError("code purity needs a GAN with a categorical code and a classifier with classes")
-    gen = torch.Generator().manual_seed(seed)
-    codes, reads = [], []
-    for start in range(0, n, batch_size):
-        z = model.random_latents(min(batch_size, n - start), generator=gen)
-        with torch.no_grad():
-            x = adapt_images(model.decode(z).to(_device(classifier)), classifier)
-            reads.append(classifier.class_probs(x).argmax(1).cpu().numpy())
-        codes.append(model.code(z).cpu().numpy())
-    code, read = np.concatenate(codes), np.concatenate(reads)
+    z = model.random_latents(n, generator=torch.Generator().manual_seed(seed))
+    code = model.code(z).cpu().numpy()
+    read = decode_to_labels(model, classifier, z.cpu().numpy(), batch_size)[:, list(head.columns)].argmax(1)
     table = np.zeros((k, len(head.columns)), np.int64)
     np.add.at(table, (code, read), 1)
     categories = [
