@@ -150,9 +150,9 @@ class DigitByCode:
         digits = sample["labels"].argmax(1)
         self.images = sample["images"].float() / 255  # (N, 1, 28, 28)
         self.by_digit = [torch.nonzero(digits == d).flatten() for d in range(10)]
-        self.config = GANConfig(latent_dim=16, code_classes=10)
         self.scrambled = scrambled
         self._gan = build_model("gan", {**TINY["gan"], "latent_dim": 16, "code_classes": 10})
+        self.config = self._gan.config
 
     def random_latents(self, n, generator=None):
         return self._gan.random_latents(n, generator)
