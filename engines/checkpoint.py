@@ -36,7 +36,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from .data.spec import DatasetError, DataSpec
 from .memory import MemoryEstimateError, check_model_size, state_shapes
-from .models import MODEL_CLASSES, GenerativeModel, build_model
+from .models import MODEL_CLASSES, GenerativeModel, build_model, make_config
 from .timeline import PREFIX as TIMELINE
 
 FORMAT = "latent-explorer/1"
@@ -339,7 +339,7 @@ def _validate(meta: Any, tensors: dict[str, Any], name: str) -> None:
     config = meta.get("config")
     _expect(isinstance(config, dict), name, "config is missing or not an object")
     try:
-        built = MODEL_CLASSES[kind].config_class(**config)
+        built = make_config(kind, config)
         check_model_size(kind, config)
     except (TypeError, ValueError) as error:  # MemoryEstimateError is a ValueError
         prefix = "" if isinstance(error, MemoryEstimateError) else "config: "

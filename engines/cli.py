@@ -45,7 +45,7 @@ from .export import FORMATS as EXPORT_FORMATS
 from .images import save_png, to_grid
 from .latent import PATH_MODES, interpolate_path
 from .memory import MemoryEstimateError, check_training_memory
-from .models import MODEL_CLASSES
+from .models import MODEL_CLASSES, make_config
 from .models.classifier import config_for_dataset
 from .models.conditional import ClassView, one_hot
 from .references import HIGHER_IS_BETTER, meets, references_for, target_for
@@ -543,7 +543,7 @@ class _Plan:
 def _check_model_config(kind: str, config: dict[str, Any]) -> None:
     """Build the config dataclass: its own checks (types, bounds) give a one-line usage error."""
     try:
-        MODEL_CLASSES[kind].config_class(**config)
+        make_config(kind, config)
     except (TypeError, ValueError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UsageError(f"model config: {message}") from None

@@ -98,10 +98,11 @@ def bfloat16_decoder(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarra
     """model.decode run by a bfloat16, channels_last copy of the model (on the CPU), images back in float32.
     A copy, so the model itself (shared with every tab and job) keeps its float32 weights."""
     fast = copy.deepcopy(model).to(torch.bfloat16).to(memory_format=torch.channels_last).eval()
+    dtype = torch.float32 if getattr(model, "float32_latents", False) else torch.bfloat16
 
     def run(z: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            images = fast.decode(torch.from_numpy(np.ascontiguousarray(z, np.float32)).to(torch.bfloat16))
+            images = fast.decode(torch.from_numpy(np.ascontiguousarray(z, np.float32)).to(dtype))
         return images.float().clamp(0, 1).permute(0, 2, 3, 1).numpy()
 
     return run

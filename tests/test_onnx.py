@@ -51,6 +51,11 @@ def _case(op, inputs, attrs=None, outputs=1, inits=None, opset=18, out=None):
     return graph_model([node], graph_inputs, graph_outputs, initializers, opset=opset), inputs
 
 
+def _ties():
+    """Rows with tied maxima (and minima): a zero row, and rows whose extreme appears twice."""
+    return np.array([[0, 0, 0, 0], [1, 3, 3, -2], [-2, 5, -2, 5]], np.float32)
+
+
 def _i64(*values):
     return np.array(values, np.int64)
 
@@ -219,6 +224,11 @@ CASES = {
     "reduce-mean-18": lambda: _case("ReduceMean", {"x": _rand(2, 3, 4)}, {"keepdims": 0}, inits={"a": _i64(-1, 0)}),
     "reduce-sum-13": lambda: _case("ReduceSum", {"x": _rand(2, 3, 4)}, inits={"a": _i64(1)}, opset=13),
     "reduce-max-13": lambda: _case("ReduceMax", {"x": _rand(2, 3, 4)}, {"axes": [2], "keepdims": 0}, opset=13),
+    "argmax-ties-first": lambda: _case("ArgMax", {"x": _ties()}, {"axis": 1, "keepdims": 0}, out=TensorProto.INT64),
+    "argmax-ties-last": lambda: _case(
+        "ArgMax", {"x": _ties()}, {"axis": -1, "select_last_index": 1}, out=TensorProto.INT64
+    ),
+    "argmin-axis0": lambda: _case("ArgMin", {"x": _rand(3, 4)}, out=TensorProto.INT64),
     "leaky-relu": lambda: _case("LeakyRelu", {"x": _rand(3, 4)}, {"alpha": 0.2}),
     "elu": lambda: _case("Elu", {"x": _rand(3, 4)}, {"alpha": 0.7}),
     "selu": lambda: _case("Selu", {"x": _rand(3, 4)}),

@@ -536,6 +536,18 @@ def _softmax(fn: Callable[..., Tensor]) -> OpFn:
     return run
 
 
+def _arg(fn: Callable[..., Tensor]) -> OpFn:
+    """ArgMax / ArgMin: the first extreme along `axis` (int64), or the last with select_last_index."""
+
+    def run(x: list[Any], a: dict) -> Tensor:
+        X, axis, keep = x[0], a.get("axis", 0) % x[0].dim(), bool(a.get("keepdims", 1))
+        if not a.get("select_last_index", 0):
+            return fn(X, dim=axis, keepdim=keep)
+        return X.shape[axis] - 1 - fn(X.flip(axis), dim=axis, keepdim=keep)
+
+    return run
+
+
 def _reduce(fn: Callable[[Tensor, tuple[int, ...], bool], Tensor], attr_axes_before: int) -> OpFn:
     def run(x: list[Any], a: dict) -> Tensor:
         X = x[0]
@@ -693,6 +705,8 @@ OPS: dict[str, OpFn] = {
     "ReduceMean": _reduce(lambda X, d, k: X.mean(dim=d, keepdim=k), 18),
     "ReduceSum": _reduce(lambda X, d, k: X.sum(dim=d, keepdim=k), 13),
     "ReduceMax": _reduce(_amax, 18),
+    "ArgMax": _arg(torch.argmax),
+    "ArgMin": _arg(torch.argmin),
     "ReduceMin": _reduce(_amin, 18),
     "ReduceProd": _reduce(_prod, 18),
     "ReduceSumSquare": _reduce(lambda X, d, k: X.pow(2).sum(dim=d, keepdim=k), 18),

@@ -20,8 +20,15 @@ def build_model(kind: str, config: dict[str, Any]) -> ConfigModel:
 
     Raises KeyError for an unknown kind and TypeError/ValueError for a config that does not fit.
     """
-    cls = MODEL_CLASSES[kind]
-    return cls(cls.config_class(**config))
+    return MODEL_CLASSES[kind](make_config(kind, config))
+
+
+def make_config(kind: str, config: dict[str, Any]) -> Any:
+    """The config dataclass of `kind` from a dict (which it checks), less the fields that older checkpoints
+    carry and that no longer mean anything (the config class's RETIRED, where it has one)."""
+    cls = MODEL_CLASSES[kind].config_class
+    retired = getattr(cls, "RETIRED", frozenset())
+    return cls(**{k: v for k, v in config.items() if k not in retired})
 
 
 __all__ = [
@@ -41,4 +48,5 @@ __all__ = [
     "StyleGANConfig",
     "VAEConfig",
     "build_model",
+    "make_config",
 ]

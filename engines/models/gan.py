@@ -6,19 +6,18 @@ reads the image with y as K constant label maps stacked on its channels, y the c
 class embedding (one per position of the base grid), and a blend of classes blends their embeddings.
 
 With `code_classes` K > 0 it learns a categorical code without labels, as InfoGAN does (Chen et al.
-2016): G reads its first K latent units through softmax(z[:K] / code_temperature), nearly one-hot, so
-z ~ N(0, I) picks one of K categories uniformly (the largest unit wins) and the model stays an
-unconditional z -> image map; D's last layer has K more outputs, Q's logits for that category, and
-both networks also minimise the cross-entropy of Q on G's images (a lower bound on the mutual
-information between the code and the image, weighted by `code_weight`); G learns at 5x D's rate
-(engines.training.recipes). On MNIST the categories became digits only in part (70% of samples are
-their category's most common digit after 45 epochs; README). Where several of the K units tie (z = 0)
-the code blends those categories, which G never saw in training.
+2016): G reads its first K latent units as the one-hot code of the largest of them, so z ~ N(0, I)
+picks one of K categories uniformly and the model stays an unconditional z -> image map; at a tie the
+first tied unit wins (z = 0 draws category 0). D's last layer has K more outputs, Q's logits for that
+category, and both networks also minimise the cross-entropy of Q on G's images (a lower bound on the
+mutual information between the code and the image, weighted by `code_weight`); G learns at 5x D's rate
+(engines.training.recipes). On MNIST the categories became digits only in part (README).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -43,8 +42,10 @@ class GANConfig:
     num_classes: int = 0  # > 0: class-conditional (decode(z, classes=y))
     class_names: tuple[str, ...] = ()  # one per class
     code_classes: int = 0  # > 0: an InfoGAN categorical code read from z[:code_classes] (module docstring)
-    code_temperature: float = 0.05  # softmax temperature of the code: small, so the code is nearly one-hot
     code_weight: float = 1.0  # weight of the code's cross-entropy (InfoGAN's lambda)
+    # fields that older checkpoints carry and that no longer mean anything (build_model drops them):
+    # the code was a softmax of z[:K] / code_temperature before it became one-hot
+    RETIRED: ClassVar[frozenset[str]] = frozenset({"code_temperature"})
 
     def __post_init__(self) -> None:
         check_fields(
@@ -56,7 +57,6 @@ class GANConfig:
                 "d_steps": (0, 100),
                 "gp_lambda": (0, 1e4),
                 "code_classes": (0, 1024),
-                "code_temperature": (1e-4, 100),
                 "code_weight": (0, 1e4),
             },
         )
@@ -142,18 +142,25 @@ class GAN(GenerativeModel):
         """The category each latent picks, (B,) indices: the largest of z[:code_classes]."""
         return z[:, : self.config.code_classes].argmax(dim=1)
 
+    @property
+    def float32_latents(self) -> bool:
+        """Whether a bfloat16 copy (engines.fast_decode) must get z in float32: the code's argmax would
+        flip at near ties if z were rounded to bfloat16 first."""
+        return self.config.code_classes > 0
+
     def _coded(self, z: torch.Tensor) -> torch.Tensor:
-        """z with its first K units replaced by the nearly one-hot code softmax(z[:K] / temperature),
-        computed in float32 (a bfloat16 softmax of such sharp logits would move the cut between codes)."""
+        """z with its first K units replaced by the one-hot code of the category they pick (code(z)). At a
+        tie the first tied unit wins, so z = 0, where the app opens a model, shows category 0, not a blend."""
         k = self.config.code_classes
-        code = torch.softmax(z[:, :k].float() / self.config.code_temperature, dim=1)
-        return torch.cat([code.to(z.dtype), z[:, k:]], dim=1)
+        one_hot = torch.arange(k, device=z.device) == self.code(z)[:, None]
+        return torch.cat([one_hot.to(z.dtype), z[:, k:]], dim=1)
 
     def _g(self, g: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """G's raw output in [-1, 1] for z (B, latent_dim) and the class blend y (B, K) or None."""
         if self.config.code_classes:
             z = self._coded(z)
         x = z if y is None else torch.cat([z, y.to(z.dtype)], dim=1)
+        x = x.to(next(g.parameters()).dtype)  # a coded z may come in float32 to a bfloat16 copy (float32_latents)
         return g(x.view(*x.shape, 1, 1))
 
     def _d(self, d: nn.Module, images: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:

@@ -58,7 +58,7 @@ from superqt.utils import signals_blocked
 from engines.checkpoint import SUFFIX
 from engines.data import DatasetError, dataset_classes, default_shape
 from engines.memory import format_bytes
-from engines.models import MODEL_CLASSES
+from engines.models import make_config
 from engines.training import RECIPES, events
 from engines.training.run import (
     CHANNEL_COUNTS,
@@ -658,7 +658,7 @@ class TrainingPanel(Tab):
             # Say what is wrong before any thread starts: a folder run without a folder, a config that
             # does not fit (the config class checks itself).
             config = settings.model_config(settings.data_spec())
-            MODEL_CLASSES[settings.kind].config_class(**config)
+            make_config(settings.kind, config)
         except (ValueError, TypeError, DatasetError) as error:
             self.show_banner("error", self._form_terms(one_line(error)))
             return None

@@ -14,7 +14,7 @@ from engines.checkpoint import SUFFIX
 from engines.data import DatasetError, load_splits
 from engines.data.split import describe_record
 from engines.memory import available_bytes, format_bytes, training_bytes
-from engines.models import MODEL_CLASSES
+from engines.models import MODEL_CLASSES, make_config
 from engines.training import RECIPES, SampleGrid, StepDone, Trainer, create_model
 from engines.training.run import RunSettings
 
@@ -80,7 +80,7 @@ def estimate_memory(settings: RunSettings) -> MemoryEstimate:
     try:
         spec = dataclasses.replace(settings, root=settings.root or ".").data_spec()
         config = settings.model_config(spec)
-        MODEL_CLASSES[settings.kind].config_class(**config)  # the config class checks its bounds
+        make_config(settings.kind, config)  # the config class checks its bounds
     except (ValueError, TypeError) as error:
         return MemoryEstimate(None, available, one_line(error), invalid=True)
     try:
