@@ -1,16 +1,17 @@
 """Regenerate README screenshots of each panel from the real app (offscreen).
 
     QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--checkpoint FILE] [--pixelcnn FILE] [--faces FILE]
-        [--styles FILE] [--conditional FILE] [--out docs/screenshots]
+        [--styles FILE] [--conditional FILE] [--coded FILE] [--out docs/screenshots]
         [--only explore maps interpolate arithmetic nearest train control directions styles replay surprise timeline
-                explore-conditional]
+                explore-conditional maps-code]
 
 Opens the main window on a checkpoint (default: the bundled one the app opens), shows every tab in
 turn, waits for its background work to finish, and saves `<tab>.png`. Panels that need another kind
 of model (the PixelCNN replay and its surprise maps) are shot with `--pixelcnn`; the Directions tab is
 shot on `--faces` (default: the bundled vae-faces), whose classifier names its directions; the Styles
 tab (style mixing and the layer view) on `--styles` (default: the bundled stylegan-faces, in W); the Explore
-tab's class picker (`explore-conditional`) on `--conditional` (default: the bundled cdcgan-mnist). `nearest`
+tab's class picker (`explore-conditional`) on `--conditional` (default: the bundled cdcgan-mnist); a map over
+the first two units of a categorical code (`maps-code`) on `--coded` (default: the bundled dcgan-mnist). `nearest`
 needs the model's training data ($LATENT_EXPLORER_DATA, e.g. ../shared/datasets); `timeline` trains a
 short run (400 steps of a 2-D VAE on MNIST, else on the procedural shapes), opens it and compares it
 with the checkpoint. `--only` shoots only those.
@@ -192,6 +193,7 @@ def main() -> int:
     parser.add_argument("--faces", default=str(REPO / "checkpoints" / "vae-faces.safetensors"))
     parser.add_argument("--styles", default=str(REPO / "checkpoints" / "stylegan-faces.safetensors"))
     parser.add_argument("--conditional", default=str(REPO / "checkpoints" / "cdcgan-mnist.safetensors"))
+    parser.add_argument("--coded", default=str(REPO / "checkpoints" / "dcgan-mnist.safetensors"))
     parser.add_argument("--out", default="docs/screenshots")
     parser.add_argument("--only", nargs="+", help="tab names to shoot (default: all)")
     args = parser.parse_args()
@@ -252,6 +254,17 @@ def main() -> int:
         settle(2.0)
         window.grab().save(str(out / "explore-conditional.png"))
         print(f"wrote {out / 'explore-conditional.png'}")
+    if only(["maps-code"]) and Path(args.coded).is_file():
+        window.open_checkpoint(args.coded)
+        window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Maps"))
+        window.state.randomize(seed=29)  # z[2:10] at most 0.57: z[0] and z[1] win the code over most of the map
+        maps = window.extra_panels["maps"]
+        maps.x_spin.setValue(0)
+        maps.y_spin.setValue(1)
+        maps.res_spin.setValue(16)
+        settle(3.0)
+        window.grab().save(str(out / "maps-code.png"))
+        print(f"wrote {out / 'maps-code.png'}")
     if args.pixelcnn and only(["replay"]):
         window.open_checkpoint(args.pixelcnn)
         settle(2.0)

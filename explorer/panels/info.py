@@ -103,6 +103,9 @@ def describe(state: ExplorerState) -> str:
         rows.append(("Levels", str(config.levels)))
     if hasattr(config, "loss"):
         rows.append(("Loss", html.escape(config.loss)))
+    if getattr(config, "code_classes", 0):  # InfoGAN: which sliders pick the category
+        k = config.code_classes
+        rows.append(("Code", f"{k} categories, learned without labels: the largest of z[0]..z[{k - 1}] picks one"))
     if hasattr(config, "likelihood"):
         rows.append(("Likelihood", f"{html.escape(config.likelihood)}, β = {config.beta:g}"))
     params = getattr(model, "parameter_count", None)
