@@ -43,7 +43,7 @@ class GANConfig:
     class_names: tuple[str, ...] = ()  # one per class
     code_classes: int = 0  # > 0: an InfoGAN categorical code read from z[:code_classes] (module docstring)
     code_weight: float = 1.0  # weight of the code's cross-entropy (InfoGAN's lambda)
-    # fields that older checkpoints carry and that no longer mean anything (build_model drops them):
+    # fields that older checkpoints carry and that no longer mean anything (make_config drops them):
     # the code was a softmax of z[:K] / code_temperature before it became one-hot
     RETIRED: ClassVar[frozenset[str]] = frozenset({"code_temperature"})
 
