@@ -13,7 +13,7 @@
 # its entry below is the same settings as one run, on $GPU (default cuda). The CPU model it replaced:
 # pixelcnn-mnist --hidden 32 --layers 10 --batch-size 64 --epochs 6 --precision bf16 (86.48 nats).
 # dcgan-mnist was a plain DCGAN of 59 epochs on that GPU (IS 8.11); it is now the InfoGAN-coded run below,
-# on the CPU: 30 epochs, resumed to 45, 60 and 80 (the first 60 with the code's first, softmax version).
+# on the CPU: 30 epochs, resumed to 45, 60, 80 and 100 (the first 60 with the code's first, softmax version).
 # Publishing (MNIST models also carry 1000 test images for machines without MNIST):
 #   python tools/publish_checkpoint.py runs/X.safetensors checkpoints/X.safetensors [--sample 1000]
 #   latent-explorer eval checkpoints/X.safetensors [--data-root $DATA] --save
@@ -39,7 +39,7 @@ mkdir -p runs
 declare -A CMD=(
   [vae-mnist-2d]="train --model vae --dataset mnist --data-root $DATA --latent-dim 2 --epochs 10 --out runs/vae-mnist-2d.safetensors"
   [vae-mnist-32d]="train --model vae --dataset mnist --data-root $DATA --latent-dim 32 --binarize stochastic --epochs 40 --out runs/vae-mnist-32d.safetensors"
-  [dcgan-mnist]="train --model gan --dataset mnist --data-root $DATA --code-classes 10 --epochs 80 --out runs/dcgan-mnist.safetensors"  # 30 epochs, then --resume to 45, 60 and 80 (see its card)
+  [dcgan-mnist]="train --model gan --dataset mnist --data-root $DATA --code-classes 10 --epochs 100 --out runs/dcgan-mnist.safetensors"  # 30 epochs, then --resume to 45, 60, 80 and 100 (see its card)
   [vae-faces]="train --model vae --dataset faces --image-size 32 --latent-dim 16 --epochs 35 --out runs/vae-faces.safetensors"
   [dcgan-faces]="train --model gan --gan-loss wgan-gp --d-steps 2 --dataset faces --image-size 32 --epochs 16 --sample-every 100 --ema 0.999 --out runs/dcgan-faces-ema.safetensors"  # the ns loss collapsed here; trained as 8 epochs, then resumed to 16 (a resume is exact)
   [stylegan-faces]="train --model stylegan --dataset faces --image-size 32 --batch-size 32 --epochs 30 --sample-every 250 --checkpoint-every 250 --out runs/stylegan-faces.safetensors"  # stopped with Ctrl+C (see its card)
