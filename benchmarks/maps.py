@@ -41,7 +41,7 @@ def measure(path: Path, maps: int, resolution: int, warmup: int = 3) -> dict:
 
     with shown_window(str(path)) as window:
         panel = window.extra_panels["maps"]
-        window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Maps"))
+        window.show_tab("Maps")
         with signals_blocked(panel.res_spin):
             panel.res_spin.setValue(resolution)
         panel.refresh()

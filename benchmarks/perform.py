@@ -104,7 +104,7 @@ def osc_flood(path: Path, seconds: float) -> tuple[list[float], list[float], int
 
     with shown_window(str(path)) as window:
         panel = window.extra_panels["control"]
-        window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Control"))
+        window.show_tab("Control")
         wait_for(no_jobs_running, 180)
         port = panel.live.start_osc(0)
         panel.live.assign("osc /flood", Target("dim", 0))

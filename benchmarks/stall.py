@@ -119,7 +119,7 @@ def stall_rows(quick: bool) -> list[Row]:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     with shown_window() as window:  # opens the first bundled checkpoint, if any
         panel = window.extra_panels["training"]
-        window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Train"))
+        window.show_tab("Train")
         wait_for(no_jobs_running, 180)
         settle(0.5)
         probe = _TickProbe()
@@ -244,16 +244,13 @@ def _probe_during_maps(
         shown.append((t0, time.perf_counter()))
 
     maps._draw_chunk = timed_show_tiles
-    maps_index, tab_index = (
-        next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == t) for t in ("Maps", title)
-    )
     gaps, probed, count = [], 0.0, 0
     while probed < seconds:
-        window.tabs.setCurrentIndex(maps_index)
+        window.show_tab("Maps")
         maps.span_spin.setValue(2.75 if maps.span_spin.value() == 2.5 else 2.5)  # a new map: every tile decoded again
         if not wait_for(maps.busy, 30):
             raise RuntimeError("the map did not start decoding")
-        window.tabs.setCurrentIndex(tab_index)
+        window.show_tab(title)
         settle(0.05)  # the tab's first paint and its catching up on show are not what is measured
         probe.gaps, probe.ticks, probe.last = [], [], None
         probe.timer.start()
@@ -285,7 +282,7 @@ def latent_tab_rows(paths: dict[str, Path], quick: bool) -> list[Row]:
         probe = _TickProbe()
         rows = []
         for title, (tab, what, driver, before, after) in _drivers(window).items():
-            window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == tab))
+            window.show_tab(tab)
             wait_for(no_jobs_running, 180)
             settle(0.5)
             idle = probe.run_for(min(seconds, 4.0))

@@ -154,6 +154,10 @@ class MainWindow(QMainWindow):
             if isinstance(panel, Tab):
                 panel.openRequested.connect(self.open_and_explore)
 
+    def show_tab(self, title: str) -> None:
+        """Bring the tab with this title ("Maps", "Train", ...) to the front; StopIteration if there is none."""
+        self.tabs.setCurrentIndex(next(i for i in range(self.tabs.count()) if self.tabs.tabText(i) == title))
+
     def tab_views(self) -> list[Tab]:
         """Every tab built on explorer.panels.tab.Tab (Explore first), in tab order."""
         return [self.explore, *(p for p in self.extra_panels.values() if isinstance(p, Tab))]

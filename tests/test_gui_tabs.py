@@ -272,7 +272,7 @@ def test_closing_the_window_stops_every_tab(make_window, vae_checkpoint, qtbot):
         real = tab.stop_work
         tab.stop_work = lambda real=real, tab=tab: (stopped.append(type(tab).__name__), real())
     interpolation = window.extra_panels["interpolation"]
-    window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Interpolate"))
+    window.show_tab("Interpolate")
     qtbot.waitUntil(lambda: interpolation.images is not None, timeout=WAIT)
     interpolation.play_button.click()
     assert interpolation.play_button.isChecked()

@@ -210,8 +210,7 @@ def test_every_latent_tab_works_in_w(qtbot, stylegan_checkpoint, make_window, mo
     tabs = {"Maps": "maps", "Interpolate": "interpolation", "Arithmetic": "arithmetic"}
     tabs.update({"Directions": "directions", "Styles": "styles"})
     for title, key in tabs.items():
-        index = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == title)
-        window.tabs.setCurrentIndex(index)
+        window.show_tab(title)
         panel = window.extra_panels[key]
         assert panel.usable, title
         if key == "maps":

@@ -223,7 +223,7 @@ def main() -> int:
     window.extra_panels["training"].stop_and_wait()
     if only(["train"]):  # the same run's timeline, scrubbed to its middle
         panel = window.extra_panels["training"]
-        window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Train"))
+        window.show_tab("Train")
         panel.sample_tabs.setCurrentWidget(panel.timeline)
         panel.timeline.slider.setValue(len(panel.timeline.frames) // 3)
         settle(0.5)
@@ -248,7 +248,7 @@ def main() -> int:
         shoot(window, out, names=["styles"], prepare=prepare)
     if only(["explore-conditional"]) and Path(args.conditional).is_file():
         window.open_checkpoint(args.conditional)
-        window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Explore"))
+        window.show_tab("Explore")
         window.state.randomize(seed=3)
         window.explore.set_class(4, 9, 0.4)  # a blend: 0.6 of "4", 0.4 of "9"
         settle(2.0)
@@ -256,7 +256,7 @@ def main() -> int:
         print(f"wrote {out / 'explore-conditional.png'}")
     if only(["maps-code"]) and Path(args.coded).is_file():
         window.open_checkpoint(args.coded)
-        window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Maps"))
+        window.show_tab("Maps")
         window.state.randomize(seed=29)  # z[2:10] at most 0.57: z[0] and z[1] win the code over most of the map
         maps = window.extra_panels["maps"]
         maps.x_spin.setValue(0)
@@ -272,7 +272,7 @@ def main() -> int:
     if args.pixelcnn and only(["surprise"]):
         window.open_checkpoint(args.pixelcnn)
         settle(2.0)
-        window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Replay"))
+        window.show_tab("Replay")
         settle()
         prepare(window, "surprise")
         window.grab().save(str(out / "surprise.png"))
